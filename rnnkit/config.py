@@ -210,7 +210,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise RnnkitError(f"config file {path} must hold a mapping of keys, got {type(data).__name__}")
+        kind = type(data).__name__
+        raise RnnkitError(f"config file {path} must hold a mapping of keys, got a {kind}")
     return data
 
 

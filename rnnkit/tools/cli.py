@@ -1,0 +1,60 @@
+"""The ``rnnkit`` command line: ``rnnkit COMMAND ...``.
+
+Each command lives in its own module under ``rnnkit/tools/commands/`` exposing
+``add_parser(subparsers)`` (registering its arguments, with help for every option) and
+``run(args) -> int``. Adding a command: write the module and add its name to ``COMMANDS``.
+
+Errors in what the user gave (:class:`rnnkit.errors.RnnkitError`, and ``ValueError`` /
+``TypeError`` raised at the layers' boundary) are printed as one line, ``error: ...``,
+with exit code 2 and no traceback. Set ``RNNKIT_DEBUG=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from rnnkit.errors import RnnkitError
+
+# Command modules, in the order `rnnkit --help` lists them.
+COMMANDS: list[str] = [
+    # "train", "evaluate", "predict", "generate", "forecast", "explain", "diagnose", "data", "bench"
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every command's sub-parser."""
+    from rnnkit import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="rnnkit",
+        description="Recurrent neural networks: train, evaluate and inspect sequence models.",
+    )
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f"rnnkit.tools.commands.{name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rnnkit`` script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (RnnkitError, ValueError, TypeError, FileNotFoundError) as e:
+        if os.environ.get("RNNKIT_DEBUG"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``rnnkit`` command; see :mod:`rnnkit.tools.cli`."""
