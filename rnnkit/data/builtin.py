@@ -90,3 +90,22 @@ register(
         description="12,752 movie-review snippets, fresh (58%) / rotten; plot rows dropped",
     )
 )
+
+# Time series (engineer D): forecasting series and UCR/UEA classification archives.
+for _name, _pkg, _path, _desc in (
+    ("airline", "sktime", "datasets/data/Airline/Airline.csv",
+     "monthly airline passengers (thousands), 1949-1960, 144 points"),
+    ("sunspots", "statsmodels", "datasets/sunspots/sunspots.csv",
+     "yearly mean sunspot numbers, 1700-2008, 309 points"),
+    ("co2", "statsmodels", "datasets/co2/co2.csv",
+     "weekly Mauna Loa CO2 (ppm), 1958-2001, 2284 points, 59 missing weeks (interpolated)"),
+):  # fmt: skip
+    register(BuiltinDataset(_name, "forecast", _pkg, _path, _desc))
+for _name, _desc in (
+    ("GunPoint", "UCR, 1 channel, length 150, 2 classes, 50 train / 150 test"),
+    ("ItalyPowerDemand", "UCR, 1 channel, length 24, 2 classes, 67 train / 1029 test"),
+    ("ArrowHead", "UCR, 1 channel, length 251, 3 classes, 36 train / 175 test"),
+    ("BasicMotions", "UEA, 6 channels, length 100, 4 classes, 40 train / 40 test"),
+    ("JapaneseVowels", "UEA, 12 channels, length 7-29, 9 classes, 270 train / 370 test"),
+):
+    register(BuiltinDataset(_name, "tsclass", "sktime", f"datasets/data/{_name}", _desc))
