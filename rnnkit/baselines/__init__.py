@@ -1,0 +1,1 @@
+"""Simple baselines every task reports beside its model (the floor to beat)."""
