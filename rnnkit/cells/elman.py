@@ -1,0 +1,196 @@
+r"""The Elman RNN cell: a reference step and its hand-written backpropagation through time.
+
+.. math::
+
+    a_t = W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh}
+
+    h_t = f(a_t), \quad f \in \{\tanh, \mathrm{relu}\}
+
+The parameters have torch.nn.RNN's shapes: ``w_ih (H, I)``, ``w_hh (H, H)``,
+``b_ih, b_hh (H,)`` or ``None``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from rnnkit.cells._masking import check_mode, first_padded_step, step_mask
+
+NONLINEARITIES = ("tanh", "relu")
+
+
+def _check_nonlinearity(nonlinearity: str) -> None:
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
+
+
+def elman_step(
+    x_t: Tensor,
+    h: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor | None,
+    b_hh: Tensor | None,
+    nonlinearity: str = "tanh",
+) -> Tensor:
+    r"""One Elman step, :math:`h' = f(x W_{ih}^T + b_{ih} + h W_{hh}^T + b_{hh})`.
+
+    Args:
+        x_t: ``(B, I)`` input at this step.
+        h: ``(B, H)`` previous state.
+        w_ih, w_hh, b_ih, b_hh: ``(H, I)``, ``(H, H)``, ``(H,)`` or ``None``, ``(H,)`` or ``None``.
+        nonlinearity: ``"tanh"`` or ``"relu"``.
+
+    Returns:
+        ``(B, H)`` the new state.
+    """
+    _check_nonlinearity(nonlinearity)
+    a = x_t @ w_ih.t() + h @ w_hh.t()  # (B, H)
+    if b_ih is not None:
+        a = a + b_ih
+    if b_hh is not None:
+        a = a + b_hh
+    return torch.tanh(a) if nonlinearity == "tanh" else torch.relu(a)
+
+
+def elman_sequence(
+    x: Tensor,
+    lengths: Tensor,
+    h0: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor | None,
+    b_hh: Tensor | None,
+    nonlinearity: str = "tanh",
+    *,
+    mode: str = "reference",
+) -> tuple[Tensor, Tensor]:
+    """Run the Elman cell forward over right-padded sequences.
+
+    Args:
+        x: ``(B, T, I)`` inputs, batch first.
+        lengths: ``(B,)`` int64, ``1 <= lengths <= T``, on any device.
+        h0: ``(B, H)`` initial state.
+        w_ih, w_hh, b_ih, b_hh: torch.nn.RNN parameters of one layer and direction.
+        nonlinearity: ``"tanh"`` or ``"relu"``.
+        mode: ``"reference"`` (a Python loop over :func:`elman_step`, differentiated by
+            autograd) or ``"bptt"`` (:class:`ElmanBPTT`, the hand-written backward).
+
+    Returns:
+        ``out (B, T, H)``, zero at padded steps, and ``h_n (B, H)``, the state after each
+        sequence's last real step.
+    """
+    check_mode(mode)
+    _check_nonlinearity(nonlinearity)
+    if mode == "bptt":
+        return ElmanBPTT.apply(x, lengths, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+    mask = step_mask(lengths, x.shape[1], x.device)  # (T, B, 1)
+    h = h0
+    outs = []
+    for t in range(x.shape[1]):
+        h_new = elman_step(x[:, t], h, w_ih, w_hh, b_ih, b_hh, nonlinearity)  # (B, H)
+        h = torch.where(mask[t], h_new, h)  # held at padded steps
+        outs.append(h_new.masked_fill(~mask[t], 0.0))  # zero at padded steps
+    return torch.stack(outs, dim=1), h
+
+
+class ElmanBPTT(torch.autograd.Function):
+    r"""Elman forward over a padded batch with a hand-written backward through time.
+
+    Forward: the input projection of all steps in one matrix product, then the recurrence.
+    Backward, carrying :math:`\delta h` (``dh_next``) from ``T`` down to ``0``:
+
+    .. math::
+
+        \delta a_t = m_t \, (\delta \mathrm{out}_t + \delta h_t) \odot f'(a_t), \qquad
+        \delta h_{t-1} = m_t \, \delta a_t W_{hh} + (1 - m_t)\, \delta h_t
+
+    with :math:`m_t` the mask of real steps (a padded step holds the state, so its gradient
+    passes through unchanged), :math:`f'(a) = 1 - h^2` for tanh and :math:`[h > 0]` for relu.
+    The weight gradients are one matrix product over all ``T * B`` rows:
+    :math:`\delta W_{hh} = \delta A^T H_{prev}`, :math:`\delta W_{ih} = \delta A^T X`,
+    :math:`\delta b = \sum \delta A`, :math:`\delta X = \delta A\, W_{ih}`.
+
+    Inputs and outputs as :func:`elman_sequence`. Internal buffers are time-major
+    ``(T, B, ...)`` so that each step reads and writes contiguous memory.
+    """
+
+    @staticmethod
+    def forward(
+        ctx,
+        x: Tensor,
+        lengths: Tensor,
+        h0: Tensor,
+        w_ih: Tensor,
+        w_hh: Tensor,
+        b_ih: Tensor | None,
+        b_hh: Tensor | None,
+        nonlinearity: str = "tanh",
+    ) -> tuple[Tensor, Tensor]:
+        _check_nonlinearity(nonlinearity)
+        B, T, I = x.shape
+        H = w_hh.shape[0]
+        mask = step_mask(lengths, T, x.device)  # (T, B, 1)
+        t_full = first_padded_step(lengths)  # steps t < t_full are real for every sequence
+        act = torch.tanh_ if nonlinearity == "tanh" else torch.relu_
+        xs = x.transpose(0, 1).reshape(T * B, I)  # (T*B, I) time-major
+        a_all = xs @ w_ih.t()  # (T*B, H): the input part of a_t for every step at once
+        for b in (b_ih, b_hh):
+            if b is not None:
+                a_all += b
+        a_all = a_all.view(T, B, H)
+        w_hh_t = w_hh.t()  # (H, H)
+        hs = x.new_empty(T + 1, B, H)  # hs[t] = h_{t-1}: the state entering step t
+        hs[0] = h0
+        for t in range(T):
+            if t < t_full:  # every sequence is real: write the new state in place
+                act(torch.addmm(a_all[t], hs[t], w_hh_t, out=hs[t + 1]))  # h = f(a)
+            else:  # padded rows hold the previous state
+                h_new = act(a_all[t].addmm_(hs[t], w_hh_t))  # (B, H)
+                torch.where(mask[t], h_new, hs[t], out=hs[t + 1])
+        out = hs[1:] if t_full == T else hs[1:].masked_fill(~mask, 0.0)  # (T, B, H)
+        ctx.save_for_backward(x, w_ih, w_hh, hs, mask)
+        ctx.t_full = t_full
+        ctx.nonlinearity = nonlinearity
+        ctx.has_bias = (b_ih is not None, b_hh is not None)
+        return out.transpose(0, 1).contiguous(), hs[T].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dout: Tensor, dh_n: Tensor) -> tuple[Tensor | None, ...]:
+        x, w_ih, w_hh, hs, mask = ctx.saved_tensors
+        B, T, I = x.shape
+        H = w_hh.shape[0]
+        dout = dout.transpose(0, 1)  # (T, B, H) time-major view
+        dA = hs.new_empty(T, B, H)  # dA[t] = dL/da_t, the gradient of the pre-activation
+        dh_next = dh_n  # dL/dh_t carried from the future; starts at the final state
+        for t in reversed(range(T)):
+            h = hs[t + 1]  # (B, H) the new state f(a_t) (held state on padded rows)
+            da = torch.add(dout[t], dh_next, out=dA[t])  # dh = dout + dh_next
+            if ctx.nonlinearity == "tanh":
+                da.mul_(1 - h * h)  # da = dh * (1 - h^2)
+            else:
+                da.mul_(h > 0)  # da = dh * [h > 0]
+            if t < ctx.t_full:
+                dh_next = da @ w_hh  # dh_prev = da W_hh
+            else:
+                da.masked_fill_(~mask[t], 0.0)  # padded rows: no new state, no gradient
+                dh_next = torch.where(mask[t], da @ w_hh, dh_next)  # held rows pass dh through
+        needs = ctx.needs_input_grad
+        dA = dA.view(T * B, H)
+        dx = dh0 = dw_ih = dw_hh = db_ih = db_hh = None
+        if needs[0]:
+            dx = (dA @ w_ih).view(T, B, I).transpose(0, 1)  # dX = dA W_ih  (B, T, I)
+        if needs[2]:
+            dh0 = dh_next  # (B, H)
+        if needs[3]:
+            dw_ih = dA.t() @ x.transpose(0, 1).reshape(T * B, I)  # dW_ih = dA^T X  (H, I)
+        if needs[4]:
+            dw_hh = dA.t() @ hs[:T].reshape(T * B, H)  # dW_hh = dA^T H_prev  (H, H)
+        if (ctx.has_bias[0] and needs[5]) or (ctx.has_bias[1] and needs[6]):
+            db = dA.sum(0)  # db = sum over steps and batch of dA  (H,)
+            db_ih = db if ctx.has_bias[0] and needs[5] else None
+            db_hh = db if ctx.has_bias[1] and needs[6] else None
+        return dx, None, dh0, dw_ih, dw_hh, db_ih, db_hh, None
