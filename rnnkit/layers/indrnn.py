@@ -1,0 +1,198 @@
+"""``rnnkit.IndRNN``: independently recurrent layers (Li et al. 2018)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.cells.indrnn import indrnn_sequence
+from rnnkit.layers.recurrent import check_hx, check_input, check_lengths, run_layers, step_mask
+
+__all__ = ["IndRNN"]
+
+
+class IndRNN(nn.Module):
+    r"""A multi-layer IndRNN: every unit has one scalar recurrent weight.
+
+    .. math::
+        h_t = \mathrm{relu}(W_{ih} x_t + b + u \odot h_{t-1})
+
+    Element-wise recurrence keeps each unit's gradient through time a product of its own
+    ``u * relu'``, so bounding ``|u|`` controls exploding and vanishing gradients directly:
+    Li et al. keep ``|u| <= 2 ** (1 / T)`` (``IndRNN.bound(T)``) and, for long memory,
+    initialise the last layer's ``u`` near 1. The bound is enforced twice: the forward
+    pass uses ``u`` clamped to ``[-recurrent_max, recurrent_max]``, and :meth:`constrain_`
+    (call it after each ``optimizer.step()``) clamps the stored weights as the paper does.
+
+    Args:
+        input_size: features of the input ``x``.
+        hidden_size: units per layer and direction.
+        num_layers: stacked layers (layer ``l > 0`` reads layer ``l - 1``'s output).
+        bias: add ``b``.
+        batch_first: ``(B, T, F)`` input and output instead of ``(T, B, F)``.
+        dropout: dropout on the outputs of every layer but the last.
+        bidirectional: a second direction reading each sequence backwards in its length.
+        recurrent_max: bound on ``|u|``; None for no bound. Default ``2 ** (1 / 100)``.
+        recurrent_init: ``u`` is drawn uniformly from this ``(low, high)`` range.
+        last_layer_init: if given, the last layer's ``u`` is drawn from this range instead
+            (Li et al. use ``(2 ** (-1 / T), 2 ** (1 / T))`` for long memory).
+        backend: ``"bptt"`` (hand-written backward), ``"reference"`` (autograd over the
+            step) or ``"auto"`` (= bptt).
+
+    Inputs: ``input, hx=None, lengths=None``
+        input: ``(T, B, I)`` or ``(B, T, I)`` with batch_first.
+        hx: ``(num_layers * D, B, H)`` initial states (zeros by default), ``D`` = 2 if
+            bidirectional else 1.
+        lengths: ``(B,)`` int64 real lengths in ``[1, T]``; state held and output zero at
+            padding.
+
+    Outputs: ``output (T, B, D * H)`` (or batch first), ``h_n (num_layers * D, B, H)``.
+
+    Attributes:
+        weight_ih_l{k}: ``(H, I)`` (``(H, D * H)`` for k > 0); weight_hh_l{k}: ``(H,)``;
+        bias_l{k}: ``(H,)``; suffix ``_reverse`` for the second direction.
+
+    Example::
+
+        >>> rnn = rnnkit.IndRNN(8, 32, num_layers=2, batch_first=True,
+        ...                     recurrent_max=rnnkit.IndRNN.bound(1000))
+        >>> out, h_n = rnn(torch.randn(4, 1000, 8))
+        >>> rnn.constrain_()  # after optimizer.step()
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        recurrent_max: float | None = 2 ** (1 / 100),
+        recurrent_init: tuple[float, float] = (0.0, 1.0),
+        last_layer_init: tuple[float, float] | None = None,
+        backend: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"IndRNN {name} must be a positive integer, got {value!r}")
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"IndRNN num_layers must be an integer >= 1, got {num_layers!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"IndRNN dropout must be in [0, 1), got {dropout!r}")
+        if recurrent_max is not None and recurrent_max <= 0:
+            raise ValueError(f"IndRNN recurrent_max must be > 0 or None, got {recurrent_max!r}")
+        if backend not in ("auto", "bptt", "reference"):
+            raise ValueError(
+                f"IndRNN backend must be 'auto', 'bptt' or 'reference', got {backend!r}"
+            )
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.recurrent_max = recurrent_max
+        self.recurrent_init = tuple(recurrent_init)
+        self.last_layer_init = None if last_layer_init is None else tuple(last_layer_init)
+        self.backend = backend
+        self.last_backend: str | None = None
+        self.num_directions = 2 if bidirectional else 1
+        factory = {"device": device, "dtype": dtype}
+        self._names: list[tuple[str, str, str | None]] = []
+        for layer in range(num_layers):
+            in_size = input_size if layer == 0 else hidden_size * self.num_directions
+            for d in range(self.num_directions):
+                sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
+                w_ih = nn.Parameter(torch.empty(hidden_size, in_size, **factory))
+                w_hh = nn.Parameter(torch.empty(hidden_size, **factory))
+                setattr(self, "weight_ih" + sfx, w_ih)
+                setattr(self, "weight_hh" + sfx, w_hh)
+                b_name = None
+                if bias:
+                    b_name = "bias" + sfx
+                    setattr(self, b_name, nn.Parameter(torch.empty(hidden_size, **factory)))
+                self._names.append(("weight_ih" + sfx, "weight_hh" + sfx, b_name))
+        self.reset_parameters()
+
+    @staticmethod
+    def bound(steps: int) -> float:
+        """Li et al.'s bound on ``|u|`` for sequences of ``steps`` steps: ``2 ** (1 / T)``."""
+        return 2.0 ** (1.0 / steps)
+
+    def reset_parameters(self) -> None:
+        """Input weights U(-1/sqrt(H), 1/sqrt(H)), biases 0, ``u`` from ``recurrent_init``."""
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for i, (w_ih, w_hh, b) in enumerate(self._names):
+            nn.init.uniform_(getattr(self, w_ih), -k, k)
+            last = i // self.num_directions == self.num_layers - 1
+            low, high = (
+                self.last_layer_init if last and self.last_layer_init else self.recurrent_init
+            )
+            nn.init.uniform_(getattr(self, w_hh), low, high)
+            if b is not None:
+                nn.init.zeros_(getattr(self, b))
+        self.constrain_()
+
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        """Clamp every recurrent weight ``u`` into ``[-recurrent_max, recurrent_max]``."""
+        if self.recurrent_max is None:
+            return
+        for _, w_hh, _ in self._names:
+            getattr(self, w_hh).clamp_(-self.recurrent_max, self.recurrent_max)
+
+    def _u(self, name: str) -> Tensor:
+        u = getattr(self, name)
+        if self.recurrent_max is None:
+            return u
+        return u.clamp(-self.recurrent_max, self.recurrent_max)
+
+    def forward(
+        self, input: Tensor, hx: Tensor | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
+        check_input(input, 3, "IndRNN", layout)
+        x = input if self.batch_first else input.transpose(0, 1)  # (B, T, I)
+        B, T, n_in = x.shape
+        if n_in != self.input_size:
+            raise ValueError(f"IndRNN expects input_size={self.input_size} features, got {n_in}")
+        lengths = check_lengths(lengths, B, T, x.device)
+        mask = step_mask(lengths, B, T, x.device, x.dtype)  # (B, T)
+        h0 = check_hx(hx, (self.num_layers * self.num_directions, B, self.hidden_size), "IndRNN", x)
+        mode = "reference" if self.backend == "reference" else "bptt"
+        self.last_backend = mode
+
+        def run_one(k: int, xk: Tensor, h0k: Tensor) -> tuple[Tensor, Tensor]:
+            w_ih, w_hh, b = self._names[k]
+            bias = getattr(self, b) if b is not None else None
+            return indrnn_sequence(
+                xk, mask, h0k, getattr(self, w_ih), self._u(w_hh), bias, mode=mode
+            )
+
+        out, h_n = run_layers(
+            x,
+            lengths,
+            h0,
+            run_one,
+            num_layers=self.num_layers,
+            num_directions=self.num_directions,
+            dropout=self.dropout,
+            training=self.training,
+        )
+        return (out if self.batch_first else out.transpose(0, 1)), h_n
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        if self.batch_first:
+            s += ", batch_first=True"
+        return s + f", recurrent_max={self.recurrent_max}"

@@ -1,0 +1,194 @@
+"""``rnnkit.MinGRU`` and ``rnnkit.MinLSTM`` (Feng et al. 2024): parallel-scan layers."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.cells.minrnn import _STEPS, minrnn_sequence
+from rnnkit.layers.recurrent import check_hx, check_input, check_lengths, run_layers
+
+__all__ = ["MinGRU", "MinLSTM"]
+
+
+class _MinRNN(nn.Module):
+    """Shared body of MinGRU / MinLSTM: layers x directions over :func:`minrnn_sequence`."""
+
+    kind: str = ""
+    gates: int = 0
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        backend: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        for arg, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} {arg} must be a positive integer, got {value!r}")
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"{name} num_layers must be an integer >= 1, got {num_layers!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"{name} dropout must be in [0, 1), got {dropout!r}")
+        if backend not in ("auto", "scan", "reference"):
+            raise ValueError(
+                f"{name} backend must be 'auto', 'scan' or 'reference', got {backend!r}"
+            )
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.backend = backend
+        self.last_backend: str | None = None
+        self.num_directions = 2 if bidirectional else 1
+        factory = {"device": device, "dtype": dtype}
+        self._names: list[tuple[str, str | None]] = []
+        for layer in range(num_layers):
+            in_size = input_size if layer == 0 else hidden_size * self.num_directions
+            for d in range(self.num_directions):
+                sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
+                w = nn.Parameter(torch.empty(self.gates * hidden_size, in_size, **factory))
+                setattr(self, "weight_ih" + sfx, w)
+                b_name = None
+                if bias:
+                    b_name = "bias_ih" + sfx
+                    b = nn.Parameter(torch.empty(self.gates * hidden_size, **factory))
+                    setattr(self, b_name, b)
+                self._names.append(("weight_ih" + sfx, b_name))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Every weight and bias U(-1/sqrt(H), 1/sqrt(H)), as torch.nn.GRU."""
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -k, k)
+
+    def _params(self, k: int) -> tuple[Tensor, Tensor | None]:
+        w, b = self._names[k]
+        return getattr(self, w), (getattr(self, b) if b is not None else None)
+
+    def forward(
+        self, input: Tensor, hx: Tensor | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        name = type(self).__name__
+        layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
+        check_input(input, 3, name, layout)
+        x = input if self.batch_first else input.transpose(0, 1)  # (B, T, I)
+        B, T, n_in = x.shape
+        if n_in != self.input_size:
+            raise ValueError(f"{name} expects input_size={self.input_size} features, got {n_in}")
+        lengths = check_lengths(lengths, B, T, x.device)
+        h0 = check_hx(hx, (self.num_layers * self.num_directions, B, self.hidden_size), name, x)
+        mode = "reference" if self.backend == "reference" else "scan"
+        self.last_backend = mode
+
+        def run_one(k: int, xk: Tensor, h0k: Tensor) -> tuple[Tensor, Tensor]:
+            return minrnn_sequence(self.kind, xk, lengths, h0k, *self._params(k), mode=mode)
+
+        out, h_n = run_layers(
+            x,
+            lengths,
+            h0,
+            run_one,
+            num_layers=self.num_layers,
+            num_directions=self.num_directions,
+            dropout=self.dropout,
+            training=self.training,
+        )
+        return (out if self.batch_first else out.transpose(0, 1)), h_n
+
+    def step(self, x_t: Tensor, h: Tensor | None = None) -> Tensor:
+        """One step of every layer, for generation: x_t (B, I), h (num_layers, B, H) or None.
+
+        Returns the new state ``(num_layers, B, H)``; the top layer's output is ``h[-1]``.
+        Running ``step`` over a sequence gives the same numbers as ``forward``.
+        """
+        name = type(self).__name__
+        if self.bidirectional:
+            raise ValueError(f"{name}.step runs forward in time; a bidirectional layer cannot")
+        check_input(x_t, 2, f"{name}.step", "(B, input_size)")
+        if x_t.shape[1] != self.input_size:
+            raise ValueError(f"{name}.step expects {self.input_size} features, got {x_t.shape[1]}")
+        h = check_hx(h, (self.num_layers, x_t.shape[0], self.hidden_size), f"{name}.step", x_t)
+        step, inp, new = _STEPS[self.kind], x_t, []
+        for layer in range(self.num_layers):
+            inp = step(inp, h[layer], *self._params(layer))  # (B, H), feeds the next layer
+            new.append(inp)
+        return torch.stack(new, 0)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        return s + (", batch_first=True" if self.batch_first else "")
+
+
+_DOC = r"""A multi-layer {title} (Feng et al. 2024), trained with a parallel scan over time.
+
+    .. math::
+{math}
+
+    with :math:`g(x) = x + 0.5` for :math:`x \ge 0` and :math:`\sigma(x)` below. The gates
+    read only the input, so ``forward`` computes every step at once by a log-space scan
+    (``backend="scan"``, the default) and :meth:`step` runs one step for generation; the
+    two agree to float precision. Stack layers for expressivity (the paper uses 3+).
+
+    Args:
+        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional:
+            as in :class:`torch.nn.GRU`.
+        backend: ``"scan"`` / ``"auto"`` (parallel) or ``"reference"`` (a loop over steps).
+
+    Inputs: ``input, hx=None, lengths=None``
+        input: ``(T, B, I)`` or ``(B, T, I)`` with batch_first; hx: ``(num_layers * D, B,
+        H)`` (zeros by default); lengths: ``(B,)`` int64 in ``[1, T]``.
+
+    Outputs: ``output (T, B, D * H)`` (zeros at padding), ``h_n (num_layers * D, B, H)``
+    (each sequence's state at its last real step).
+
+    Attributes:
+        weight_ih_l{{k}}: ``({gates}H, in)`` with the gate rows in the order ({order});
+        bias_ih_l{{k}}: ``({gates}H,)``; suffix ``_reverse`` for the second direction.
+
+    Example::
+
+        >>> rnn = rnnkit.{title}(8, 64, num_layers=3, batch_first=True)
+        >>> out, h_n = rnn(torch.randn(4, 4096, 8))       # parallel over time
+        >>> h = rnn.step(torch.randn(4, 8), h_n)          # one more step, for generation
+    """
+
+
+class MinGRU(_MinRNN):
+    kind, gates = "mingru", 2
+    __doc__ = _DOC.format(
+        title="MinGRU",
+        gates=2,
+        order="z, h",
+        math="        z_t = \\sigma(W_z x_t + b_z), \\quad "
+        "h_t = (1 - z_t) \\odot h_{t-1} + z_t \\odot g(W_h x_t + b_h)",
+    )
+
+
+class MinLSTM(_MinRNN):
+    kind, gates = "minlstm", 3
+    __doc__ = _DOC.format(
+        title="MinLSTM",
+        gates=3,
+        order="f, i, h",
+        math="        f_t = \\sigma(W_f x_t + b_f), \\; i_t = \\sigma(W_i x_t + b_i), \\quad "
+        "h_t = \\frac{f_t}{f_t + i_t} \\odot h_{t-1} + \\frac{i_t}{f_t + i_t} \\odot "
+        "g(W_h x_t + b_h)",
+    )
