@@ -5,6 +5,8 @@ The public surface is re-exported here by name; the modules behind it are privat
 
 from __future__ import annotations
 
+from rnnkit.layers import GRU, LSTM, RNN, trace
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "GRU", "LSTM", "RNN", "trace"]

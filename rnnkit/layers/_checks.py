@@ -1,0 +1,151 @@
+"""Argument checks of the recurrent layers, in one place.
+
+Every check raises ``ValueError`` (wrong value) or ``TypeError`` (wrong kind of object) with
+one message that names the argument, the value it got and what was expected, before any
+matrix product can fail with a stack trace from deep inside.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+BACKENDS = ("auto", "native", "bptt", "reference")
+NONLINEARITIES = ("tanh", "relu")
+
+
+# ----------------------------------------------------------------------------- constructor
+
+
+def check_int(name: str, value: object, *, minimum: int) -> int:
+    """``value`` as an int ``>= minimum``; bools and floats are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_bool(name: str, value: object) -> bool:
+    """``value`` as a bool (Python or numpy bool, or the ints 0 and 1 as torch.nn allows)."""
+    if isinstance(value, bool | numbers.Integral) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__})")
+
+
+def check_dropout(value: object) -> float:
+    """``value`` as a float in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"dropout must be a float in [0, 1), got {value!r}")
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"dropout must be a float in [0, 1), got {value}")
+    return float(value)
+
+
+def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        expected = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {expected}, got {value!r}")
+    return value
+
+
+def check_proj_size(proj_size: object, hidden_size: int) -> int:
+    """``proj_size`` as an int in [0, hidden_size)."""
+    proj_size = check_int("proj_size", proj_size, minimum=0)
+    if proj_size >= hidden_size:
+        raise ValueError(
+            f"proj_size must be smaller than hidden_size ({hidden_size}), got {proj_size}"
+        )
+    return proj_size
+
+
+# ----------------------------------------------------------------------------- forward
+
+
+def check_input(
+    name: str, x: object, input_size: int, weight: Tensor, *, packed: bool = False
+) -> Tensor:
+    """The layer input: a floating tensor ``(T, I)`` or ``(B, T, I)`` / ``(T, B, I)``, or
+    with ``packed`` the data ``(N, I)`` of a PackedSequence.
+
+    ``weight`` is any parameter of the layer; the input must share its dtype and device.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(
+            f"{name}: input must be a torch.Tensor or a PackedSequence, got {type(x).__name__}"
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: input must be a floating-point tensor, got dtype {x.dtype}")
+    if packed and x.dim() != 2:
+        raise ValueError(
+            f"{name}: a PackedSequence's data must be 2-D (N, input_size), got {x.dim()}-D"
+        )
+    if x.dim() not in (2, 3):
+        raise ValueError(
+            f"{name}: input must be 2-D (T, input_size) or 3-D (batch and time, input_size), "
+            f"got {x.dim()}-D with shape {tuple(x.shape)}"
+        )
+    if x.shape[-1] != input_size:
+        raise ValueError(
+            f"{name}: input.size(-1) must equal input_size={input_size}, "
+            f"got {x.shape[-1]} (input shape {tuple(x.shape)})"
+        )
+    check_like_weight(name, "input", x, weight)
+    return x
+
+
+def check_like_weight(name: str, arg: str, x: Tensor, weight: Tensor) -> None:
+    """``x`` must have the dtype and device of the layer's parameters."""
+    if x.dtype != weight.dtype:
+        raise TypeError(
+            f"{name}: {arg} has dtype {x.dtype} but the layer's parameters are {weight.dtype}; "
+            f"cast one of them (e.g. layer.to({x.dtype}))"
+        )
+    if x.device != weight.device:
+        raise ValueError(
+            f"{name}: {arg} is on {x.device} but the layer's parameters are on {weight.device}"
+        )
+
+
+def check_lengths(name: str, lengths: object, batch: int, steps: int) -> tuple[Tensor, int, int]:
+    """``lengths``: an int64 tensor ``(B,)`` with values in ``[1, T]``.
+
+    Returns:
+        ``(lengths, min, max)``; the bounds are read once (one device sync) and reused.
+    """
+    if not isinstance(lengths, Tensor):
+        raise TypeError(
+            f"{name}: lengths must be a torch.Tensor of dtype int64 and shape ({batch},), "
+            f"got {type(lengths).__name__}"
+        )
+    if lengths.dtype != torch.int64:
+        raise TypeError(f"{name}: lengths must have dtype torch.int64, got {lengths.dtype}")
+    if tuple(lengths.shape) != (batch,):
+        raise ValueError(
+            f"{name}: lengths must have shape ({batch},), one length per sequence of the batch, "
+            f"got {tuple(lengths.shape)}"
+        )
+    lo, hi = (int(v) for v in torch.aminmax(lengths))
+    if lo < 1:
+        raise ValueError(f"{name}: every length must be >= 1, got a length of {lo}")
+    if hi > steps:
+        raise ValueError(
+            f"{name}: lengths must not exceed the sequence length T={steps}, got a length of {hi}"
+        )
+    return lengths, lo, hi
+
+
+def check_state(
+    name: str, arg: str, state: object, expected: tuple[int, ...], weight: Tensor
+) -> Tensor:
+    """One initial state tensor of exactly shape ``expected``."""
+    if not isinstance(state, Tensor):
+        raise TypeError(f"{name}: {arg} must be a torch.Tensor, got {type(state).__name__}")
+    if tuple(state.shape) != expected:
+        raise ValueError(f"{name}: {arg} must have shape {expected}, got {tuple(state.shape)}")
+    check_like_weight(name, arg, state, weight)
+    return state

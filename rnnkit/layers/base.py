@@ -1,0 +1,472 @@
+"""``RecurrentBase``: what ``RNN``, ``LSTM`` and ``GRU`` share.
+
+It owns the torch.nn-compatible parameters (names, shapes, init), the input forms
+(batched, unbatched, ``PackedSequence``, right-padded with ``lengths``), initial and final
+states, layers x directions, dropout between layers, the backend choice and tracing. A
+family subclass supplies only its cell: :meth:`_sequence` (one direction of one layer on a
+padded batch, through the cell functions of :mod:`rnnkit.cells`) and :meth:`_recompute`
+(its gates, after the fact, for :mod:`rnnkit.layers.trace`).
+
+Backends:
+
+* ``native``: torch's fused kernels (``torch._VF.lstm`` etc.; oneDNN on CPU, cuDNN on GPU),
+  with the packed variant when ``lengths`` pad some sequence.
+* ``bptt``: the cell's hand-derived backward through time, in PyTorch ops.
+* ``reference``: autograd through the cell's plain step function.
+* ``auto``: the fastest correct one for this configuration (``native`` for the plain cells).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import _VF, Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.layers import _checks, trace
+from rnnkit.layers._sequence import reverse_padded, step_mask
+
+States = tuple[Tensor, ...]  # (h,) or (h, c); each (num_layers * num_directions, B, size)
+Weights = tuple[Tensor | None, ...]  # (w_ih, w_hh, b_ih, b_hh, w_hr) of one layer-direction
+
+_NATIVE_KERNELS = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu"}
+
+
+class RecurrentBase(nn.Module):
+    """A stack of recurrent layers, torch.nn compatible. Subclasses set the class attributes
+    below and implement :meth:`_sequence` and :meth:`_recompute`."""
+
+    gate_count: int = 1  # blocks stacked in weight_ih: 4 (LSTM i,f,g,o), 3 (GRU r,z,n), 1
+    has_cell_state: bool = False  # LSTM: the state is (h, c) and hx a tuple
+    _rnnkit_traceable = True
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        self.mode = mode  # torch's name: "LSTM", "GRU", "RNN_TANH" or "RNN_RELU"
+        self.input_size = _checks.check_int("input_size", input_size, minimum=1)
+        self.hidden_size = _checks.check_int("hidden_size", hidden_size, minimum=1)
+        self.num_layers = _checks.check_int("num_layers", num_layers, minimum=1)
+        self.bias = _checks.check_bool("bias", bias)
+        self.batch_first = _checks.check_bool("batch_first", batch_first)
+        self.dropout = _checks.check_dropout(dropout)
+        self.bidirectional = _checks.check_bool("bidirectional", bidirectional)
+        self.proj_size = _checks.check_proj_size(proj_size, self.hidden_size)
+        self.backend = _checks.check_choice("backend", backend, _checks.BACKENDS)
+        if self.dropout > 0 and self.num_layers == 1:
+            warnings.warn(
+                "dropout option adds dropout after all but last recurrent layer, so non-zero "
+                f"dropout expects num_layers greater than 1, but got dropout={self.dropout} "
+                f"and num_layers={self.num_layers}",
+                stacklevel=3,
+            )
+        self.num_directions = 2 if self.bidirectional else 1
+        self.last_backend: str | None = None  # the backend the latest forward ran on
+
+        # Parameters in torch.nn's registration order, so that the same seed gives the same
+        # weights as torch.nn and a state_dict moves both ways.
+        factory = {"device": device, "dtype": dtype}
+        self._flat_weights_names: list[str] = []
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                self._flat_weights_names += self._make_direction_params(layer, direction, factory)
+        self.reset_parameters()
+
+    # ------------------------------------------------------------------ parameters
+
+    @property
+    def output_size(self) -> int:
+        """``H_out``: the size of ``h`` (``proj_size`` if set, else ``hidden_size``)."""
+        return self.proj_size if self.proj_size > 0 else self.hidden_size
+
+    def _make_direction_params(self, layer: int, direction: int, factory: dict) -> list[str]:
+        """Create and register the parameters of one layer-direction; return their names.
+
+        Names and shapes are torch.nn's: ``weight_ih_l{k}`` ``(G*H, I_k)``, ``weight_hh_l{k}``
+        ``(G*H, H_out)``, ``bias_ih_l{k}``/``bias_hh_l{k}`` ``(G*H,)``, ``weight_hr_l{k}``
+        ``(H_out, H)`` with proj_size, suffixed ``_reverse`` for direction 1.
+        """
+        gates = self.gate_count * self.hidden_size
+        layer_input = self.input_size if layer == 0 else self.output_size * self.num_directions
+        suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+        shapes = {
+            f"weight_ih{suffix}": (gates, layer_input),
+            f"weight_hh{suffix}": (gates, self.output_size),
+        }
+        if self.bias:
+            shapes[f"bias_ih{suffix}"] = (gates,)
+            shapes[f"bias_hh{suffix}"] = (gates,)
+        if self.proj_size > 0:
+            shapes[f"weight_hr{suffix}"] = (self.proj_size, self.hidden_size)
+        for name, shape in shapes.items():
+            self.register_parameter(name, nn.Parameter(torch.empty(shape, **factory)))
+        return list(shapes)
+
+    def reset_parameters(self) -> None:
+        """torch.nn's init: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)), in its order."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for name in self._flat_weights_names:
+            nn.init.uniform_(getattr(self, name), -bound, bound)
+
+    def _direction_weights(self, layer: int, direction: int) -> Weights:
+        """``(w_ih, w_hh, b_ih, b_hh, w_hr)`` of one layer-direction; None where absent."""
+        suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+        return tuple(
+            getattr(self, f"{kind}{suffix}", None)
+            for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+        )
+
+    @property
+    def _flat_weights(self) -> list[Tensor]:
+        """The parameters in the order torch's fused kernels take them."""
+        return [getattr(self, name) for name in self._flat_weights_names]
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        """Per layer-direction, its parameters (as ``torch.nn.LSTM.all_weights``)."""
+        return [
+            [w for w in self._direction_weights(layer, direction) if w is not None]
+            for layer in range(self.num_layers)
+            for direction in range(self.num_directions)
+        ]
+
+    def flatten_parameters(self) -> None:
+        """Put the weights in one contiguous buffer for cuDNN (a no-op unless on a GPU).
+
+        Called after ``.to()``/``.cuda()``; as ``torch.nn.RNNBase.flatten_parameters``.
+        """
+        weights = self._flat_weights
+        first = weights[0]
+        if not all(
+            w.is_cuda and w.dtype == first.dtype and torch.backends.cudnn.is_acceptable(w)
+            for w in weights
+        ):
+            return
+        if len({w.data_ptr() for w in weights}) != len(weights):
+            return  # aliased parameters: leave them, the kernel copies
+        import torch.backends.cudnn.rnn as cudnn_rnn
+
+        with torch.cuda.device_of(first), torch.no_grad():
+            if torch._use_cudnn_rnn_flatten_weight():
+                torch._cudnn_rnn_flatten_weight(
+                    weights,
+                    (4 if self.bias else 2) + (1 if self.proj_size > 0 else 0),
+                    self.input_size,
+                    cudnn_rnn.get_cudnn_mode(self.mode),
+                    self.hidden_size,
+                    self.proj_size,
+                    self.num_layers,
+                    self.batch_first,
+                    self.bidirectional,
+                )
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001 (torch's signature)
+        result = super()._apply(fn, recurse)
+        self.flatten_parameters()
+        return result
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size != 0:
+            s += f", proj_size={self.proj_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.mode == "RNN_RELU":
+            s += ", nonlinearity='relu'"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout != 0:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        if self.backend != "auto":
+            s += f", backend={self.backend!r}"
+        return s
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(
+        self,
+        input: Tensor | PackedSequence,
+        hx: Tensor | tuple[Tensor, Tensor] | None = None,
+        lengths: Tensor | None = None,
+    ) -> tuple[Tensor | PackedSequence, Tensor | tuple[Tensor, Tensor]]:
+        """See the subclass docstring."""
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError(
+                    f"{self._name}: lengths must be None for a PackedSequence input "
+                    "(its lengths are inside it)"
+                )
+            return self._forward_packed(input, hx)
+        x = _checks.check_input(self._name, input, self.input_size, self._flat_weights[0])
+        batched = x.dim() == 3
+        if not batched:
+            if lengths is not None:
+                raise ValueError(
+                    f"{self._name}: lengths is for a batch of sequences; the input is one "
+                    f"unbatched sequence of shape {tuple(x.shape)}"
+                )
+            x = x.unsqueeze(0)  # (1, T, I)
+        elif not self.batch_first:
+            x = x.transpose(0, 1)  # (B, T, I), a view
+        batch, steps = x.shape[0], x.shape[1]
+        if lengths is not None:
+            lengths, shortest, _ = _checks.check_lengths(self._name, lengths, batch, steps)
+            if shortest == steps:
+                lengths = None  # nothing is padded
+        states = self._initial_states(hx, batch, batched, x)
+        out, states = self._run(x, lengths, states)  # (B, T, D*H_out)
+        if not batched:
+            out, states = out.squeeze(0), tuple(s.squeeze(1) for s in states)
+        elif not self.batch_first:
+            out = out.transpose(0, 1)
+        return out, self._to_hx(states)
+
+    def _forward_packed(
+        self, packed: PackedSequence, hx: Tensor | tuple[Tensor, Tensor] | None
+    ) -> tuple[PackedSequence, Tensor | tuple[Tensor, Tensor]]:
+        """PackedSequence in, PackedSequence out, states in the caller's batch order."""
+        data, batch_sizes, sorted_indices, unsorted_indices = packed
+        _checks.check_input(self._name, data, self.input_size, self._flat_weights[0], packed=True)
+        batch = int(batch_sizes[0])
+        states = self._initial_states(hx, batch, True, data)
+        backend = self._select_backend(data)
+        if backend == "native" and not trace.is_traced(self):
+            self.last_backend = backend
+            if sorted_indices is not None:
+                states = tuple(s.index_select(1, sorted_indices) for s in states)
+            out, states = self._native(data, batch_sizes, states, self._flat_weights)
+            if unsorted_indices is not None:
+                states = tuple(s.index_select(1, unsorted_indices) for s in states)
+            return PackedSequence(out, batch_sizes, sorted_indices, unsorted_indices), self._to_hx(
+                states
+            )
+        x, lengths = pad_packed_sequence(packed, batch_first=True)  # caller's order
+        lengths = lengths.to(x.device)
+        out, states = self._run(x, lengths, states, backend)  # (B, T, D*H_out)
+        if sorted_indices is not None:
+            out, lengths = out.index_select(0, sorted_indices), lengths[sorted_indices]
+        out = pack_padded_sequence(out, lengths.cpu(), batch_first=True).data
+        return PackedSequence(out, batch_sizes, sorted_indices, unsorted_indices), self._to_hx(
+            states
+        )
+
+    @property
+    def _name(self) -> str:
+        return type(self).__name__
+
+    def _initial_states(
+        self, hx: Tensor | tuple[Tensor, Tensor] | None, batch: int, batched: bool, like: Tensor
+    ) -> States:
+        """``hx`` checked and as a tuple of ``(L*D, B, size)`` tensors; zeros when None."""
+        rows = self.num_layers * self.num_directions
+        sizes = (self.output_size, self.hidden_size) if self.has_cell_state else (self.output_size,)
+        if hx is None:
+            return tuple(like.new_zeros(rows, batch, size) for size in sizes)
+        if self.has_cell_state:
+            if not isinstance(hx, tuple | list) or len(hx) != 2:
+                raise TypeError(
+                    f"{self._name}: hx must be a tuple (h_0, c_0) of two tensors, "
+                    f"got {type(hx).__name__}"
+                )
+            parts, names = tuple(hx), ("hx[0] (h_0)", "hx[1] (c_0)")
+        else:
+            parts, names = (hx,), ("hx",)
+        states = []
+        for part, name, size in zip(parts, names, sizes, strict=True):
+            expected = (rows, batch, size) if batched else (rows, size)
+            state = _checks.check_state(self._name, name, part, expected, self._flat_weights[0])
+            states.append(state if batched else state.unsqueeze(1))
+        return tuple(states)
+
+    def _to_hx(self, states: States) -> Tensor | tuple[Tensor, Tensor]:
+        return (states[0], states[1]) if self.has_cell_state else states[0]
+
+    # ------------------------------------------------------------------ backends
+
+    def _select_backend(self, x: Tensor) -> str:
+        """The backend this call runs on: the one asked for, or for ``auto`` the fastest
+        correct one. ``x`` is the input (its device and dtype may matter)."""
+        if self.backend != "auto":
+            return self.backend
+        return "native"
+
+    def _run(
+        self, x: Tensor, lengths: Tensor | None, states: States, backend: str | None = None
+    ) -> tuple[Tensor, States]:
+        """All layers on a batch-first padded input ``x`` ``(B, T, I)``.
+
+        Returns:
+            ``out`` ``(B, T, D*H_out)``, zero at padded steps, and the final states.
+        """
+        backend = backend or self._select_backend(x)
+        self.last_backend = backend
+        traced = trace.is_traced(self)
+        if backend == "native" and not traced:  # the whole stack in one fused call
+            return self._native_padded(x, lengths, states, self._flat_weights, self.num_layers)
+        finals: list[States] = []
+        D = self.num_directions
+        for layer in range(self.num_layers):
+            init = tuple(s[layer * D : (layer + 1) * D] for s in states)  # each (D, B, size)
+            out, last = self._run_layer(x, lengths, init, layer, backend)
+            if traced:
+                self._trace_layer(x, out, lengths, init, layer)
+            finals.append(last)
+            if layer < self.num_layers - 1 and self.dropout > 0 and self.training:
+                out = F.dropout(out, self.dropout, training=True)
+            x = out
+        return x, tuple(torch.cat(parts) for parts in zip(*finals, strict=True))
+
+    def _run_layer(
+        self, x: Tensor, lengths: Tensor | None, init: States, layer: int, backend: str
+    ) -> tuple[Tensor, States]:
+        """One layer, all its directions: ``x`` ``(B, T, I_k)`` -> ``(B, T, D*H_out)``."""
+        if backend == "native":
+            weights = [
+                w
+                for direction in range(self.num_directions)
+                for w in self._direction_weights(layer, direction)
+                if w is not None
+            ]
+            return self._native_padded(x, lengths, init, weights, num_layers=1)
+        outs, finals = [], []
+        for direction in range(self.num_directions):
+            state = tuple(s[direction] for s in init)  # each (B, size)
+            out, last = self._run_direction(x, lengths, state, layer, direction, backend)
+            outs.append(out)
+            finals.append(last)
+        out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
+        return out, tuple(torch.stack(parts) for parts in zip(*finals, strict=True))
+
+    def _run_direction(
+        self,
+        x: Tensor,
+        lengths: Tensor | None,
+        state: States,
+        layer: int,
+        direction: int,
+        mode: str,
+    ) -> tuple[Tensor, States]:
+        """One direction of one layer through the cell functions (``mode`` reference/bptt).
+
+        The reverse direction reads each sequence backwards from its own last real step:
+        reverse within lengths, run forward, reverse the outputs back.
+
+        Args:
+            x: ``(B, T, I_k)``; state: the initial states, each ``(B, size)``.
+
+        Returns:
+            ``out`` ``(B, T, H_out)`` zero at padded steps, and the final states ``(B, size)``.
+        """
+        if direction == 1:
+            x = reverse_padded(x, lengths)
+        full = lengths
+        if full is None:
+            full = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64, device=x.device)
+        out, last = self._sequence(x, full, state, self._direction_weights(layer, direction), mode)
+        if direction == 1:
+            out = reverse_padded(out, lengths)
+        return out, last
+
+    def _native_padded(
+        self,
+        x: Tensor,
+        lengths: Tensor | None,
+        states: States,
+        weights: list[Tensor],
+        num_layers: int,
+    ) -> tuple[Tensor, States]:
+        """torch's fused kernel on a padded batch ``(B, T, I)``, packing it when ``lengths``."""
+        if lengths is None:
+            return self._native(x, None, states, weights, num_layers)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        states = tuple(s.index_select(1, packed.sorted_indices) for s in states)
+        data, states = self._native(packed.data, packed.batch_sizes, states, weights, num_layers)
+        out, _ = pad_packed_sequence(
+            packed._replace(data=data), batch_first=True, total_length=x.shape[1]
+        )
+        return out, tuple(s.index_select(1, packed.unsorted_indices) for s in states)
+
+    def _native(
+        self,
+        data: Tensor,
+        batch_sizes: Tensor | None,
+        states: States,
+        weights: list[Tensor],
+        num_layers: int | None = None,
+    ) -> tuple[Tensor, States]:
+        """One call of ``torch._VF.<kernel>``: batch-first ``(B, T, I)`` when ``batch_sizes``
+        is None, else the packed data ``(N, I)``. Dropout between layers as torch.nn."""
+        kernel = getattr(_VF, _NATIVE_KERNELS[self.mode])
+        hx = states if self.has_cell_state else states[0]
+        num_layers = self.num_layers if num_layers is None else num_layers
+        dropout = self.dropout if num_layers > 1 else 0.0
+        args = (weights, self.bias, num_layers, dropout, self.training, self.bidirectional)
+        if batch_sizes is None:
+            result = kernel(data, hx, *args, True)
+        else:
+            result = kernel(data, batch_sizes, hx, *args)
+        return result[0], tuple(result[1:])
+
+    # ------------------------------------------------------------------ family hooks
+
+    def _sequence(
+        self, x: Tensor, lengths: Tensor, state: States, weights: Weights, mode: str
+    ) -> tuple[Tensor, States]:
+        """One forward pass of the cell over ``x`` ``(B, T, I)`` (family-specific).
+
+        Returns ``out`` ``(B, T, H_out)`` (zero at padding) and the final states."""
+        raise NotImplementedError
+
+    def _recompute(
+        self, x: Tensor, h: Tensor, state: States, weights: Weights
+    ) -> tuple[Tensor | None, dict[str, Tensor]]:
+        """The cell states and gates of one direction, from its inputs ``x`` ``(B, T, I)``,
+        its hidden states ``h`` ``(B, T, H_out)`` and initial ``state``, all in the
+        direction's own time order (family-specific). Returns ``(c or None, gates)``."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ tracing
+
+    def _trace_layer(
+        self, x: Tensor, out: Tensor, lengths: Tensor | None, init: States, layer: int
+    ) -> None:
+        """Record one layer's per-step values in the open traces (see :mod:`.trace`)."""
+        size = self.output_size
+        mask = step_mask(lengths, x.shape[1], x)  # (B, T, 1) or None
+        with torch.no_grad():
+            for direction in range(self.num_directions):
+                h = out[..., direction * size : (direction + 1) * size]  # (B, T, H_out)
+                state = tuple(s[direction] for s in init)
+                weights = self._direction_weights(layer, direction)
+                if direction == 0:
+                    c, gates = self._recompute(x, h, state, weights)
+                else:  # in the reverse direction's own time order, then back
+                    c, gates = self._recompute(
+                        reverse_padded(x, lengths), reverse_padded(h, lengths), state, weights
+                    )
+                    c = None if c is None else reverse_padded(c, lengths)
+                    gates = {k: reverse_padded(v, lengths) for k, v in gates.items()}
+                if mask is not None:
+                    c = None if c is None else c * mask
+                    gates = {k: v * mask for k, v in gates.items()}
+                trace.record(self, layer, direction, h=h, c=c, gates=gates, lengths=lengths)

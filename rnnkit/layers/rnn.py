@@ -1,0 +1,124 @@
+"""``rnnkit.RNN``: a drop-in ``torch.nn.RNN`` (Elman) with ``lengths`` and a choice of backend."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnkit.layers import _checks
+from rnnkit.layers._sequence import shift_right
+from rnnkit.layers.base import RecurrentBase, States, Weights
+
+
+class RNN(RecurrentBase):
+    r"""A multi-layer Elman RNN with :math:`\tanh` or ReLU, drop-in compatible with
+    :class:`torch.nn.RNN`.
+
+    For each element of the input sequence, each layer computes
+
+    .. math::
+        h_t = \phi(x_t W_{ih}^T + b_{ih} + h_{t-1} W_{hh}^T + b_{hh})
+
+    with :math:`\phi` = ``nonlinearity``. The input of layer :math:`k > 0` is the output of
+    layer :math:`k-1`, with dropout in training when ``dropout > 0``.
+
+    Args:
+        input_size: features of the input ``x``.
+        hidden_size: features of the hidden state ``h``.
+        num_layers: stacked layers. Default: 1.
+        nonlinearity: ``"tanh"`` or ``"relu"``. Default: ``"tanh"``.
+        bias: if False, no ``b_ih`` and ``b_hh``. Default: True.
+        batch_first: if True, input and output are ``(B, T, *)`` instead of ``(T, B, *)``
+            (not the states). Default: False.
+        dropout: dropout probability on the outputs of every layer but the last, in
+            training. Default: 0.
+        bidirectional: if True, a bidirectional RNN. Default: False.
+        device, dtype: of the parameters.
+        backend: ``"auto"``, ``"native"``, ``"bptt"`` or ``"reference"`` (see
+            :class:`rnnkit.LSTM`). Default: ``"auto"``.
+
+    Inputs: input, h_0, lengths
+        * **input**: ``(L, H_in)`` unbatched, ``(L, N, H_in)`` or with ``batch_first``
+          ``(N, L, H_in)``, or a :class:`~torch.nn.utils.rnn.PackedSequence`.
+        * **h_0**: ``(D * num_layers, H_out)`` or ``(D * num_layers, N, H_out)``; zeros if
+          not given.
+        * **lengths**: optional ``(N,)`` int64 in ``[1, L]`` for a right-padded batch: the
+          output is zero at padded steps, ``h_n`` is taken at each sequence's last real step
+          and the reverse direction starts there.
+
+    Outputs: output, h_n
+        * **output**: ``(L, D * H_out)``, ``(L, N, D * H_out)`` or with ``batch_first``
+          ``(N, L, D * H_out)``; a PackedSequence for a PackedSequence input.
+        * **h_n**: ``(D * num_layers, H_out)`` or ``(D * num_layers, N, H_out)``.
+
+    where N = batch size, L = sequence length, D = 2 if bidirectional else 1,
+    H_in = input_size, H_out = hidden_size.
+
+    Attributes:
+        weight_ih_l[k]: ``(hidden_size, input_size)`` for k = 0, else
+            ``(hidden_size, D*hidden_size)``.
+        weight_hh_l[k]: ``(hidden_size, hidden_size)``.
+        bias_ih_l[k], bias_hh_l[k]: ``(hidden_size,)``.
+        (``*_reverse`` for the reverse direction.) All initialised from
+        :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`, :math:`k = 1/\text{hidden\_size}`.
+        last_backend: the backend the latest forward ran on.
+
+    Example::
+
+        >>> rnn = rnnkit.RNN(10, 20, num_layers=2, nonlinearity="relu")
+        >>> out, h_n = rnn(torch.randn(5, 3, 10))            # (L, N, H_in)
+        >>> out.shape, h_n.shape
+        (torch.Size([5, 3, 20]), torch.Size([2, 3, 20]))
+    """
+
+    gate_count = 1
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        backend: str = "auto",
+    ) -> None:
+        nonlinearity = _checks.check_choice("nonlinearity", nonlinearity, _checks.NONLINEARITIES)
+        super().__init__(
+            "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            0,
+            device,
+            dtype,
+            backend,
+        )
+        self.nonlinearity = nonlinearity
+
+    def _sequence(
+        self, x: Tensor, lengths: Tensor, state: States, weights: Weights, mode: str
+    ) -> tuple[Tensor, States]:
+        from rnnkit.cells.elman import elman_sequence
+
+        w_ih, w_hh, b_ih, b_hh, _ = weights
+        out, h = elman_sequence(
+            x, lengths, state[0], w_ih, w_hh, b_ih, b_hh, self.nonlinearity, mode=mode
+        )
+        return out, (h,)
+
+    def _recompute(
+        self, x: Tensor, h: Tensor, state: States, weights: Weights
+    ) -> tuple[Tensor | None, dict[str, Tensor]]:
+        w_ih, w_hh, b_ih, b_hh, _ = weights
+        h_prev = shift_right(h, state[0])  # (B, T, H)
+        return None, {"pre": F.linear(x, w_ih, b_ih) + F.linear(h_prev, w_hh, b_hh)}
