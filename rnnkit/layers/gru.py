@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.cells.gru import gru_sequence
 from rnnkit.layers._sequence import shift_right
 from rnnkit.layers.base import RecurrentBase, States, Weights
 
@@ -108,8 +109,6 @@ class GRU(RecurrentBase):
     def _sequence(
         self, x: Tensor, lengths: Tensor, state: States, weights: Weights, mode: str
     ) -> tuple[Tensor, States]:
-        from rnnkit.cells.gru import gru_sequence
-
         w_ih, w_hh, b_ih, b_hh, _ = weights
         out, h = gru_sequence(x, lengths, state[0], w_ih, w_hh, b_ih, b_hh, mode=mode)
         return out, (h,)
