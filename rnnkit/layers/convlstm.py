@@ -1,0 +1,176 @@
+"""``rnnkit.ConvLSTM1d`` / ``rnnkit.ConvLSTM2d``: spatio-temporal LSTMs (Shi et al. 2015)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.cells.convlstm import convlstm_step
+from rnnkit.layers.recurrent import check_lengths, step_mask
+
+__all__ = ["ConvLSTM1d", "ConvLSTM2d"]
+
+
+class _ConvLSTMNd(nn.Module):
+    """Shared body: ``spatial_dims`` is 1 (sequences of 1-D signals) or 2 (of images)."""
+
+    spatial_dims: int = 0
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        kernel_size: int | tuple[int, ...] = 3,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        name, n = type(self).__name__, self.spatial_dims
+        for arg, value in (("in_channels", in_channels), ("hidden_channels", hidden_channels)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} {arg} must be a positive integer, got {value!r}")
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"{name} num_layers must be an integer >= 1, got {num_layers!r}")
+        ks = (kernel_size,) * n if isinstance(kernel_size, int) else tuple(kernel_size)
+        if len(ks) != n or not all(isinstance(k, int) and k >= 1 and k % 2 == 1 for k in ks):
+            raise ValueError(
+                f"{name} kernel_size must be an odd positive int or {n} of them (odd, so "
+                f"'same' padding is symmetric), got {kernel_size!r}"
+            )
+        self.in_channels = in_channels
+        self.hidden_channels = hidden_channels
+        self.kernel_size = ks
+        self.num_layers = num_layers
+        self.batch_first = batch_first
+        factory = {"device": device, "dtype": dtype}
+        for layer in range(num_layers):
+            c_in = in_channels if layer == 0 else hidden_channels
+            w = torch.empty(4 * hidden_channels, c_in + hidden_channels, *ks, **factory)
+            setattr(self, f"weight_l{layer}", nn.Parameter(w))
+            b = nn.Parameter(torch.empty(4 * hidden_channels, **factory)) if bias else None
+            setattr(self, f"bias_l{layer}", b)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as torch's convolutions."""
+        for layer in range(self.num_layers):
+            w = getattr(self, f"weight_l{layer}")
+            k = 1.0 / math.sqrt(w[0].numel())
+            nn.init.uniform_(w, -k, k)
+            b = getattr(self, f"bias_l{layer}")
+            if b is not None:
+                nn.init.uniform_(b, -k, k)
+
+    def forward(
+        self,
+        input: Tensor,
+        hx: tuple[Tensor, Tensor] | None = None,
+        lengths: Tensor | None = None,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        name, n = type(self).__name__, self.spatial_dims
+        space = "L" if n == 1 else "H, W"
+        layout = f"(B, T, C, {space})" if self.batch_first else f"(T, B, C, {space})"
+        if not isinstance(input, Tensor) or input.dim() != n + 3:
+            got = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
+            raise ValueError(f"{name} expects a {n + 3}-D input {layout}, got shape {got}")
+        if not input.is_floating_point():
+            raise TypeError(f"{name} expects a floating-point input, got dtype {input.dtype}")
+        x = input if self.batch_first else input.transpose(0, 1)  # (B, T, C, *S)
+        B, T, C = x.shape[:3]
+        if self.in_channels != C:
+            raise ValueError(
+                f"{name} expects in_channels={self.in_channels} on dim 2 of {layout}, got {C}"
+            )
+        spatial = tuple(x.shape[3:])
+        lengths = check_lengths(lengths, B, T, x.device)
+        mask = step_mask(lengths, B, T, x.device, x.dtype)  # (B, T)
+        shape = (self.num_layers, B, self.hidden_channels, *spatial)
+        if hx is None:
+            h0 = c0 = x.new_zeros(shape)
+        else:
+            if not isinstance(hx, tuple | list) or len(hx) != 2:
+                raise ValueError(f"{name} expects hx = (h_0, c_0), each of shape {shape}")
+            h0, c0 = hx
+            for s_name, s in (("h_0", h0), ("c_0", c0)):
+                if not isinstance(s, Tensor) or tuple(s.shape) != shape:
+                    got = tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__
+                    raise ValueError(f"{name} expects {s_name} of shape {shape}, got {got}")
+        view = (B, *([1] * (n + 1)))  # broadcast a (B,) mask over (B, C_h, *S)
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            w, b = getattr(self, f"weight_l{layer}"), getattr(self, f"bias_l{layer}")
+            h, c, outs = h0[layer], c0[layer], []
+            for t in range(T):
+                m = mask[:, t].view(view)
+                h_new, c_new = convlstm_step(x[:, t], h, c, w, b)
+                h = m * h_new + (1 - m) * h  # state held at padding
+                c = m * c_new + (1 - m) * c
+                outs.append(m * h_new)
+            x = torch.stack(outs, 1)  # (B, T, C_h, *S): the next layer's input
+            h_n.append(h)
+            c_n.append(c)
+        output = x if self.batch_first else x.transpose(0, 1)
+        return output, (torch.stack(h_n), torch.stack(c_n))
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.hidden_channels}, kernel_size={self.kernel_size}"
+        s += f", num_layers={self.num_layers}"
+        return s + (", batch_first=True" if self.batch_first else "")
+
+
+_DOC = r"""A multi-layer ConvLSTM over {what} (Shi et al. 2015).
+
+    Every step is an LSTM whose matrix products are {n}-D convolutions with 'same' padding,
+    so the state keeps the input's spatial shape ``{space}``::
+
+        i, f, g, o = split(W_l * [x_t, h_{{t-1}}] + b_l)      # gate order i, f, g, o
+        c_t = sigmoid(f) c_{{t-1}} + sigmoid(i) tanh(g);   h_t = sigmoid(o) tanh(c_t)
+
+    Args:
+        in_channels: channels ``C`` of the input.
+        hidden_channels: channels ``C_h`` of the state, in every layer.
+        kernel_size: an odd int or {n} odd ints ('same' padding keeps ``{space}``).
+        num_layers: stacked layers; layer ``l > 0`` reads layer ``l - 1``'s ``h``.
+        bias: add ``b_l``.
+        batch_first: input ``(B, T, C, {space})`` instead of ``(T, B, C, {space})``.
+
+    Inputs: ``input, hx=None, lengths=None``
+        input: ``(T, B, C, {space})`` (or batch first); hx: ``(h_0, c_0)`` each
+        ``(num_layers, B, C_h, {space})``, zeros by default; lengths: ``(B,)`` int64.
+
+    Outputs: ``output, (h_n, c_n)``
+        output ``(T, B, C_h, {space})`` (or batch first; zeros at padding) and the final
+        states ``(num_layers, B, C_h, {space})``, held from each sequence's last real step.
+
+    Attributes:
+        weight_l{{k}}: ``(4 C_h, C_in + C_h, *kernel_size)`` over ``[x, h]``; bias_l{{k}}:
+        ``(4 C_h,)``.
+
+    Example::
+
+        >>> rnn = rnnkit.{cls}(3, 16, kernel_size=3, num_layers=2, batch_first=True)
+        >>> out, (h_n, c_n) = rnn(torch.randn(4, 10, 3, {example}))
+    """
+
+
+class ConvLSTM1d(_ConvLSTMNd):
+    spatial_dims = 1
+    __doc__ = _DOC.format(
+        what="sequences of 1-D signals", n=1, space="L", cls="ConvLSTM1d", example="32"
+    )
+
+
+class ConvLSTM2d(_ConvLSTMNd):
+    spatial_dims = 2
+    __doc__ = _DOC.format(
+        what="sequences of images (video, radar maps)",
+        n=2,
+        space="H, W",
+        cls="ConvLSTM2d",
+        example="24, 24",
+    )
