@@ -66,7 +66,7 @@ def attribution_figure(labels: Sequence[str], scores: torch.Tensor, title: str) 
     """
     s = _to_numpy(scores)
     width = min(max(6.0, 0.22 * len(s) + 2.0), 16.0)
-    fig = Figure(figsize=(width, 3.2))
+    fig = Figure(figsize=(width, 3.2), layout="constrained")
     ax = fig.add_subplot()
     ax.bar(range(len(s)), s, color=np.where(s >= 0, "#c0392b", "#2e6da4"))
     ax.axhline(0.0, color="black", linewidth=0.6)
@@ -90,7 +90,7 @@ def series_attribution_figure(
     """
     v = _to_numpy(values)
     s = _to_numpy(scores)
-    fig = Figure(figsize=(9.0, 4.6))
+    fig = Figure(figsize=(9.0, 4.6), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     for j in range(min(v.shape[1], 8)):
         name = feature_names[j] if j < len(feature_names) else f"feature {j}"
@@ -138,8 +138,8 @@ def state_heatmaps_figure(
         var = _to_numpy(states["h"] if "h" in states else states[names[0]]).var(axis=0)
         keep = np.sort(np.argsort(-var)[:max_units])
     width = min(max(6.0, 0.14 * n_steps + 2.5), 16.0)
-    height = 0.9 + 0.03 * len(keep) * len(names) + 0.35 * len(names)
-    fig = Figure(figsize=(width, min(max(height, 3.0), 40.0)))
+    panel = max(0.9, 0.03 * len(keep) + 0.55)  # inches per quantity
+    fig = Figure(figsize=(width, min(panel * len(names) + 1.2, 40.0)), layout="constrained")
     axes = np.atleast_1d(fig.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0])
     for ax, name in zip(axes, names):
         m = _to_numpy(states[name])[:, keep].T  # (units, T)
@@ -147,7 +147,7 @@ def state_heatmaps_figure(
         im = ax.imshow(m, aspect="auto", interpolation="nearest", cmap=cmap, **limits)
         ax.set_ylabel(f"{name}\nunit", fontsize=8)
         ax.set_title(LONG_NAMES.get(name, name), fontsize=8, loc="left")
-        fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01)
+        fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01, aspect=8)
         ax.tick_params(axis="y", labelsize=6)
     _step_ticks(axes[-1], step_labels)
     axes[-1].set_xlabel("time step")
