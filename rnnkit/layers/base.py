@@ -18,8 +18,10 @@ Backends:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +35,14 @@ States = tuple[Tensor, ...]  # (h,) or (h, c); each (num_layers * num_directions
 Weights = tuple[Tensor | None, ...]  # (w_ih, w_hh, b_ih, b_hh, w_hr) of one layer-direction
 
 _NATIVE_KERNELS = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu"}
+
+
+@contextlib.contextmanager
+def _quiet_projection_note() -> Iterator[None]:
+    """Silence torch's per-call note that oneDNN has no LSTM projections (it falls back)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "LSTM with projections is not supported")
+        yield
 
 
 class RecurrentBase(nn.Module):
@@ -421,10 +431,11 @@ class RecurrentBase(nn.Module):
         num_layers = self.num_layers if num_layers is None else num_layers
         dropout = self.dropout if num_layers > 1 else 0.0
         args = (weights, self.bias, num_layers, dropout, self.training, self.bidirectional)
-        if batch_sizes is None:
-            result = kernel(data, hx, *args, True)
-        else:
-            result = kernel(data, batch_sizes, hx, *args)
+        with _quiet_projection_note() if self.proj_size > 0 else contextlib.nullcontext():
+            if batch_sizes is None:
+                result = kernel(data, hx, *args, True)
+            else:
+                result = kernel(data, batch_sizes, hx, *args)
         return result[0], tuple(result[1:])
 
     # ------------------------------------------------------------------ family hooks
