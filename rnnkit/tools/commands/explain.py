@@ -31,7 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "explain",
         help="explain one input to a trained run as an HTML report",
-        description=__doc__.split("\n\n")[0],
+        description="Explain one input to a trained run as one self-contained HTML report "
+        "(attributions, completeness check, state and gate heatmaps, neuron firing).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
