@@ -1,0 +1,421 @@
+"""``rnnkit train forecast``: multi-horizon forecasting of one or more series.
+
+Data: a built-in series (``airline``, ``sunspots``, ``co2``) or a CSV/Parquet file (see
+:mod:`rnnkit.data.timeseries`). Each series is split in time order into train, validation
+and test parts; scaling is fitted on the training part only and saved in the run
+directory (``scaler.json``); windows of ``context`` steps forecast ``horizon`` steps
+(``direct``: all at once; ``rollout``: one step fed back). Metrics are computed in the
+data's own units: MAE, RMSE, MASE (season ``m``) and sMAPE, beside the naive and
+seasonal-naive forecasts of the very same test windows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnkit.baselines.forecasting import naive, seasonal_naive
+from rnnkit.config import RunConfig
+from rnnkit.data.batch import Batch
+from rnnkit.data.timeseries import (
+    Scaler,
+    SeriesData,
+    Windows,
+    builtin_series_name,
+    gather,
+    load_scalers,
+    load_series,
+    make_windows,
+    save_scalers,
+    split_points,
+)
+from rnnkit.errors import RnnkitError
+from rnnkit.metrics.forecasting import forecast_metrics, mase_scale
+from rnnkit.models.forecaster import Forecaster
+from rnnkit.tasks.base import Task
+
+AIRLINE_ANCHOR = {
+    "source": "LSTM(4), look-back 1, 67/33 split: Brownlee, 'Time Series Prediction with LSTM "
+    "Recurrent Neural Networks in Python with Keras' (one-step-ahead test RMSE)",
+    "rmse_h1": 47.5,
+}
+
+
+@dataclass
+class ForecastData:
+    """The ``data`` section of ``rnnkit train forecast``."""
+
+    source: str = "airline"  # built-in (airline | sunspots | co2) or a .csv/.parquet path
+    time_column: str = ""  # "" = the built-in's, or the file's first column
+    time_format: str = ""  # strftime format of the time column; "" = guess (or numeric)
+    targets: list[str] = field(default_factory=list)  # [] = built-in's / every other column
+    past_covariates: list[str] = field(default_factory=list)  # known up to the origin
+    future_covariates: list[str] = field(default_factory=list)  # known ahead (calendar ...)
+    id_column: str = ""  # long format: the series id column
+    static_categorical: list[str] = field(default_factory=list)  # per-series categories
+    static_numeric: list[str] = field(default_factory=list)  # per-series numbers
+    static_fusion: str = "concat"  # concat (every step) | init (initial state)
+    static_size: int = 8  # size of the static feature vector
+    context: int = 24  # L: input steps per window
+    horizon: int = 12  # H: steps forecast per window
+    output: str = "direct"  # direct (H outputs) | rollout (one-step head fed back)
+    residual: bool = True  # predict the change from the last observed value
+    val_fraction: float = 0.1  # last part of the series before the test part
+    test_fraction: float = 0.33  # last part of each series
+    scaling: str = "standard"  # standard | minmax | none, fitted on the train part
+    transform: str = "auto"  # auto | log | none; auto = log for built-ins with growing seasons
+    fill_missing: str = ""  # "" = the built-in's default, or none | interpolate
+    seasonality: int = 0  # season length m for MASE and seasonal naive; 0 = built-in's or 1
+    stride: int = 1  # steps between training windows
+
+
+_LOG_BUILTINS = {"airline"}  # multiplicative seasonality: log makes the seasons additive
+
+
+@dataclass
+class _Split:
+    windows: Windows
+    context: torch.Tensor  # (W, L, F) scaled
+    targets: torch.Tensor  # (W, H, C) scaled
+    raw_targets: np.ndarray  # (W, H, C) raw units
+    future: torch.Tensor  # (W, H, K) scaled future covariates of the horizon steps
+    teacher: torch.Tensor  # (W, H-1, F) horizon step inputs (rollout teacher forcing)
+    static_cat: torch.Tensor  # (W, Kc)
+    static_num: torch.Tensor  # (W, Kn)
+
+
+class ForecastTask(Task):
+    """Forecast the next ``horizon`` steps of every target column (see module docs)."""
+
+    name: ClassVar[str] = "forecast"
+    DataConfig: ClassVar[type] = ForecastData
+    model_defaults: ClassVar[dict[str, Any]] = {
+        "cell": "lstm",
+        "hidden_size": 64,
+        "num_layers": 1,
+        "embedding_dim": 32,
+    }
+    train_defaults: ClassVar[dict[str, Any]] = {
+        "epochs": 150,
+        "batch_size": 16,
+        "lr": 3e-3,
+        "early_stopping": 30,
+        "weight_decay": 0.0,
+    }
+    monitor: ClassVar[str] = "mae"
+    monitor_mode: ClassVar[str] = "min"
+    anchor: ClassVar[dict[str, Any] | None] = None
+
+    def __init__(self, cfg: RunConfig) -> None:
+        super().__init__(cfg)
+        d: ForecastData = cfg.data
+        if d.context < 1 or d.horizon < 1:
+            raise RnnkitError(
+                f"data.context and data.horizon must be >= 1, got {d.context} and {d.horizon}"
+            )
+        if d.stride < 1:
+            raise RnnkitError(f"data.stride must be >= 1, got {d.stride}")
+        if d.output not in ("direct", "rollout"):
+            raise RnnkitError(f"data.output: expected direct or rollout, got {d.output!r}")
+        if d.transform not in ("auto", "log", "none"):
+            raise RnnkitError(f"data.transform: expected auto, log or none, got {d.transform!r}")
+        if d.output == "rollout" and d.past_covariates:
+            raise RnnkitError(
+                "data.output=rollout feeds forecasts back as inputs, so it cannot use "
+                "data.past_covariates (their future values are unknown); use output=direct"
+            )
+        self.builtin = builtin_series_name(d.source)
+        self.anchor = AIRLINE_ANCHOR if self.builtin == "airline" else None
+        self.data: SeriesData | None = None
+        self.scalers: dict[str, Scaler] = {}
+        self.splits: dict[str, _Split] = {}
+        self.bounds: dict[str, list[tuple[int, int]]] = {}
+
+    # ------------------------------------------------------------------ data
+    def load_data(self, source: str | None = None) -> SeriesData:
+        """Read the configured series (or ``source`` with the same columns)."""
+        d: ForecastData = self.cfg.data
+        return load_series(
+            source or d.source,
+            time_column=d.time_column,
+            targets=d.targets,
+            past_covariates=d.past_covariates,
+            future_covariates=d.future_covariates,
+            id_column=d.id_column,
+            static_categorical=d.static_categorical,
+            static_numeric=d.static_numeric,
+            time_format=d.time_format,
+            fill_missing=d.fill_missing,
+            seasonality=d.seasonality,
+        )
+
+    @property
+    def use_log(self) -> bool:
+        t = self.cfg.data.transform
+        return t == "log" or (t == "auto" and self.builtin in _LOG_BUILTINS)
+
+    def _split_bounds(self, data: SeriesData) -> dict[str, list[tuple[int, int]]]:
+        d: ForecastData = self.cfg.data
+        out: dict[str, list[tuple[int, int]]] = {"train": [], "val": [], "test": []}
+        for (a, b), sid in zip(data.segments, data.series_ids):
+            n_train, n_val = split_points(
+                b - a,
+                d.val_fraction,
+                d.test_fraction,
+                context=d.context,
+                horizon=d.horizon,
+                what=f"series {sid!r}",
+            )
+            out["train"].append((a, a + n_train))
+            out["val"].append((a + n_train, a + n_train + n_val))
+            out["test"].append((a + n_train + n_val, b))
+        return out
+
+    def _fit_scalers(self, data: SeriesData, train: list[tuple[int, int]]) -> dict[str, Scaler]:
+        d: ForecastData = self.cfg.data
+        rows = np.concatenate([np.arange(a, b) for a, b in train])
+        covs = np.concatenate([data.past, data.future], axis=1)[rows]
+        scalers = {
+            "targets": Scaler.fit(data.targets[rows], d.scaling, log=self.use_log),
+            "covariates": Scaler.fit(covs, d.scaling) if covs.shape[1] else Scaler("none"),
+        }
+        if data.static_num is not None and data.static_num.shape[1]:
+            scalers["static_numeric"] = Scaler.fit(data.static_num, d.scaling)
+        return scalers
+
+    def _features(self, data: SeriesData) -> tuple[np.ndarray, np.ndarray]:
+        """Scaled step features ``(N, F)`` = [targets, past, future of the next step] and
+        the scaled future covariates ``(N, K)`` (row r = the covariates at r)."""
+        y = self.scalers["targets"].transform(data.targets)
+        covs = np.concatenate([data.past, data.future], axis=1)
+        covs = self.scalers["covariates"].transform(covs) if covs.shape[1] else covs
+        P = data.past.shape[1]
+        past, fut = covs[:, :P], covs[:, P:]
+        fut_next = np.empty_like(fut)
+        for a, b in data.segments:  # k_{s+1}; the last row of a series repeats its own
+            fut_next[a : b - 1] = fut[a + 1 : b]
+            fut_next[b - 1] = fut[b - 1]
+        return np.concatenate([y, past, fut_next], axis=1), fut
+
+    def _build_split(self, data: SeriesData, bounds: list[tuple[int, int]], stride: int) -> _Split:
+        d: ForecastData = self.cfg.data
+        L, H = d.context, d.horizon
+        w = make_windows(data.segments, bounds, context=L, horizon=H, stride=stride)
+        x, fut = self._features(data)
+        C = data.targets.shape[1]
+        y = x[:, :C]
+        static_cat = np.zeros((len(w), 0), dtype=np.int64)
+        static_num = np.zeros((len(w), 0))
+        if data.static_cat is not None:
+            static_cat = data.static_cat[w.series]
+        if data.static_num is not None and data.static_num.shape[1]:
+            static_num = self.scalers["static_numeric"].transform(data.static_num)[w.series]
+
+        def t(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(a, dtype=torch.float32)
+
+        return _Split(
+            windows=w,
+            context=t(gather(x, w.origin - L, L)),
+            targets=t(gather(y, w.origin, H)),
+            raw_targets=gather(data.targets, w.origin, H),
+            future=t(gather(fut, w.origin, H)),
+            teacher=t(gather(x, w.origin, H - 1))
+            if H > 1
+            else t(np.zeros((len(w), 0, x.shape[1]))),
+            static_cat=torch.as_tensor(static_cat, dtype=torch.int64),
+            static_num=t(static_num),
+        )
+
+    def _attach(self, data: SeriesData) -> None:
+        """Windows of every split of ``data`` with the current scalers."""
+        self.data = data
+        self.bounds = self._split_bounds(data)
+        self.splits = {
+            split: self._build_split(data, bounds, self.cfg.data.stride if split == "train" else 1)
+            for split, bounds in self.bounds.items()
+        }
+        train_rows = [data.targets[a:b] for a, b in self.bounds["train"]]
+        m = data.seasonality
+        self.scale = np.mean([mase_scale(r, m if len(r) > m else 1) for r in train_rows], axis=0)
+
+    def prepare(self, run_dir: Path) -> None:
+        data = self.load_data()
+        bounds = self._split_bounds(data)
+        self.scalers = self._fit_scalers(data, bounds["train"])
+        self._attach(data)
+        if len(self.splits["train"].windows) == 0:
+            raise RnnkitError("no training windows: lower data.context or data.horizon")
+        save_scalers(Path(run_dir) / "scaler.json", self.scalers)
+        self._save_info(Path(run_dir))
+
+    def _save_info(self, run_dir: Path) -> None:
+        from rnnkit.io import write_json
+
+        data = self.data
+        assert data is not None
+        write_json(
+            run_dir / "series.json",
+            {
+                "source": data.name,
+                "description": data.describe(),
+                "target_names": data.target_names,
+                "past_names": data.past_names,
+                "future_names": data.future_names,
+                "series_ids": data.series_ids,
+                "static_vocab": data.static_vocab,
+                "static_cat_names": data.static_cat_names,
+                "static_num_names": data.static_num_names,
+                "seasonality": data.seasonality,
+                "filled": data.filled,
+                "time_format": data.time_format,
+                "use_log": self.use_log,
+            },
+        )
+
+    def restore(self, run_dir: Path) -> None:
+        self.scalers = load_scalers(Path(run_dir) / "scaler.json")
+        info_path = Path(run_dir) / "series.json"
+        self.info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+
+    def _ensure_data(self) -> None:
+        if self.data is None:  # after restore: read the series again, keep the saved scalers
+            self._attach(self.load_data())
+
+    def set_data(self, source: str) -> None:
+        """Evaluate on another file with the same columns (scalers stay as trained)."""
+        self._attach(self.load_data(source))
+
+    def describe_data(self) -> str:
+        """One line about the data (what was read, what was interpolated)."""
+        self._ensure_data()
+        assert self.data is not None
+        sizes = ", ".join(f"{k} {len(s.windows)}" for k, s in self.splits.items())
+        return f"{self.data.describe()}; windows: {sizes}"
+
+    def batches(
+        self, split: str, *, shuffle: bool = False, generator: torch.Generator | None = None
+    ) -> Iterator[Batch]:
+        self._ensure_data()
+        s = self.splits[split]
+        n = len(s.windows)
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        bs = self.cfg.train.batch_size
+        for i in range(0, n, bs):
+            idx = order[i : i + bs]
+            ctx = s.context[idx]
+            yield Batch(
+                inputs=ctx,
+                lengths=torch.full((len(idx),), ctx.shape[1], dtype=torch.int64),
+                targets=s.targets[idx],
+                extras={
+                    "index": idx,
+                    "future": s.future[idx],
+                    "teacher": s.teacher[idx],
+                    "static_cat": s.static_cat[idx],
+                    "static_num": s.static_num[idx],
+                },
+            )
+
+    def split_size(self, split: str) -> int:
+        self._ensure_data()
+        return len(self.splits[split].windows)
+
+    # ------------------------------------------------------------------ model
+    def _shapes(self) -> dict[str, Any]:
+        if self.data is not None:
+            C, P, K = (a.shape[1] for a in (self.data.targets, self.data.past, self.data.future))
+            cards = [len(self.data.static_vocab[c]) for c in self.data.static_cat_names]
+            n_num = len(self.data.static_num_names)
+        else:
+            info = self.info
+            C, P, K = (len(info[k]) for k in ("target_names", "past_names", "future_names"))
+            cards = [len(info["static_vocab"][c]) for c in info["static_cat_names"]]
+            n_num = len(info["static_num_names"])
+        return {"C": C, "P": P, "K": K, "cards": cards, "n_num": n_num}
+
+    def build_model(self) -> nn.Module:
+        d: ForecastData = self.cfg.data
+        s = self._shapes()
+        return Forecaster.from_config(
+            self.cfg.model,
+            input_size=s["C"] + s["P"] + s["K"],
+            num_targets=s["C"],
+            horizon=d.horizon,
+            future_size=s["K"],
+            output=d.output,
+            residual=d.residual,
+            static_cardinalities=s["cards"],
+            static_numeric=s["n_num"],
+            static_fusion=d.static_fusion,
+            static_size=d.static_size,
+        )
+
+    def _static_args(self, batch: Batch) -> dict[str, torch.Tensor | None]:
+        ex = batch.extras
+        return {
+            "future": ex["future"] if ex["future"].shape[-1] else None,
+            "static_cat": ex["static_cat"] if ex["static_cat"].shape[-1] else None,
+            "static_num": ex["static_num"] if ex["static_num"].shape[-1] else None,
+        }
+
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        args = self._static_args(batch)
+        if model.output == "direct":
+            return F.mse_loss(model(batch.inputs, **args), batch.targets)
+        # rollout: teacher forcing over context + horizon, one-step targets at every step
+        x = torch.cat([batch.inputs, batch.extras["teacher"]], dim=1)  # (B, L+H-1, F)
+        C = batch.targets.shape[-1]
+        y = torch.cat([batch.inputs[:, 1:, :C], batch.targets], dim=1)  # (B, L+H-1, C)
+        return F.mse_loss(model(x, **args), y)
+
+    @torch.no_grad()
+    def predict_split(self, model: nn.Module, split: str) -> np.ndarray:
+        """Forecasts ``(W, H, C)`` in raw units for every window of ``split``."""
+        model.eval()
+        outs = []
+        for batch in self.batches(split):
+            batch = batch.to(next(model.parameters()).device)
+            y = model.forecast(batch.inputs, **self._static_args(batch))  # (B, H, C)
+            outs.append(y.float().cpu().numpy())
+        scaled = np.concatenate(outs, axis=0)
+        return self.scalers["targets"].inverse(scaled)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        self._ensure_data()
+        s = self.splits[split]
+        if len(s.windows) == 0:
+            raise RnnkitError(f"the {split} split has no windows: lower data.context/horizon")
+        was_training = model.training
+        pred = self.predict_split(model, split)  # (W, H, C)
+        model.train(was_training)
+        scaled = torch.as_tensor(self.scalers["targets"].transform(pred), dtype=torch.float32)
+        out = {"loss": float(F.mse_loss(scaled, s.targets))}
+        out.update(forecast_metrics(s.raw_targets, pred, self.scale))
+        out["rmse_h1"] = float(np.sqrt(np.mean((s.raw_targets[:, 0] - pred[:, 0]) ** 2)))
+        return out
+
+    def baselines(self) -> dict[str, dict[str, float]]:
+        self._ensure_data()
+        assert self.data is not None
+        s = self.splits["test"]
+        H, m = self.cfg.data.horizon, self.data.seasonality
+        y = self.data.targets
+        out = {}
+        for name, fc in (
+            ("naive", naive(y, s.windows.origin, H)),
+            ("seasonal_naive", seasonal_naive(y, s.windows.origin, H, m)),
+        ):
+            metrics = forecast_metrics(s.raw_targets, fc, self.scale)
+            metrics["rmse_h1"] = float(np.sqrt(np.mean((s.raw_targets[:, 0] - fc[:, 0]) ** 2)))
+            out[name] = metrics
+        return out
