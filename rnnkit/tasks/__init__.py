@@ -13,6 +13,10 @@ from rnnkit.tasks.base import Task
 
 TASKS: dict[str, str] = {
     # "sentiment": "rnnkit.tasks.sentiment:SentimentTask",
+    "charlm": "rnnkit.tasks.charlm:CharLMTask",
+    "adding": "rnnkit.tasks.adding:AddingTask",
+    "copy": "rnnkit.tasks.copy:CopyTask",
+    "smnist": "rnnkit.tasks.smnist:SequentialMNISTTask",
 }
 
 

@@ -1,0 +1,1 @@
+"""Diagnostics of trained and untrained recurrent networks (gradient flow through time)."""

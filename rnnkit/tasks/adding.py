@@ -1,0 +1,185 @@
+"""``rnnkit train adding``: the adding problem, generated on the fly (see
+:mod:`rnnkit.data.synthetic`). The model reads ``(value, marker)`` pairs for ``data.length``
+steps and answers the sum of the two marked values; the loss is the MSE, and answering 1
+whatever the input scores 1/6 ~ 0.167.
+
+Also home of :class:`SyntheticTask`, the shared data plumbing of the generated tasks: a
+fixed validation and test set drawn from seeds derived from ``seed``, and a fresh training
+set every epoch (``data.resample``) or the same one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnkit.data.batch import Batch
+from rnnkit.data.synthetic import adding_baseline_mse, adding_problem
+from rnnkit.diagnostics.gradflow import GradFlowRecorder
+from rnnkit.errors import RnnkitError
+from rnnkit.models.regressor import SequenceModel
+from rnnkit.tasks.base import Task
+
+_SPLIT_SEED = {"val": 1, "test": 2, "train": 100}
+
+
+@dataclass
+class AddingData:
+    """``data`` section of ``rnnkit train adding``."""
+
+    length: int = 100  # T, steps per sequence (one marker in each half)
+    train_size: int = 10000  # training sequences per epoch
+    val_size: int = 1000  # validation sequences (fixed)
+    test_size: int = 1000  # test sequences (fixed)
+    resample: bool = True  # draw fresh training sequences every epoch (unlimited data)
+    gradflow: bool = False  # record ||dL/dh_t|| on the first batch of each epoch (gradflow.png)
+
+
+class SyntheticTask(Task):
+    """Generated data: ``generate(n, length, generator) -> (inputs, targets)`` per split."""
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        self.epoch = 0
+        self.fixed: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.gradflow: GradFlowRecorder | None = None
+        self.run_dir: Path | None = None
+
+    def generate(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def _min_length(self) -> int:
+        return 1
+
+    def prepare(self, run_dir: Path) -> None:
+        d = self.cfg.data
+        if d.length < self._min_length():
+            raise RnnkitError(
+                f"data.length: expected at least {self._min_length()} steps, got {d.length}"
+            )
+        for key in ("train_size", "val_size", "test_size"):
+            if getattr(d, key) < 1:
+                raise RnnkitError(f"data.{key}: expected >= 1, got {getattr(d, key)}")
+        self.run_dir = Path(run_dir)
+
+    def restore(self, run_dir: Path) -> None:
+        self.prepare(run_dir)
+
+    def _data(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if split not in _SPLIT_SEED:
+            raise RnnkitError(f"split {split!r}: expected train, val or test")
+        resample = split == "train" and self.cfg.data.resample
+        key = f"train{self.epoch}" if resample else split
+        if key not in self.fixed:
+            if resample:
+                self.fixed = {k: v for k, v in self.fixed.items() if not k.startswith("train")}
+            seed = self.cfg.seed * 1_000_003 + _SPLIT_SEED[split] + (self.epoch if resample else 0)
+            n = getattr(self.cfg.data, f"{split}_size")
+            self.fixed[key] = self.generate(n, torch.Generator().manual_seed(seed))
+        return self.fixed[key]
+
+    def batches(
+        self, split: str, *, shuffle: bool = False, generator: torch.Generator | None = None
+    ) -> Iterable[Batch]:
+        inputs, targets = self._data(split)
+        return _Batches(inputs, targets, self.cfg.train.batch_size)
+
+    def split_size(self, split: str) -> int:
+        return int(getattr(self.cfg.data, f"{split}_size"))
+
+    def on_epoch_start(self, model: nn.Module, split: str) -> None:
+        if split == "train":
+            self.epoch += 1
+            if self.cfg.data.gradflow and self.run_dir is not None:
+                self.gradflow = self.gradflow or GradFlowRecorder(self.run_dir)
+                self.gradflow.arm()
+
+    def training_step(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        if self.gradflow is not None and self.gradflow.armed:
+            self.gradflow.record(
+                model.recurrent,
+                model.features(batch.inputs),
+                lambda out: self.output_loss(model, model.read_out(out), batch.targets),
+            )
+        return self.loss(model, batch)
+
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        return self.output_loss(model, model(batch.inputs), batch.targets)
+
+    def output_loss(
+        self, model: nn.Module, outputs: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class _Batches:
+    """Fixed-length sequences in order, ``batch_size`` at a time (re-iterable)."""
+
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int) -> None:
+        self.inputs, self.targets, self.batch_size = inputs, targets, batch_size
+
+    def __len__(self) -> int:
+        return -(-len(self.inputs) // self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        steps = self.inputs.shape[1]
+        for i in range(0, len(self.inputs), self.batch_size):
+            x = self.inputs[i : i + self.batch_size]
+            yield Batch(
+                x, torch.full((len(x),), steps, dtype=torch.int64), self.targets[i : i + len(x)]
+            )
+
+
+class AddingTask(SyntheticTask):
+    """The adding problem: regress the sum of two marked values; MSE."""
+
+    name = "adding"
+    DataConfig = AddingData
+    model_defaults = {"cell": "lstm", "hidden_size": 128, "num_layers": 1}
+    train_defaults = {"batch_size": 50, "lr": 1e-3, "epochs": 20, "early_stopping": 0}
+    monitor = "mse"
+    monitor_mode = "min"
+    anchor = {
+        "source": "predicting 1 gives 0.167; LSTM solves T~100-500 and fails at T=1000 (TCN "
+        "paper, Bai et al. 2018: LSTM 0.164 at T=600); IndRNN solves T=5000 (Li et al. 2018)",
+        "solved_below_mse": 0.01,
+        "lstm_mse_T600": 0.164,
+    }
+
+    def generate(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return adding_problem(n, self.cfg.data.length, generator)
+
+    def _min_length(self) -> int:
+        return 2
+
+    def build_model(self) -> nn.Module:
+        return SequenceModel.from_config(self.cfg.model, input_size=2, output_size=1)
+
+    def output_loss(
+        self, model: nn.Module, outputs: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        return F.mse_loss(outputs[:, 0], targets)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        device = next(model.parameters()).device
+        total, count = 0.0, 0
+        for batch in self.batches(split):
+            pred = model(batch.inputs.to(device))[:, 0]
+            total += float(((pred - batch.targets.to(device)) ** 2).sum())
+            count += len(batch)
+        mse = total / count
+        return {"loss": mse, "mse": mse}
+
+    def baselines(self) -> dict[str, dict[str, float]]:
+        _, targets = self._data("test")
+        return {
+            "predict_one": {"mse": float(((targets - 1.0) ** 2).mean())},
+            "predict_one_expected": {"mse": adding_baseline_mse()},
+        }

@@ -1,0 +1,211 @@
+"""``rnnkit train charlm``: character-level (or byte-level) language modelling with
+truncated BPTT.
+
+The training text is cut into ``train.batch_size`` parallel streams consumed in chunks of
+``data.bptt`` steps; the state is carried from chunk to chunk and detached (see
+:mod:`rnnkit.data.streams`, :mod:`rnnkit.training.tbptt`). Evaluation carries the state
+across the whole split (``data.eval_streams`` streams; 1 reads it as one sequence). The
+metric is bits per character (``bpc`` = nats / ln 2), or per byte at ``data.level=byte``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rnnkit.data.batch import Batch
+from rnnkit.data.builtin import BUILTIN, package_file
+from rnnkit.data.corpus import LEVELS, TextSplit, Vocab, encode_split, read_documents, split_text
+from rnnkit.data.streams import IGNORE_INDEX, StreamBatches
+from rnnkit.diagnostics.gradflow import GradFlowRecorder
+from rnnkit.errors import RnnkitError
+from rnnkit.models.language_model import LanguageModel
+from rnnkit.tasks.base import Task
+from rnnkit.training.tbptt import StateCarry
+
+LN2 = math.log(2.0)
+
+
+@dataclass
+class CharLMData:
+    """``data`` section of ``rnnkit train charlm``."""
+
+    source: str = "hamlet"  # built-in corpus name, or a UTF-8 text file or folder of them
+    level: str = "char"  # char (one id per character) | byte (one id per UTF-8 byte)
+    bptt: int = 128  # truncated-BPTT chunk length: steps per training batch
+    val_fraction: float = 0.05  # the validation part, taken after the training part
+    test_fraction: float = 0.05  # the test part, at the end of the text
+    eval_streams: int = 1  # parallel streams for val/test (1 = the split as one sequence)
+    gradflow: bool = False  # record ||dL/dh_t|| on the first chunk of each epoch (gradflow.png)
+
+
+class CharLMTask(Task):
+    """Next-character prediction on a text corpus; the metric is bits per character."""
+
+    name = "charlm"
+    DataConfig = CharLMData
+    model_defaults = {"cell": "lstm", "hidden_size": 256, "num_layers": 2, "embedding_dim": 64}
+    train_defaults = {"batch_size": 32, "lr": 2e-3, "epochs": 20, "clip_norm": 5.0}
+    monitor = "bpc"
+    monitor_mode = "min"
+    anchor = {
+        "source": "char-rnn on tiny-shakespeare (Karpathy 2015): ~1.40 nats/char validation; "
+        "PTB-char LSTM 1.36 bpc (Graves 2013 / Krause et al.)",
+        "tiny_shakespeare_val_nats_per_char": 1.40,
+        "tiny_shakespeare_val_bpc": round(1.40 / LN2, 2),
+        "ptb_char_lstm_bpc": 1.36,
+    }
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        self.vocab: Vocab | None = None
+        self.splits: dict[str, TextSplit] = {}
+        self.carry = StateCarry()
+        self.gradflow: GradFlowRecorder | None = None
+
+    # ------------------------------------------------------------------ data
+    def _source_path(self) -> Path:
+        source = self.cfg.data.source
+        if source in BUILTIN:
+            return package_file(source)
+        path = Path(source)
+        if not path.exists():
+            raise RnnkitError(
+                f"data.source {source!r} is neither a built-in corpus ("
+                f"{', '.join(n for n, d in BUILTIN.items() if d.task == 'charlm')}) nor an "
+                f"existing text file or folder"
+            )
+        return path
+
+    def _check_config(self) -> None:
+        d = self.cfg.data
+        if d.level not in LEVELS:
+            raise RnnkitError(f"data.level: {d.level!r} is not one of {', '.join(LEVELS)}")
+        for key in ("val_fraction", "test_fraction"):
+            if not 0.0 < getattr(d, key) < 0.5:
+                raise RnnkitError(
+                    f"data.{key}: expected a value in (0, 0.5), got {getattr(d, key)}"
+                )
+        if d.eval_streams < 1:
+            raise RnnkitError(f"data.eval_streams: expected >= 1, got {d.eval_streams}")
+
+    def prepare(self, run_dir: Path) -> None:
+        self._check_config()
+        d = self.cfg.data
+        docs = [text for _, text in read_documents(self._source_path())]
+        parts = split_text(
+            docs, (1.0 - d.val_fraction - d.test_fraction, d.val_fraction, d.test_fraction)
+        )
+        self.vocab = Vocab.fit(parts["train"][0], d.level)
+        self.vocab.save(Path(run_dir) / "vocab.json")
+        self.splits = {name: encode_split(self.vocab, *part) for name, part in parts.items()}
+        for name, split in self.splits.items():
+            if len(split) < 2:
+                raise RnnkitError(
+                    f"the {name} split of {d.source} holds {len(split)} symbols; give more text "
+                    f"or a larger data.{name}_fraction"
+                )
+        self._streams("train")  # refuse a TBPTT chunk longer than the data now
+        self._run_dir = Path(run_dir)
+
+    def restore(self, run_dir: Path) -> None:
+        self.vocab = Vocab.load(Path(run_dir) / "vocab.json")
+        self._run_dir = Path(run_dir)
+
+    def _streams(self, split: str) -> StreamBatches:
+        if split not in self.splits:
+            raise RnnkitError(f"split {split!r}: the corpus is not loaded (call prepare)")
+        if split == "train":
+            return StreamBatches(
+                self.splits[split], self.cfg.train.batch_size, self.cfg.data.bptt, "training"
+            )
+        data = self.splits[split]
+        n_streams = min(self.cfg.data.eval_streams, len(data) - 1)
+        steps = (len(data) - 1) // n_streams
+        return StreamBatches(data, n_streams, min(self.cfg.data.bptt, steps), split)
+
+    def batches(
+        self, split: str, *, shuffle: bool = False, generator: torch.Generator | None = None
+    ) -> Iterable[Batch]:
+        # Never shuffled: batch j+1 continues batch j in every stream.
+        return self._streams(split)
+
+    def split_size(self, split: str) -> int:
+        return self._streams(split).n_targets
+
+    # ----------------------------------------------------------------- model
+    def build_model(self) -> nn.Module:
+        if self.vocab is None:
+            raise RnnkitError("the vocabulary is not loaded (call prepare or restore first)")
+        return LanguageModel.from_config(self.cfg.model, len(self.vocab))
+
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        logits, _ = model(batch.inputs, None, batch.extras.get("reset"))
+        return model.loss(logits, batch.targets)
+
+    def on_epoch_start(self, model: nn.Module, split: str) -> None:
+        if split == "train":
+            self.carry.reset()
+            if self.cfg.data.gradflow:
+                self.gradflow = self.gradflow or GradFlowRecorder(self._run_dir)
+                self.gradflow.arm()
+
+    def training_step(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        reset = batch.extras.get("reset")
+        if self.gradflow is not None and self.gradflow.armed:
+            self._record_gradflow(model, batch)
+        logits, state = model(batch.inputs, self.carry.state, reset)
+        self.carry.update(state)  # carried to the next chunk, detached
+        return model.loss(logits, batch.targets)
+
+    def _record_gradflow(self, model: LanguageModel, batch: Batch) -> None:
+        x = model.dropout(model.embedding(batch.inputs))  # (B, T, E)
+
+        def loss_fn(out: torch.Tensor) -> torch.Tensor:
+            return model.loss(model.head(model.dropout(out)), batch.targets)
+
+        self.gradflow.record(model.recurrent, x, loss_fn, self.carry.state)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        device = next(model.parameters()).device
+        total, count, state = 0.0, 0, None
+        for batch in self._streams(split):
+            batch = batch.to(device)
+            logits, state = model(batch.inputs, state, batch.extras["reset"])
+            total += float(model.loss(logits, batch.targets, reduction="sum"))
+            count += int((batch.targets != IGNORE_INDEX).sum())
+        nats = total / max(count, 1)
+        return {"loss": nats, "bpc": nats / LN2, "perplexity": math.exp(min(nats, 50.0))}
+
+    # -------------------------------------------------------------- baselines
+    def baselines(self) -> dict[str, dict[str, float]]:
+        """Unigram and add-one bigram character models fitted on the training split."""
+        train, test = self.splits["train"].ids, self.splits["test"]
+        v = len(self.vocab)
+        unigram = torch.bincount(train, minlength=v).double() + 1.0
+        unigram = unigram / unigram.sum()
+        bigram = torch.ones(v, v, dtype=torch.float64)
+        bigram.index_put_(
+            (train[:-1], train[1:]),
+            torch.ones(len(train) - 1, dtype=torch.float64),
+            accumulate=True,
+        )
+        bigram = bigram / bigram.sum(1, keepdim=True)
+        scored = torch.ones(len(test), dtype=torch.bool)
+        scored[0] = False
+        scored[test.doc_starts] = False
+        ids = test.ids
+        uni = -unigram[ids[scored]].log().mean().item()
+        prev = torch.roll(ids, 1)
+        bi = -bigram[prev[scored], ids[scored]].log().mean().item()
+        return {
+            "unigram": {"loss": uni, "bpc": uni / LN2},
+            "bigram_add_one": {"loss": bi, "bpc": bi / LN2},
+        }
