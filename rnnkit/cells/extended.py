@@ -1,0 +1,375 @@
+r"""Options on the classic cells: layer norm, peepholes, recurrent dropout, zoneout.
+
+One step of an LSTM, GRU or Elman cell with any combination of (torch.nn parameter shapes,
+gate orders LSTM i,f,g,o and GRU r,z,n; ``G`` = 4H, 3H or H gate rows):
+
+* ``layer_norm`` (Ba et al. 2016): the input and the recurrent pre-activations are
+  normalised *separately* over their ``G`` rows, each with its own gain and bias, and for
+  the LSTM the cell state is normalised before the output ``tanh``::
+
+      a_t = LN(W_ih x_t; g_ih, b_ih') + LN(W_hh h_{t-1}; g_hh, b_hh') + b_ih + b_hh
+      h_t = o_t * tanh(LN(c_t; g_c, b_c))
+
+* ``peephole`` (LSTM, Gers & Schmidhuber 2000): diagonal weights let the gates see the
+  cell: ``i = sigmoid(a_i + w_ci * c_{t-1})``, ``f = sigmoid(a_f + w_cf * c_{t-1})``,
+  ``o = sigmoid(a_o + w_co * c_t)``.
+* ``recurrent_dropout`` (variational, Gal & Ghahramani 2016): ``W_hh (h_{t-1} * d)`` with
+  one mask ``d`` (B, H) per sequence, reused at every step; the carried state is untouched.
+* ``zoneout`` (Krueger et al. 2017): ``h_t = k_t * h_{t-1} + (1 - k_t) * h~_t`` (and the
+  same for ``c``), with ``k_t`` a fresh 0/1 keep mask per step in training and ``k_t = p``
+  (the expectation) in evaluation.
+* ``weight_drop`` (DropConnect, Merity et al. 2018) is a mask on ``W_hh`` drawn once per
+  forward pass; it is applied by the caller (the weights passed here are already masked).
+
+The masks are *inputs* here (``rnnkit.layers._options`` samples them), so every option is
+a deterministic function of its inputs: the hand-written BPTT (:class:`ExtendedRecurrence`)
+can be gradchecked with fixed masks, and equals autograd over the plain step.
+
+Masking by ``lengths`` and zoneout are one operation: with ``m_t`` the real-step mask, the
+state update is ``s_t = k'_t s_{t-1} + (1 - k'_t) s~_t`` with ``k'_t = 1 - m_t (1 - k_t)``,
+and the output is ``m_t h_t`` (zero at padding).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+KINDS = ("lstm", "gru", "rnn")
+EPS = 1e-5  # layer-norm epsilon (as torch.nn.LayerNorm)
+
+Pair = tuple[Tensor, Tensor]
+
+
+def _gate_rows(kind: str, hidden: int) -> int:
+    return {"lstm": 4, "gru": 3, "rnn": 1}[kind] * hidden
+
+
+def _ln(a: Tensor, ln: Pair | None) -> Tensor:
+    return a if ln is None else F.layer_norm(a, a.shape[-1:], ln[0], ln[1], EPS)
+
+
+# ----------------------------------------------------------------------------- reference
+
+
+def extended_step(
+    kind: str,
+    x_t: Tensor,
+    h: Tensor,
+    c: Tensor | None,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor | None,
+    b_hh: Tensor | None,
+    *,
+    ln_ih: Pair | None = None,
+    ln_hh: Pair | None = None,
+    ln_c: Pair | None = None,
+    peephole: tuple[Tensor, Tensor, Tensor] | None = None,
+    rec_mask: Tensor | None = None,
+    keep_h: Tensor | None = None,
+    keep_c: Tensor | None = None,
+    nonlinearity: str = "tanh",
+) -> tuple[Tensor, Tensor | None]:
+    """One reference step of ``kind`` ("lstm", "gru", "rnn") with options (module docstring).
+
+    Shapes: x_t (B, I); h, c (B, H) (c None unless LSTM); w_ih (G, I); w_hh (G, H);
+    b_ih, b_hh (G,) or None; ln_* (gain, bias) of (G,) (ln_c: (H,)); peephole
+    (w_ci, w_cf, w_co) each (H,); rec_mask (B, H); keep_h, keep_c (B, H) zoneout weights
+    of the previous state. Returns ``(h_t, c_t)`` (c_t None unless LSTM).
+    """
+    hr = h if rec_mask is None else h * rec_mask  # variational dropout on h_{t-1}
+    xa = _ln(x_t @ w_ih.t(), ln_ih)  # (B, G)
+    ha = _ln(hr @ w_hh.t(), ln_hh)  # (B, G)
+    if b_ih is not None:
+        xa = xa + b_ih
+    if kind == "gru":
+        if b_hh is not None:
+            ha = ha + b_hh
+        xr, xz, xn = xa.chunk(3, 1)
+        hr_, hz, hn = ha.chunk(3, 1)
+        r, z = torch.sigmoid(xr + hr_), torch.sigmoid(xz + hz)
+        n = torch.tanh(xn + r * hn)
+        h_new, c_new = (1 - z) * n + z * h, None
+    else:
+        a = xa + ha if b_hh is None else xa + ha + b_hh
+        if kind == "rnn":
+            h_new, c_new = (torch.tanh(a) if nonlinearity == "tanh" else torch.relu(a)), None
+        else:
+            ai, af, ag, ao = a.chunk(4, 1)
+            if peephole is not None:
+                ai, af = ai + peephole[0] * c, af + peephole[1] * c
+            i, f, g = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag)
+            c_new = f * c + i * g
+            o = torch.sigmoid(ao if peephole is None else ao + peephole[2] * c_new)
+            h_new = o * torch.tanh(_ln(c_new, ln_c))
+    if keep_h is not None:  # zoneout: keep a random part of the previous state
+        h_new = keep_h * h + (1 - keep_h) * h_new
+    if c_new is not None and keep_c is not None:
+        c_new = keep_c * c + (1 - keep_c) * c_new
+    return h_new, c_new
+
+
+def _step_mask(lengths: Tensor | None, B: int, T: int, like: Tensor) -> Tensor:
+    """(B, T, 1) float mask of real steps."""
+    if lengths is None:
+        return like.new_ones(B, T, 1)
+    t = torch.arange(T, device=like.device)
+    return (t[None, :] < lengths.to(like.device)[:, None]).to(like.dtype)[..., None]
+
+
+def extended_sequence(
+    kind: str,
+    x: Tensor,
+    lengths: Tensor | None,
+    h0: Tensor,
+    c0: Tensor | None,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor | None,
+    b_hh: Tensor | None,
+    *,
+    ln_ih: Pair | None = None,
+    ln_hh: Pair | None = None,
+    ln_c: Pair | None = None,
+    peephole: tuple[Tensor, Tensor, Tensor] | None = None,
+    rec_mask: Tensor | None = None,
+    zoneout_h: Tensor | None = None,
+    zoneout_c: Tensor | None = None,
+    nonlinearity: str = "tanh",
+    mode: str = "bptt",
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Run one layer and direction of an extended cell over right-padded x (B, T, I).
+
+    ``zoneout_h``, ``zoneout_c`` are the keep weights of every step, broadcastable to
+    (B, T, H) (0/1 samples in training, ``p`` in evaluation); the other options as in
+    :func:`extended_step`. ``mode`` is "reference" (autograd over the step) or "bptt"
+    (:class:`ExtendedRecurrence`). Returns ``out (B, T, H)`` (zero at padding),
+    ``h_n (B, H)`` and ``c_n (B, H)`` (None unless LSTM), held after the last real step.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if (kind == "lstm") != (c0 is not None):
+        raise ValueError("c0 is required for the LSTM and only for it")
+    if peephole is not None and kind != "lstm":
+        raise ValueError("peephole applies to LSTM only")
+    if ln_c is not None and kind != "lstm":
+        raise ValueError("ln_c (cell-state layer norm) applies to LSTM only")
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    B, T, _ = x.shape
+    H = h0.shape[1]
+    m = _step_mask(lengths, B, T, x)  # (B, T, 1)
+    # keep weight of the previous state: zoneout at real steps, 1 (hold) at padding
+    keep_h = 1 - m if zoneout_h is None else 1 - m * (1 - zoneout_h.expand(B, T, H))
+    keep_c = None
+    if kind == "lstm":
+        keep_c = 1 - m if zoneout_c is None else 1 - m * (1 - zoneout_c.expand(B, T, H))
+    if mode == "reference":
+        h, c, outs = h0, c0, []
+        for t in range(T):
+            kc = keep_c[:, t] if keep_c is not None else None
+            h, c = extended_step(
+                kind, x[:, t], h, c, w_ih, w_hh, b_ih, b_hh, ln_ih=ln_ih, ln_hh=ln_hh,
+                ln_c=ln_c, peephole=peephole, rec_mask=rec_mask,
+                keep_h=keep_h[:, t].expand(B, H), keep_c=None if kc is None else kc.expand(B, H),
+                nonlinearity=nonlinearity,
+            )  # fmt: skip
+            outs.append(m[:, t] * h)
+        return torch.stack(outs, 1), h, c
+    if mode != "bptt":
+        raise ValueError(f"mode must be 'reference' or 'bptt', got {mode!r}")
+    xg = _ln(x @ w_ih.t(), ln_ih)  # (B, T, G): the input part of every step at once
+    if b_ih is not None:
+        xg = xg + b_ih
+    if kind != "gru" and b_hh is not None:
+        xg = xg + b_hh  # outside the reset gate, b_hh is just another bias
+        b_hh = None
+    tm = lambda t: None if t is None else t.transpose(0, 1).expand(T, B, H).contiguous()  # noqa: E731
+    ln_g, ln_b = ln_hh if ln_hh is not None else (None, None)
+    lnc_g, lnc_b = ln_c if ln_c is not None else (None, None)
+    w_ci, w_cf, w_co = peephole if peephole is not None else (None, None, None)
+    out, h_n, c_n = ExtendedRecurrence.apply(
+        kind, nonlinearity, xg.transpose(0, 1).contiguous(), tm(m), tm(keep_h), tm(keep_c),
+        h0, c0, w_hh, b_hh, ln_g, ln_b, lnc_g, lnc_b, w_ci, w_cf, w_co, rec_mask,
+    )  # fmt: skip
+    return out.transpose(0, 1), h_n, (c_n if kind == "lstm" else None)
+
+
+# ----------------------------------------------------------------------------- BPTT
+
+
+def _ln_forward(a: Tensor, gain: Tensor, bias: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """y = gain * (a - mean) * rstd + bias over the last dim; returns (y, a_hat, rstd)."""
+    mu = a.mean(-1, keepdim=True)
+    var = a.var(-1, unbiased=False, keepdim=True)
+    rstd = torch.rsqrt(var + EPS)  # (B, 1)
+    a_hat = (a - mu) * rstd
+    return a_hat * gain + bias, a_hat, rstd
+
+
+def _ln_backward(dy: Tensor, a_hat: Tensor, rstd: Tensor, gain: Tensor) -> Tensor:
+    """da of layer norm: rstd * (dy_hat - mean(dy_hat) - a_hat * mean(dy_hat * a_hat))."""
+    dyh = dy * gain
+    return rstd * (dyh - dyh.mean(-1, keepdim=True) - a_hat * (dyh * a_hat).mean(-1, keepdim=True))
+
+
+class ExtendedRecurrence(torch.autograd.Function):
+    """The recurrence of an extended cell with a hand-written backward through time.
+
+    The input part ``xg = LN(x W_ih^T) + biases`` (T, B, G) is computed outside (autograd
+    handles it: it is parallel over time); this Function runs the recurrence from it.
+    Time-major buffers. Inputs: kind, nonlinearity, xg (T, B, G), m (T, B, H) real-step
+    mask, keep_h / keep_c (T, B, H) previous-state weights (zoneout and padding), h0, c0
+    (B, H), w_hh (G, H), b_hh (G,) (GRU only, else None), ln_hh gain/bias (G,), ln_c
+    gain/bias (H,), peepholes w_ci, w_cf, w_co (H,), rec_mask (B, H). Absent options are
+    None. Returns out (T, B, H), h_n, c_n (B, H) (c_n is h_n's zeros for non-LSTM cells).
+    """
+
+    @staticmethod
+    def forward(
+        ctx, kind, nonlin, xg, m, keep_h, keep_c, h0, c0, w_hh, b_hh,
+        ln_g, ln_b, lnc_g, lnc_b, w_ci, w_cf, w_co, rec_mask,
+    ):  # fmt: skip
+        T, B, G = xg.shape
+        H = h0.shape[1]
+        hs = xg.new_empty(T + 1, B, H)  # hs[t] = h_{t-1}: the state entering step t
+        hs[0] = h0
+        acts = xg.new_empty(T, B, G)  # gate activations (LSTM i,f,g,o; GRU r,z,n; RNN h~)
+        a_hat = xg.new_empty(T, B, G) if ln_g is not None else None  # normalised W_hh h
+        rstd = xg.new_empty(T, B, 1) if ln_g is not None else None
+        ghn = xg.new_empty(T, B, H) if kind == "gru" else None  # GRU: W_hn h + b_hn
+        cs = c_new = c_hat = c_rstd = tcs = None
+        if kind == "lstm":
+            cs = xg.new_empty(T + 1, B, H)  # cs[t] = c_{t-1}
+            cs[0] = c0
+            c_new = xg.new_empty(T, B, H)  # c~_t, before zoneout and padding
+            tcs = xg.new_empty(T, B, H)  # tanh(LN(c~_t))
+            if lnc_g is not None:
+                c_hat, c_rstd = xg.new_empty(T, B, H), xg.new_empty(T, B, 1)
+        w_hh_t = w_hh.t()  # (H, G)
+        for t in range(T):
+            hr = hs[t] if rec_mask is None else hs[t] * rec_mask  # dropped recurrent input
+            a = hr @ w_hh_t  # (B, G)
+            if ln_g is not None:
+                a, a_hat[t], rstd[t] = _ln_forward(a, ln_g, ln_b)
+            if kind == "lstm":
+                pre = xg[t] + a
+                ai, af, ag, ao = pre.chunk(4, 1)
+                if w_ci is not None:
+                    ai, af = ai + w_ci * cs[t], af + w_cf * cs[t]
+                i, f, g = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag)
+                c_new[t] = f * cs[t] + i * g  # c~ = f c_prev + i g
+                if w_co is not None:
+                    ao = ao + w_co * c_new[t]
+                o = torch.sigmoid(ao)
+                acts[t] = torch.cat([i, f, g, o], 1)
+                cn = c_new[t]
+                if lnc_g is not None:
+                    cn, c_hat[t], c_rstd[t] = _ln_forward(cn, lnc_g, lnc_b)
+                tcs[t] = torch.tanh(cn)
+                h_new = o * tcs[t]  # h~ = o tanh(LN(c~))
+                cs[t + 1] = keep_c[t] * cs[t] + (1 - keep_c[t]) * c_new[t]
+            elif kind == "gru":
+                if b_hh is not None:
+                    a = a + b_hh
+                xr, xz, xn = xg[t].chunk(3, 1)
+                hr_, hz, hn = a.chunk(3, 1)
+                r, z = torch.sigmoid(xr + hr_), torch.sigmoid(xz + hz)
+                n = torch.tanh(xn + r * hn)
+                ghn[t] = hn
+                acts[t] = torch.cat([r, z, n], 1)
+                h_new = (1 - z) * n + z * hs[t]
+            else:
+                pre = xg[t] + a
+                h_new = torch.tanh(pre) if nonlin == "tanh" else torch.relu(pre)
+                acts[t] = h_new
+            hs[t + 1] = keep_h[t] * hs[t] + (1 - keep_h[t]) * h_new
+        out = hs[1:] * m  # (T, B, H), zero at padding
+        ctx.kind, ctx.nonlin = kind, nonlin
+        ctx.save_for_backward(
+            m, keep_h, keep_c, w_hh, ln_g, lnc_g, w_ci, w_cf, w_co, rec_mask,
+            hs, acts, a_hat, rstd, ghn, cs, c_new, c_hat, c_rstd, tcs,
+        )  # fmt: skip
+        c_n = cs[T].clone() if kind == "lstm" else torch.zeros_like(h0)
+        return out, hs[T].clone(), c_n
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dout, dh_n, dc_n):
+        (m, keep_h, keep_c, w_hh, ln_g, lnc_g, w_ci, w_cf, w_co, rec_mask,
+         hs, acts, a_hat, rstd, ghn, cs, c_new, c_hat, c_rstd, tcs) = ctx.saved_tensors  # fmt: skip
+        kind = ctx.kind
+        T, B, G = acts.shape
+        H = hs.shape[2]
+        dXG = torch.empty_like(acts)  # dL/d xg[t]: gradients of the gate pre-activations
+        dGH = torch.empty_like(acts) if kind == "gru" else dXG  # dL/d (LN(W_hh h) + b_hh)
+        dA = torch.empty_like(acts) if ln_g is not None else dGH  # dL/d (W_hh h_r)
+        dCN = torch.empty_like(c_new) if lnc_g is not None else None  # dL/d LN(c~)
+        dh_next = dh_n  # gradient reaching h_t from later steps
+        dc_next = dc_n if kind == "lstm" else None
+        for t in reversed(range(T)):
+            dh = dout[t] * m[t] + dh_next  # total gradient on h_t
+            dh_new = dh * (1 - keep_h[t])  # to the new candidate h~
+            dh_prev = dh * keep_h[t]  # to h_{t-1} through zoneout / padding
+            if kind == "lstm":
+                i, f, g, o = acts[t].chunk(4, 1)
+                di, df, dg, do = dXG[t].chunk(4, 1)  # views to fill
+                dc = dc_next  # gradient on c_t
+                dc_prev = dc * keep_c[t]  # to c_{t-1} through zoneout / padding
+                tc = tcs[t]
+                dcn = dh_new * o * (1 - tc * tc)  # through h~ = o tanh(LN(c~))
+                if lnc_g is not None:
+                    dCN[t] = dcn
+                    dcn = _ln_backward(dcn, c_hat[t], c_rstd[t], lnc_g)
+                dcn = dcn + dc * (1 - keep_c[t])  # dL/dc~
+                torch.mul(dh_new * tc, o * (1 - o), out=do)  # do = dh~ tanh(.) o(1-o)
+                if w_co is not None:
+                    dcn = dcn + do * w_co  # o peeks at c~
+                torch.mul(dcn * g, i * (1 - i), out=di)  # di = dc~ g i(1-i)
+                torch.mul(dcn * cs[t], f * (1 - f), out=df)  # df = dc~ c_prev f(1-f)
+                torch.mul(dcn * i, 1 - g * g, out=dg)  # dg = dc~ i (1-g^2)
+                dc_prev = dc_prev + dcn * f
+                if w_ci is not None:
+                    dc_prev = dc_prev + di * w_ci + df * w_cf  # i, f peek at c_prev
+                dc_next = dc_prev
+            elif kind == "gru":
+                r, z, n = acts[t].chunk(3, 1)
+                dr, dz, dn = dXG[t].chunk(3, 1)
+                dn_ = dh_new * (1 - z)  # h~ = (1-z) n + z h_prev
+                torch.mul(dh_new * (hs[t] - n), z * (1 - z), out=dz)  # dz = dh~ (h_prev-n) z(1-z)
+                dh_prev = dh_prev + dh_new * z
+                torch.mul(dn_, 1 - n * n, out=dn)  # dn = dn (1-n^2)
+                torch.mul(dn * ghn[t], r * (1 - r), out=dr)  # dr = dn ghn r(1-r)
+                dGH[t, :, : 2 * H] = dXG[t, :, : 2 * H]  # r, z: recurrent part adds directly
+                torch.mul(dn, r, out=dGH[t, :, 2 * H :])  # n: through r * ghn
+            else:
+                h_act = acts[t]
+                if ctx.nonlin == "tanh":
+                    torch.mul(dh_new, 1 - h_act * h_act, out=dXG[t])  # tanh'
+                else:
+                    torch.mul(dh_new, (h_act > 0).to(h_act.dtype), out=dXG[t])  # relu'
+            if ln_g is not None:
+                dA[t] = _ln_backward(dGH[t], a_hat[t], rstd[t], ln_g)
+            dhr = dA[t] @ w_hh  # (B, H) to the dropped recurrent input
+            dh_prev = dh_prev + (dhr if rec_mask is None else dhr * rec_mask)
+            dh_next = dh_prev
+        hr = hs[:T] if rec_mask is None else hs[:T] * rec_mask  # (T, B, H)
+        dw_hh = dA.reshape(T * B, G).t() @ hr.reshape(T * B, H)  # dW_hh = dA^T H_r  (G, H)
+        db_hh = dGH.sum((0, 1)) if kind == "gru" else None
+        dln_g = dln_b = dlnc_g = dlnc_b = dw_ci = dw_cf = dw_co = None
+        if ln_g is not None:
+            dln_g, dln_b = (dGH * a_hat).sum((0, 1)), dGH.sum((0, 1))
+        if lnc_g is not None:
+            dlnc_g, dlnc_b = (dCN * c_hat).sum((0, 1)), dCN.sum((0, 1))
+        if w_ci is not None:
+            dw_ci = (dXG[..., :H] * cs[:T]).sum((0, 1))
+            dw_cf = (dXG[..., H : 2 * H] * cs[:T]).sum((0, 1))
+            dw_co = (dXG[..., 3 * H :] * c_new).sum((0, 1))
+        dc0 = dc_next if kind == "lstm" else None
+        return (
+            None, None, dXG, None, None, None, dh_next, dc0, dw_hh, db_hh,
+            dln_g, dln_b, dlnc_g, dlnc_b, dw_ci, dw_cf, dw_co, None,
+        )  # fmt: skip
