@@ -56,10 +56,11 @@ class Forecaster(nn.Module):
         - context: ``(B, L, F)`` scaled features.
         - future: ``(B, H, K)`` future covariates of the horizon steps (K = 0: None).
         - static_cat ``(B, Kc)`` int64 / static_num ``(B, Kn)``: per-series features.
+        - teacher (rollout training only): ``(B, H-1, F)`` the true horizon step inputs.
 
     Outputs:
-        - :meth:`forward` (direct): ``(B, H, C)``; (rollout): ``(B, L, C)``, the one-step
-          prediction after every input step (teacher forcing).
+        - :meth:`forward` (direct): ``(B, H, C)``; (rollout): ``(B, L + H - 1, C)``, the
+          one-step prediction after every input step (teacher forcing).
         - :meth:`forecast`: ``(B, H, C)`` in both modes.
     """
 
@@ -196,8 +197,13 @@ class Forecaster(nn.Module):
         future: torch.Tensor | None = None,
         static_cat: torch.Tensor | None = None,
         static_num: torch.Tensor | None = None,
+        teacher: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Direct: ``(B, H, C)`` forecasts. Rollout: ``(B, L, C)`` one-step predictions."""
+        """Direct: ``(B, H, C)`` forecasts. Rollout: ``(B, T, C)`` one-step predictions after
+        every step of ``context`` followed by ``teacher`` ``(B, H-1, F)``, the true inputs
+        of the horizon steps (teacher forcing in training; T = L + H - 1)."""
+        if self.output == "rollout" and teacher is not None:
+            context = torch.cat([context, teacher], dim=1)  # (B, L+H-1, F)
         B, L, _ = context.shape
         level = self._level(context)  # (B, 1, C) or None
         x = self._relative(context, level)

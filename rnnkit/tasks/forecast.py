@@ -316,14 +316,19 @@ class ForecastTask(Task):
                 inputs=ctx,
                 lengths=torch.full((len(idx),), ctx.shape[1], dtype=torch.int64),
                 targets=s.targets[idx],
-                extras={
-                    "index": idx,
-                    "future": s.future[idx],
-                    "teacher": s.teacher[idx],
-                    "static_cat": s.static_cat[idx],
-                    "static_num": s.static_num[idx],
-                },
+                extras=self._extras(s, idx),
             )
+
+    def _extras(self, s: _Split, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The model's keyword inputs for windows ``idx`` (empty tensors when unused)."""
+        extras = {
+            "future": s.future[idx],  # (B, H, K)
+            "static_cat": s.static_cat[idx],  # (B, Kc)
+            "static_num": s.static_num[idx],  # (B, Kn)
+        }
+        if self.cfg.data.output == "rollout":
+            extras["teacher"] = s.teacher[idx]  # (B, H-1, F)
+        return extras
 
     def split_size(self, split: str) -> int:
         self._ensure_data()
@@ -359,23 +364,14 @@ class ForecastTask(Task):
             static_size=d.static_size,
         )
 
-    def _static_args(self, batch: Batch) -> dict[str, torch.Tensor | None]:
-        ex = batch.extras
-        return {
-            "future": ex["future"] if ex["future"].shape[-1] else None,
-            "static_cat": ex["static_cat"] if ex["static_cat"].shape[-1] else None,
-            "static_num": ex["static_num"] if ex["static_num"].shape[-1] else None,
-        }
-
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
-        args = self._static_args(batch)
+        out = model(batch.inputs, **batch.extras)
         if model.output == "direct":
-            return F.mse_loss(model(batch.inputs, **args), batch.targets)
-        # rollout: teacher forcing over context + horizon, one-step targets at every step
-        x = torch.cat([batch.inputs, batch.extras["teacher"]], dim=1)  # (B, L+H-1, F)
+            return F.mse_loss(out, batch.targets)  # (B, H, C)
+        # rollout: one-step targets after every context and teacher-forced horizon step
         C = batch.targets.shape[-1]
         y = torch.cat([batch.inputs[:, 1:, :C], batch.targets], dim=1)  # (B, L+H-1, C)
-        return F.mse_loss(model(x, **args), y)
+        return F.mse_loss(out, y)
 
     @torch.no_grad()
     def predict_split(self, model: nn.Module, split: str) -> np.ndarray:
@@ -384,7 +380,8 @@ class ForecastTask(Task):
         outs = []
         for batch in self.batches(split):
             batch = batch.to(next(model.parameters()).device)
-            y = model.forecast(batch.inputs, **self._static_args(batch))  # (B, H, C)
+            extras = {k: v for k, v in batch.extras.items() if k != "teacher"}
+            y = model.forecast(batch.inputs, **extras)  # (B, H, C)
             outs.append(y.float().cpu().numpy())
         scaled = np.concatenate(outs, axis=0)
         return self.scalers["targets"].inverse(scaled)
