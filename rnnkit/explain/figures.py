@@ -37,7 +37,7 @@ MAX_TICK_LABELS = 60  # label every step up to this many, else a sparse numeric 
 def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
     """The PNG encoding of ``fig`` (Agg)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
 
 
@@ -66,7 +66,8 @@ def attribution_figure(labels: Sequence[str], scores: torch.Tensor, title: str) 
     """
     s = _to_numpy(scores)
     width = min(max(6.0, 0.22 * len(s) + 2.0), 16.0)
-    fig = Figure(figsize=(width, 3.2), layout="constrained")
+    fig = Figure(figsize=(width, 3.2))
+    fig.subplots_adjust(left=0.7 / width, right=1 - 0.2 / width, bottom=0.3, top=0.88)
     ax = fig.add_subplot()
     ax.bar(range(len(s)), s, color=np.where(s >= 0, "#c0392b", "#2e6da4"))
     ax.axhline(0.0, color="black", linewidth=0.6)
@@ -90,7 +91,8 @@ def series_attribution_figure(
     """
     v = _to_numpy(values)
     s = _to_numpy(scores)
-    fig = Figure(figsize=(9.0, 4.6), layout="constrained")
+    fig = Figure(figsize=(9.0, 4.6))
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.11, top=0.92, hspace=0.08)
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     for j in range(min(v.shape[1], 8)):
         name = feature_names[j] if j < len(feature_names) else f"feature {j}"
@@ -137,21 +139,32 @@ def state_heatmaps_figure(
     if n_units > max_units:
         var = _to_numpy(states["h"] if "h" in states else states[names[0]]).var(axis=0)
         keep = np.sort(np.argsort(-var)[:max_units])
+    # Fixed margins in inches (cheaper than a layout engine, and the same for every layer).
     width = min(max(6.0, 0.14 * n_steps + 2.5), 16.0)
-    panel = max(0.9, 0.03 * len(keep) + 0.55)  # inches per quantity
-    fig = Figure(figsize=(width, min(panel * len(names) + 1.2, 40.0)), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0])
-    for ax, name in zip(axes, names):
+    panel = max(0.7, 0.025 * len(keep) + 0.4)  # heatmap height per quantity
+    gap, top, bottom, left, right = 0.32, 0.45, 0.95 if len(step_labels) <= 60 else 0.55, 0.75, 0.8
+    height = top + bottom + len(names) * panel + (len(names) - 1) * gap
+    fig = Figure(figsize=(width, height))
+    ax_w = (width - left - right) / width
+    axes = []
+    for k, name in enumerate(names):
+        y = (bottom + (len(names) - 1 - k) * (panel + gap)) / height
+        ax = fig.add_axes((left / width, y, ax_w, panel / height), sharex=axes[0] if axes else None)
+        cax = fig.add_axes(((width - right + 0.1) / width, y, 0.12 / width, panel / height))
         m = _to_numpy(states[name])[:, keep].T  # (units, T)
         cmap, limits = _norm_for(name, m)
         im = ax.imshow(m, aspect="auto", interpolation="nearest", cmap=cmap, **limits)
+        fig.colorbar(im, cax=cax)
+        cax.tick_params(labelsize=6)
         ax.set_ylabel(f"{name}\nunit", fontsize=8)
-        ax.set_title(LONG_NAMES.get(name, name), fontsize=8, loc="left")
-        fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01, aspect=8)
+        ax.set_title(LONG_NAMES.get(name, name), fontsize=8, loc="left", pad=2)
         ax.tick_params(axis="y", labelsize=6)
+        if k < len(names) - 1:
+            ax.tick_params(axis="x", labelbottom=False)
+        axes.append(ax)
     _step_ticks(axes[-1], step_labels)
     axes[-1].set_xlabel("time step")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title, fontsize=10, y=1 - 0.12 / height)
     return fig
 
 
