@@ -107,4 +107,46 @@ class LanguageModel(nn.Module):
         )
 
 
-__all__ = ["LanguageModel"]
+@torch.no_grad()
+def generate_ids(
+    model: LanguageModel,
+    prime: torch.Tensor,
+    length: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+    banned: list[int] | None = None,
+) -> torch.Tensor:
+    """Continue ``prime`` ``(P,)`` ids by ``length`` sampled ids ``(length,)``.
+
+    The prime is read once (one call over all of it); then each sampled id is fed back one
+    step at a time with the carried state, so the prefix is never read again.
+
+    Args:
+        banned: ids never to sample (e.g. the unknown-character id).
+    """
+    from rnnkit.sampling import check_sampling_args, sample_next
+
+    if length < 1:
+        raise ValueError(f"length must be >= 1, got {length}")
+    if prime.dim() != 1 or prime.numel() < 1:
+        raise ValueError(f"prime must be a non-empty (P,) tensor of ids, got {tuple(prime.shape)}")
+    check_sampling_args(temperature, top_k, top_p)
+    device = next(model.parameters()).device
+    logits, state = model(prime.to(device)[None], None)  # read the prime once
+    logits = logits[:, -1]  # (1, V)
+    out = []
+    for _ in range(length):
+        if banned:
+            logits[:, banned] = float("-inf")
+        nxt = sample_next(
+            logits.cpu(), temperature=temperature, top_k=top_k, top_p=top_p, generator=generator
+        )  # (1,)
+        out.append(int(nxt))
+        logits, state = model.step(nxt.to(device), state)  # one new step, state carried
+    return torch.tensor(out, dtype=torch.int64)
+
+
+__all__ = ["LanguageModel", "generate_ids"]
