@@ -7,11 +7,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.cells.gru import gru_sequence
+from rnnkit.layers._options import CellOptions
 from rnnkit.layers._sequence import shift_right
 from rnnkit.layers.base import RecurrentBase, States, Weights
 
 
-class GRU(RecurrentBase):
+class GRU(CellOptions, RecurrentBase):
     r"""A multi-layer gated recurrent unit (GRU) RNN, drop-in compatible with
     :class:`torch.nn.GRU`.
 
@@ -41,6 +42,11 @@ class GRU(RecurrentBase):
         device, dtype: of the parameters.
         backend: ``"auto"``, ``"native"``, ``"bptt"`` or ``"reference"`` (see
             :class:`rnnkit.LSTM`). Default: ``"auto"``.
+        layer_norm, recurrent_dropout, zoneout, weight_drop: the cell options of
+            :mod:`rnnkit.layers._options` (keyword only; Ba et al. 2016 layer norm,
+            variational dropout of ``h_{t-1}``, zoneout, DropConnect of ``W_hh``;
+            ``peephole=True`` is refused: it applies to LSTM only).
+            With any of them on, ``auto`` runs rnnkit's BPTT and ``native`` is refused.
 
     Inputs: input, h_0, lengths
         * **input**: ``(L, H_in)`` unbatched, ``(L, N, H_in)`` or with ``batch_first``
@@ -77,6 +83,7 @@ class GRU(RecurrentBase):
     """
 
     gate_count = 3
+    _cell_kind = "gru"
 
     def __init__(
         self,
@@ -90,6 +97,12 @@ class GRU(RecurrentBase):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         backend: str = "auto",
+        *,
+        layer_norm: bool = False,
+        recurrent_dropout: float = 0.0,
+        zoneout: float = 0.0,
+        weight_drop: float = 0.0,
+        peephole: bool = False,
     ) -> None:
         super().__init__(
             "GRU",
@@ -104,6 +117,15 @@ class GRU(RecurrentBase):
             device,
             dtype,
             backend,
+        )
+        self._init_options(
+            layer_norm=layer_norm,
+            recurrent_dropout=recurrent_dropout,
+            zoneout=zoneout,
+            weight_drop=weight_drop,
+            peephole=peephole,
+            device=device,
+            dtype=dtype,
         )
 
     def _sequence(

@@ -7,11 +7,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.cells.lstm import lstm_sequence
+from rnnkit.layers._options import CellOptions
 from rnnkit.layers._sequence import shift_right
 from rnnkit.layers.base import RecurrentBase, States, Weights
 
 
-class LSTM(RecurrentBase):
+class LSTM(CellOptions, RecurrentBase):
     r"""A multi-layer long short-term memory (LSTM) RNN, drop-in compatible with
     :class:`torch.nn.LSTM`.
 
@@ -45,6 +46,11 @@ class LSTM(RecurrentBase):
         backend: ``"auto"`` (the fastest correct backend), ``"native"`` (torch's fused
             kernels: oneDNN / cuDNN), ``"bptt"`` (rnnkit's hand-derived BPTT) or
             ``"reference"`` (autograd through the plain step). Default: ``"auto"``.
+        layer_norm, recurrent_dropout, zoneout, weight_drop, peephole: the cell options of
+            :mod:`rnnkit.layers._options` (keyword only; Ba et al. 2016 layer norm,
+            variational dropout of ``h_{t-1}``, zoneout, DropConnect of ``W_hh``;
+            peephole: diagonal ``w_ci, w_cf, w_co``).
+            With any of them on, ``auto`` runs rnnkit's BPTT and ``native`` is refused.
 
     Inputs: input, (h_0, c_0), lengths
         * **input**: ``(L, H_in)`` unbatched, ``(L, N, H_in)`` or with ``batch_first``
@@ -87,6 +93,7 @@ class LSTM(RecurrentBase):
     """
 
     gate_count = 4
+    _cell_kind = "lstm"
     has_cell_state = True
 
     def __init__(
@@ -102,6 +109,12 @@ class LSTM(RecurrentBase):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         backend: str = "auto",
+        *,
+        layer_norm: bool = False,
+        recurrent_dropout: float = 0.0,
+        zoneout: float = 0.0,
+        weight_drop: float = 0.0,
+        peephole: bool = False,
     ) -> None:
         super().__init__(
             "LSTM",
@@ -116,6 +129,15 @@ class LSTM(RecurrentBase):
             device,
             dtype,
             backend,
+        )
+        self._init_options(
+            layer_norm=layer_norm,
+            recurrent_dropout=recurrent_dropout,
+            zoneout=zoneout,
+            weight_drop=weight_drop,
+            peephole=peephole,
+            device=device,
+            dtype=dtype,
         )
 
     def _sequence(

@@ -8,11 +8,12 @@ from torch import Tensor
 
 from rnnkit.cells.elman import elman_sequence
 from rnnkit.layers import _checks
+from rnnkit.layers._options import CellOptions
 from rnnkit.layers._sequence import shift_right
 from rnnkit.layers.base import RecurrentBase, States, Weights
 
 
-class RNN(RecurrentBase):
+class RNN(CellOptions, RecurrentBase):
     r"""A multi-layer Elman RNN with :math:`\tanh` or ReLU, drop-in compatible with
     :class:`torch.nn.RNN`.
 
@@ -38,6 +39,11 @@ class RNN(RecurrentBase):
         device, dtype: of the parameters.
         backend: ``"auto"``, ``"native"``, ``"bptt"`` or ``"reference"`` (see
             :class:`rnnkit.LSTM`). Default: ``"auto"``.
+        layer_norm, recurrent_dropout, zoneout, weight_drop: the cell options of
+            :mod:`rnnkit.layers._options` (keyword only; Ba et al. 2016 layer norm,
+            variational dropout of ``h_{t-1}``, zoneout, DropConnect of ``W_hh``;
+            ``peephole=True`` is refused: it applies to LSTM only).
+            With any of them on, ``auto`` runs rnnkit's BPTT and ``native`` is refused.
 
     Inputs: input, h_0, lengths
         * **input**: ``(L, H_in)`` unbatched, ``(L, N, H_in)`` or with ``batch_first``
@@ -74,6 +80,7 @@ class RNN(RecurrentBase):
     """
 
     gate_count = 1
+    _cell_kind = "rnn"
 
     def __init__(
         self,
@@ -88,6 +95,12 @@ class RNN(RecurrentBase):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         backend: str = "auto",
+        *,
+        layer_norm: bool = False,
+        recurrent_dropout: float = 0.0,
+        zoneout: float = 0.0,
+        weight_drop: float = 0.0,
+        peephole: bool = False,
     ) -> None:
         nonlinearity = _checks.check_choice("nonlinearity", nonlinearity, _checks.NONLINEARITIES)
         super().__init__(
@@ -105,6 +118,15 @@ class RNN(RecurrentBase):
             backend,
         )
         self.nonlinearity = nonlinearity
+        self._init_options(
+            layer_norm=layer_norm,
+            recurrent_dropout=recurrent_dropout,
+            zoneout=zoneout,
+            weight_drop=weight_drop,
+            peephole=peephole,
+            device=device,
+            dtype=dtype,
+        )
 
     def _sequence(
         self, x: Tensor, lengths: Tensor, state: States, weights: Weights, mode: str
