@@ -236,7 +236,9 @@ def _forecaster(run: Any, spec: str) -> ModelInput:
     """forecast: IG of the first forecast value over the scaled context window."""
     model = run.model
     x, lengths, batch, row = _series_input(run, spec)
-    extras = {k: v[row : row + 1].to(x.device) for k, v in batch.extras.items()}
+    # the model's keyword inputs (covariates, static features); never the teacher inputs
+    extras = {k: v[row : row + 1].to(x.device) for k, v in batch.extras.items() if k != "teacher"}
+    rollout = getattr(model, "output", "direct") == "rollout"
 
     def forecast(inputs: torch.Tensor) -> torch.Tensor:
         n = inputs.shape[0]
@@ -245,10 +247,11 @@ def _forecaster(run: Any, spec: str) -> ModelInput:
         return out if isinstance(out, torch.Tensor) else out[0]  # (N, H, C)
 
     def fn(inputs: torch.Tensor) -> torch.Tensor:
-        return forecast(inputs)[:, 0, 0]  # (N,)
+        y = forecast(inputs)  # direct: (N, H, C); rollout: (N, T, C) one step after each
+        return y[:, -1, 0] if rollout else y[:, 0, 0]  # (N,)
 
     with torch.no_grad():
-        y = forecast(x)  # (1, H, C)
+        y = model.forecast(x, **extras) if rollout else forecast(x)  # (1, H, C)
     horizon = y.shape[1]
     values = ", ".join(f"{float(v):.3f}" for v in y[0, : min(horizon, 6), 0])
     more = ", ..." if horizon > 6 else ""
@@ -275,10 +278,11 @@ def _char_model(run: Any, text: str) -> ModelInput:
     vocab = getattr(task, "vocab", None)
     if vocab is None:
         raise RnnkitError(f"run directory {run.run_dir}: the charlm run has no vocabulary")
-    text = text[-MAX_NEURON_CHARS:]
-    ids = vocab.encode(text)
+    ids = vocab.encode(text[-MAX_NEURON_CHARS:])[-MAX_NEURON_CHARS:]  # (T,) int64
+    labels = [vocab.decode([i]) for i in ids.tolist()]  # one symbol per step
+    text = "".join(labels) if all(len(c) == 1 for c in labels) else ""
     device = _device(model)
-    ids_t = torch.tensor([ids], dtype=torch.int64, device=device)  # (1, T)
+    ids_t = ids[None].to(device)  # (1, T)
     embedding = model.embedding
 
     def logits_from(emb: torch.Tensor) -> torch.Tensor:
@@ -309,7 +313,7 @@ def _char_model(run: Any, text: str) -> ModelInput:
         target=f"the logit of the next character {ch!r}",
         baseline_desc="zero embeddings",
         step_kind="character",
-        step_labels=list(text),
+        step_labels=labels,
         text=text,
     )
 
