@@ -81,10 +81,11 @@ def _steps_html(labels: list[str], scores: list[float], kind: str) -> str:
     for i, (label, score) in enumerate(zip(labels, scores)):
         style = f"background:{_colour(score, bound)};color:{_text_colour(score, bound)}"
         tip = html.escape(f"{kind} {i}: {label!r} attribution {score:+.4g}", quote=True)
-        spans.append(
-            f'<span class="step" style="{style}" title="{tip}">{html.escape(label)}</span>'
-        )
+        css = "" if kind == "character" else ' class="step"'
+        spans.append(f'<span{css} style="{style}" title="{tip}">{html.escape(label)}</span>')
     what = "attribution (red raises the explained output, blue lowers it)"
+    if kind == "character":  # characters read as text: contiguous, spaces kept
+        return _legend(bound, what) + '<div class="chars">' + "".join(spans) + "</div>"
     return _legend(bound, what) + '<div class="steps">' + " ".join(spans) + "</div>"
 
 
