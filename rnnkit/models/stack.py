@@ -58,10 +58,44 @@ def _standard(class_name: str) -> Builder:
     return build
 
 
+def _family(class_name: str, backends: tuple[str, ...]) -> Builder:
+    """A builder for a new family (``rnnkit.IndRNN``, ``MinGRU``, ``MinLSTM``): the same
+    stack arguments, none of the LSTM/GRU cell options, its own backends."""
+
+    def build(cfg: ModelConfig, input_size: int) -> nn.Module:
+        import rnnkit
+
+        for key, default in _OPTIONAL.items():
+            if getattr(cfg, key) != default:
+                raise RnnkitError(
+                    f"model.{key}={getattr(cfg, key)!r} applies to lstm/gru/rnn cells, "
+                    f"not to model.cell={cfg.cell!r}"
+                )
+        if cfg.backend not in backends:
+            raise RnnkitError(
+                f"model.backend={cfg.backend!r} is not one of {', '.join(backends)} "
+                f"(the backends of model.cell={cfg.cell!r})"
+            )
+        return getattr(rnnkit, class_name)(
+            input_size,
+            cfg.hidden_size,
+            num_layers=cfg.num_layers,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+            bidirectional=cfg.bidirectional,
+            backend=cfg.backend,
+        )
+
+    return build
+
+
 RECURRENT: dict[str, Builder] = {
     "lstm": _standard("LSTM"),
     "gru": _standard("GRU"),
     "rnn": _standard("RNN"),
+    "indrnn": _family("IndRNN", ("auto", "bptt", "reference")),
+    "mingru": _family("MinGRU", ("auto", "scan", "reference")),
+    "minlstm": _family("MinLSTM", ("auto", "scan", "reference")),
 }
 
 
