@@ -534,14 +534,19 @@ def gather(x: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
 
 
 def future_times(time: np.ndarray, n: int) -> np.ndarray:
-    """The next ``n`` time stamps after ``time`` (its last step repeated; months and years
-    follow the calendar)."""
+    """The next ``n`` time stamps after ``time``: calendar months (or years) when the
+    series steps by whole months on a fixed day, else its median step."""
     if np.issubdtype(time.dtype, np.datetime64):
-        idx = pd.DatetimeIndex(time)
-        freq = pd.infer_freq(idx[-min(len(idx), 24) :]) if len(idx) >= 3 else None
-        if freq is not None:
-            return pd.date_range(idx[-1], periods=n + 1, freq=freq)[1:].to_numpy()
-        step = np.median(np.diff(time[-24:]))
+        idx = pd.DatetimeIndex(time[-min(len(time), 25) :])
+        months = np.diff(idx.year * 12 + idx.month)
+        if len(idx) >= 2 and (idx.day == idx.day[0]).all() and (months == months[0]).all():
+            step = int(months[0])
+            if step > 0:
+                return np.array(
+                    [idx[-1] + pd.DateOffset(months=step * k) for k in range(1, n + 1)],
+                    dtype="datetime64[ns]",
+                )
+        step = np.median(np.diff(time[-24:]).astype(np.int64)).astype("timedelta64[ns]")
         return time[-1] + step * np.arange(1, n + 1)
     step = float(np.median(np.diff(time[-24:])))
     return time[-1] + step * np.arange(1, n + 1)
