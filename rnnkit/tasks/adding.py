@@ -5,7 +5,8 @@ whatever the input scores 1/6 ~ 0.167.
 
 Also home of :class:`SyntheticTask`, the shared data plumbing of the generated tasks: a
 fixed validation and test set drawn from seeds derived from ``seed``, and a fresh training
-set every epoch (``data.resample``) or the same one.
+set every epoch (``data.resample``, seeded from the loop's shuffling generator) or the
+same one, shuffled.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ class SyntheticTask(Task):
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
-        self.epoch = 0
         self.fixed: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.gradflow: GradFlowRecorder | None = None
         self.run_dir: Path | None = None
@@ -71,34 +71,44 @@ class SyntheticTask(Task):
     def restore(self, run_dir: Path) -> None:
         self.prepare(run_dir)
 
-    def _data(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def describe_data(self) -> str:
+        d = self.cfg.data
+        return f"generated, T={d.length}, seed={self.cfg.seed}"
+
+    def _data(
+        self, split: str, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sequences of ``split``: fixed for val and test (and for train without
+        ``data.resample``); with ``resample``, each training epoch draws its seed from the
+        loop's shuffling ``generator``, whose state the checkpoint keeps (a resumed run sees
+        the same data as an uninterrupted one)."""
         if split not in _SPLIT_SEED:
             raise RnnkitError(f"split {split!r}: expected train, val or test")
-        resample = split == "train" and self.cfg.data.resample
-        key = f"train{self.epoch}" if resample else split
-        if key not in self.fixed:
-            if resample:
-                self.fixed = {k: v for k, v in self.fixed.items() if not k.startswith("train")}
-            seed = self.cfg.seed * 1_000_003 + _SPLIT_SEED[split] + (self.epoch if resample else 0)
-            n = getattr(self.cfg.data, f"{split}_size")
-            self.fixed[key] = self.generate(n, torch.Generator().manual_seed(seed))
-        return self.fixed[key]
+        n = getattr(self.cfg.data, f"{split}_size")
+        if split == "train" and self.cfg.data.resample and generator is not None:
+            seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+            return self.generate(n, torch.Generator().manual_seed(seed))
+        if split not in self.fixed:
+            seed = self.cfg.seed * 1_000_003 + _SPLIT_SEED[split]
+            self.fixed[split] = self.generate(n, torch.Generator().manual_seed(seed))
+        return self.fixed[split]
 
     def batches(
         self, split: str, *, shuffle: bool = False, generator: torch.Generator | None = None
     ) -> Iterable[Batch]:
-        inputs, targets = self._data(split)
+        inputs, targets = self._data(split, generator if shuffle else None)
+        if shuffle and not self.cfg.data.resample:
+            order = torch.randperm(len(targets), generator=generator)
+            inputs, targets = inputs[order], targets[order]
         return _Batches(inputs, targets, self.cfg.train.batch_size)
 
     def split_size(self, split: str) -> int:
         return int(getattr(self.cfg.data, f"{split}_size"))
 
     def on_epoch_start(self, model: nn.Module, split: str) -> None:
-        if split == "train":
-            self.epoch += 1
-            if self.cfg.data.gradflow and self.run_dir is not None:
-                self.gradflow = self.gradflow or GradFlowRecorder(self.run_dir)
-                self.gradflow.arm()
+        if split == "train" and self.cfg.data.gradflow and self.run_dir is not None:
+            self.gradflow = self.gradflow or GradFlowRecorder(self.run_dir)
+            self.gradflow.arm()
 
     def training_step(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         if self.gradflow is not None and self.gradflow.armed:
