@@ -13,6 +13,8 @@ from rnnkit.tasks.base import Task
 
 TASKS: dict[str, str] = {
     # "sentiment": "rnnkit.tasks.sentiment:SentimentTask",
+    "forecast": "rnnkit.tasks.forecast:ForecastTask",
+    "tsclass": "rnnkit.tasks.tsclass:TSClassTask",
     "charlm": "rnnkit.tasks.charlm:CharLMTask",
     "adding": "rnnkit.tasks.adding:AddingTask",
     "copy": "rnnkit.tasks.copy:CopyTask",
