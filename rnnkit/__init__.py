@@ -5,6 +5,8 @@ The public surface is re-exported here by name; the modules behind it are privat
 
 from __future__ import annotations
 
+from rnnkit.api import Run, load, train
+from rnnkit.config import RunConfig
 from rnnkit.layers import GRU, LSTM, RNN, trace
 from rnnkit.layers.convlstm import ConvLSTM1d, ConvLSTM2d
 from rnnkit.layers.indrnn import IndRNN
@@ -15,3 +17,4 @@ __version__ = "0.1.0"
 
 __all__ = ["__version__", "GRU", "LSTM", "RNN", "trace"]
 __all__ += ["ConvLSTM1d", "ConvLSTM2d", "IndRNN", "MinGRU", "MinLSTM", "Recurrent"]
+__all__ += ["Run", "RunConfig", "load", "train"]

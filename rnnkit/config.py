@@ -54,11 +54,16 @@ class TrainConfig:
     weight_decay: float = 0.0  # L2 (sgd, adam) or decoupled (adamw)
     schedule: str = "constant"  # constant | cosine | step | plateau
     warmup_steps: int = 0  # linear warmup before the schedule
+    lr_decay: float = 0.1  # step / plateau: multiply the learning rate by this
+    lr_step_epochs: int = 0  # step: decay every this many epochs; 0 = a third of the epochs
+    lr_patience: int = 1  # plateau: epochs without improvement before decaying
     clip_norm: float = 1.0  # clip the global gradient norm to this; 0 turns clipping off
     early_stopping: int = 3  # stop after this many epochs without improvement; 0 = off
     monitor: str = ""  # validation metric for early stopping and best weights; "" = task's
+    monitor_mode: str = ""  # min | max for train.monitor; "" = the task's, or by the name
     deterministic: bool = False  # torch.use_deterministic_algorithms
     progress: bool = True  # progress bar with loss, metric and throughput
+    tensorboard: bool = True  # write TensorBoard scalars to RUN_DIR/tb
     max_minutes: float = 0.0  # stop training after this much wall time; 0 = no limit
 
 
@@ -220,3 +225,174 @@ def save_yaml(cfg: RunConfig, path: str | Path) -> None:
     from rnnkit.io import write_text
 
     write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+# ----------------------------------------------------------------------------- resolving
+
+
+def _task_class(task_name: str) -> type:
+    from rnnkit.tasks import get_task_class
+
+    return get_task_class(task_name)
+
+
+def default_config(task_name: str) -> RunConfig:
+    """The config of ``rnnkit train TASK`` before any YAML or ``--set``: the task's
+    ``DataConfig()`` and its ``model_defaults`` / ``train_defaults`` applied to the shared
+    :class:`ModelConfig` / :class:`TrainConfig` defaults."""
+    cls = _task_class(task_name)
+    return RunConfig(
+        task=task_name,
+        data=cls.DataConfig(),
+        model=update_dataclass(ModelConfig(), dict(cls.model_defaults), prefix="model."),
+        train=update_dataclass(TrainConfig(), dict(cls.train_defaults), prefix="train."),
+    )
+
+
+def apply_values(cfg: RunConfig, values: dict[str, Any], origin: str = "") -> RunConfig:
+    """``cfg`` with the nested ``values`` applied, type-checked. ``task`` may be given only
+    when it names the same task (``origin`` names the source in the error message)."""
+    values = dict(values)
+    if "task" in values:
+        task = values.pop("task")
+        if task != cfg.task:
+            where = f"{origin}: " if origin else ""
+            raise RnnkitError(f"{where}config key 'task' is {task!r} but the run is {cfg.task!r}")
+    return update_dataclass(cfg, values)
+
+
+def config_from_dict(values: dict[str, Any], origin: str = "config") -> RunConfig:
+    """A RunConfig from a nested dict that names its task (``config.yaml`` read back)."""
+    task = values.get("task")
+    if not isinstance(task, str):
+        raise RnnkitError(f"{origin}: config key 'task' is missing or not a string")
+    return apply_values(default_config(task), values, origin)
+
+
+def resolve_config(
+    task: str,
+    config_file: str | Path | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+    *,
+    base: RunConfig | None = None,
+) -> RunConfig:
+    """The resolved config of a run, in this order: ``base`` (or :func:`default_config`),
+    then the YAML ``config_file``, then ``overrides`` (``["train.lr=3e-4", ...]`` as given to
+    ``--set``, or a nested dict; dotted dict keys are split)."""
+    cfg = base if base is not None else default_config(task)
+    if cfg.task != task:
+        raise RnnkitError(f"the run directory holds a {cfg.task!r} run, not {task!r}")
+    if config_file is not None:
+        cfg = apply_values(cfg, load_yaml(config_file), f"config file {config_file}")
+    if overrides:
+        if isinstance(overrides, dict):
+            overrides = nest_dotted(overrides)
+        else:
+            overrides = parse_overrides(list(overrides))
+        cfg = apply_values(cfg, overrides, "--set")
+    return cfg
+
+
+def nest_dotted(values: dict[str, Any]) -> dict[str, Any]:
+    """``{"train.lr": 1e-3, "model": {...}}`` -> ``{"train": {"lr": 1e-3}, "model": {...}}``."""
+    nested: dict[str, Any] = {}
+    for key, value in values.items():
+        *parents, last = str(key).split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise RnnkitError(f"config override sets both {part!r} and a key below it")
+        if isinstance(value, dict) and isinstance(node.get(last), dict):
+            node[last].update(value)
+        else:
+            node[last] = value
+    return nested
+
+
+def data_key(data_config: Any) -> str:
+    """The field of a task's DataConfig that ``--data NAME|PATH`` sets: ``name``, else
+    ``source``, else ``path``."""
+    names = {f.name for f in dataclasses.fields(data_config)}
+    for candidate in ("name", "source", "path"):
+        if candidate in names:
+            return candidate
+    raise RnnkitError(f"{type(data_config).__name__} has no name/source/path field for --data")
+
+
+# ----------------------------------------------------------------------------- key listing
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """One config key for ``rnnkit train --list-keys``."""
+
+    key: str  # dotted key, e.g. "train.lr"
+    type: str  # the annotation as written, e.g. "float"
+    default: Any  # the default for the task
+    comment: str  # the comment beside the field in the source
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """The ``# comment`` written after each field of dataclass ``cls`` in its source."""
+    import inspect
+    import io
+    import tokenize
+
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    comments: dict[str, str] = {}
+    line_field: dict[int, str] = {}
+    names = {f.name for f in dataclasses.fields(cls)}
+    previous: tokenize.TokenInfo | None = None
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        is_colon = tok.type == tokenize.OP and tok.string == ":"
+        if is_colon and previous is not None and previous.string in names:
+            line_field.setdefault(tok.start[0], previous.string)
+        if tok.type == tokenize.COMMENT and tok.start[0] in line_field:
+            comments[line_field[tok.start[0]]] = tok.string.lstrip("#").strip()
+        if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
+            previous = tok
+    return comments
+
+
+def list_keys(cfg: RunConfig) -> list[KeyInfo]:
+    """Every settable key of ``cfg`` (``data.*``, ``model.*``, ``train.*``, ``seed``,
+    ``device``) with its type, current value and source comment."""
+    out: list[KeyInfo] = []
+
+    def walk(obj: Any, prefix: str) -> None:
+        comments = _field_comments(type(obj))
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.name == "task":
+                continue
+            if dataclasses.is_dataclass(value):
+                walk(value, f"{prefix}{f.name}.")
+                continue
+            tp = f.type if isinstance(f.type, str) else _type_name(f.type)
+            out.append(KeyInfo(f"{prefix}{f.name}", tp, value, comments.get(f.name, "")))
+
+    walk(cfg, "")
+    return out
+
+
+def _show(value: Any) -> str:
+    """A config value as it is written in YAML (``true``, ``''``, ``[a, b]``)."""
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def format_keys(cfg: RunConfig) -> str:
+    """The table ``rnnkit train --list-keys TASK`` prints: key, type, default, comment."""
+    rows = list_keys(cfg)
+    defaults = [_show(r.default) for r in rows]
+    key_w = max(len(r.key) for r in rows)
+    type_w = max(len(r.type) for r in rows)
+    value_w = min(max(len(d) for d in defaults), 16)
+    lines = []
+    for r, default in zip(rows, defaults):
+        head = f"{r.key:<{key_w}}  {r.type:<{type_w}}  {default:<{value_w}}"
+        lines.append(f"{head}  # {r.comment}" if r.comment else head.rstrip())
+    return "\n".join(lines)

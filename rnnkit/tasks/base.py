@@ -20,8 +20,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from rnnkit.config import RunConfig
+from rnnkit.config import RunConfig, data_key
 from rnnkit.data.batch import Batch
+from rnnkit.errors import RnnkitError
 
 
 class Task(ABC):
@@ -92,3 +93,26 @@ class Task(ABC):
     def baselines(self) -> dict[str, dict[str, float]]:
         """The simple methods a user would try first, on the same test split."""
         return {}
+
+    # ------------------------------------------------- after training (commands, report)
+    def describe_data(self) -> str:
+        """One line about the data for ``report.json`` ("data"): by default the value of the
+        data section's ``name`` / ``source`` / ``path`` field."""
+        return str(getattr(self.cfg.data, data_key(self.cfg.data)))
+
+    def set_data(self, source: str) -> None:
+        """Evaluate on another data source in the same format (``rnnkit evaluate --data``).
+        The saved preprocessing (tokenizer, scaler) is kept, never refitted."""
+        raise RnnkitError(f"task {self.name!r} does not support evaluating on other data (--data)")
+
+    def predict(self, model: nn.Module, inputs: list[str]) -> list[dict[str, Any]]:
+        """One prediction per raw input (``rnnkit predict``), e.g. ``{"label": ..., "p": ...}``.
+        ``model`` is in eval mode; called after :meth:`restore`."""
+        raise RnnkitError(f"task {self.name!r} does not support predict")
+
+    def format_prediction(self, input: str, prediction: dict[str, Any]) -> str:
+        """The line ``rnnkit predict`` prints for one input (default: ``key=value`` pairs)."""
+        fields = "  ".join(
+            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in prediction.items()
+        )
+        return f"{fields}  {input!r}"

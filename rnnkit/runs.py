@@ -1,0 +1,210 @@
+"""The run directory: everything a training run leaves behind, and reading it back.
+
+Layout (every file written atomically, see :mod:`rnnkit.io`)::
+
+    RUN_DIR/
+      config.yaml         the resolved config, with format_version and rnnkit_version
+      model.safetensors   the best weights (by the monitored validation metric)
+      checkpoint.pt       the last epoch: model, optimizer, schedule, RNG states, counters
+      metrics.jsonl       one JSON line per epoch
+      report.json         test metrics, baselines, anchor, wall time, throughput, backend
+      tb/                 TensorBoard scalars
+      ...                 the task's artefacts (tokenizer.json, scaler.json, vocab.json)
+
+Every command after training reads this directory and nothing else. A directory written
+by a newer format, or not by rnnkit at all, is refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from torch import nn
+
+from rnnkit.config import RunConfig, config_from_dict, to_dict
+from rnnkit.errors import RnnkitError
+from rnnkit.io import atomic_path, write_text
+
+FORMAT_VERSION = 1  # bump when the layout changes; readers refuse newer formats
+
+CONFIG = "config.yaml"
+WEIGHTS = "model.safetensors"
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+REPORT = "report.json"
+TENSORBOARD = "tb"
+
+
+def default_run_dir(task: str, root: str | Path = "runs") -> Path:
+    """``runs/<task>-<YYYYmmdd-HHMMSS>`` (with ``-2``, ``-3`` ... if that exists)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(root) / f"{task}-{stamp}"
+    n = 2
+    while path.exists():
+        path = Path(root) / f"{task}-{stamp}-{n}"
+        n += 1
+    return path
+
+
+def is_run_dir(path: str | Path) -> bool:
+    """True when ``path`` holds an rnnkit ``config.yaml`` (with a ``format_version``)."""
+    config = Path(path) / CONFIG
+    if not config.is_file():
+        return False
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and "format_version" in data
+
+
+def create_run_dir(
+    out: str | Path | None,
+    task: str,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+) -> Path:
+    """Make (or, with ``resume``, check) the run directory of a training run.
+
+    Args:
+        out: the directory; None means :func:`default_run_dir`.
+        task: the task name (for the default name).
+        overwrite: replace an existing run directory. Only a directory written by rnnkit
+            (or an empty one) is replaced: its old contents are moved aside first and
+            deleted only once the fresh directory exists.
+        resume: continue the run in ``out``, which must hold a ``checkpoint.pt``.
+
+    Returns:
+        The run directory, existing and empty (or, with ``resume``, as it was).
+    """
+    if overwrite and resume:
+        raise RnnkitError("--overwrite and --resume exclude each other: pick one")
+    if out is None:
+        if resume:
+            raise RnnkitError("--resume needs --out RUN_DIR: the run directory to continue")
+        path = default_run_dir(task)
+    else:
+        path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise RnnkitError(f"run directory {path} exists and is a file, not a directory")
+    if resume:
+        if not (path / CHECKPOINT).is_file():
+            raise RnnkitError(f"cannot resume {path}: it holds no {CHECKPOINT} (nothing to resume)")
+        read_config(path)  # refuse a foreign or newer run directory before training
+        return path
+    if path.is_dir() and any(path.iterdir()):
+        if not overwrite:
+            raise RnnkitError(
+                f"run directory {path} already exists and is not empty; pass --overwrite to "
+                f"replace it, --resume to continue it, or choose another --out"
+            )
+        if not is_run_dir(path):
+            raise RnnkitError(
+                f"refusing to --overwrite {path}: it is not an rnnkit run directory (no "
+                f"{CONFIG} with a format_version); remove it yourself or choose another --out"
+            )
+        _replace_dir(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _replace_dir(path: Path) -> None:
+    """Move ``path`` aside, create it empty, then delete the old contents."""
+    trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    os.replace(path, trash / path.name)
+    path.mkdir()
+    shutil.rmtree(trash)
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def write_config(run_dir: str | Path, cfg: RunConfig) -> None:
+    """Save the resolved config as ``config.yaml`` with the format and rnnkit versions."""
+    from rnnkit import __version__
+
+    header = {"format_version": FORMAT_VERSION, "rnnkit_version": __version__}
+    text = yaml.safe_dump({**header, **to_dict(cfg)}, sort_keys=False)
+    write_text(Path(run_dir) / CONFIG, text)
+
+
+def read_config(run_dir: str | Path) -> RunConfig:
+    """The RunConfig saved in ``run_dir``, refusing missing, foreign and newer run dirs."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RnnkitError(f"run directory {run_dir} does not exist")
+    path = run_dir / CONFIG
+    if not path.is_file():
+        raise RnnkitError(f"{run_dir} is not an rnnkit run directory: {CONFIG} is missing")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise RnnkitError(f"{path}: not a readable YAML config ({e})") from None
+    if not isinstance(data, dict) or "format_version" not in data:
+        raise RnnkitError(
+            f"{run_dir} is not an rnnkit run directory: {CONFIG} has no format_version"
+        )
+    version = data.pop("format_version")
+    written_by = data.pop("rnnkit_version", "unknown")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise RnnkitError(
+            f"{run_dir} was written by rnnkit {written_by} in run format {version}; this "
+            f"rnnkit reads formats up to {FORMAT_VERSION}: upgrade rnnkit to read it"
+        )
+    return config_from_dict(data, origin=str(path))
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def save_weights(model: nn.Module, path: str | Path) -> None:
+    """Write ``model``'s weights to ``path`` as safetensors, atomically (tied weights ok)."""
+    from safetensors.torch import save_model
+
+    with atomic_path(path) as tmp:
+        save_model(model, str(tmp), metadata={"format": "pt"})
+
+
+def load_weights(model: nn.Module, path: str | Path) -> None:
+    """Load safetensors weights into ``model`` (strict: every name must match)."""
+    from safetensors.torch import load_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise RnnkitError(f"{path} is missing: the run has no saved weights (did training finish?)")
+    device = next((p.device for p in model.parameters()), "cpu")
+    try:
+        load_model(model, str(path), device=str(device))
+    except RuntimeError as e:
+        raise RnnkitError(f"{path}: the weights do not fit this model ({e})") from None
+
+
+def read_report(run_dir: str | Path) -> dict[str, Any] | None:
+    """``report.json`` of ``run_dir``, or None when training has not finished."""
+    path = Path(run_dir) / REPORT
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The per-epoch lines of ``metrics.jsonl`` (empty when there are none yet)."""
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def write_metrics(run_dir: str | Path, rows: list[dict[str, Any]]) -> None:
+    """Rewrite ``metrics.jsonl`` with ``rows`` (atomically; the file is small)."""
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    write_text(Path(run_dir) / METRICS, text)
