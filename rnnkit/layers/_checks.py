@@ -99,8 +99,9 @@ def check_input(
 
 
 def check_like_weight(name: str, arg: str, x: Tensor, weight: Tensor) -> None:
-    """``x`` must have the dtype and device of the layer's parameters."""
-    if x.dtype != weight.dtype:
+    """``x`` must have the dtype and device of the layer's parameters (any float dtype
+    under autocast, which casts them)."""
+    if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
         raise TypeError(
             f"{name}: {arg} has dtype {x.dtype} but the layer's parameters are {weight.dtype}; "
             f"cast one of them (e.g. layer.to({x.dtype}))"
@@ -129,6 +130,8 @@ def check_lengths(name: str, lengths: object, batch: int, steps: int) -> tuple[T
             f"{name}: lengths must have shape ({batch},), one length per sequence of the batch, "
             f"got {tuple(lengths.shape)}"
         )
+    if batch == 0:
+        return lengths, steps, steps
     lo, hi = (int(v) for v in torch.aminmax(lengths))
     if lo < 1:
         raise ValueError(f"{name}: every length must be >= 1, got a length of {lo}")

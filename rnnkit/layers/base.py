@@ -97,6 +97,7 @@ class RecurrentBase(nn.Module):
             for direction in range(self.num_directions):
                 self._flat_weights_names += self._make_direction_params(layer, direction, factory)
         self.reset_parameters()
+        self.flatten_parameters()  # for a layer created on a GPU
 
     # ------------------------------------------------------------------ parameters
 
@@ -106,7 +107,9 @@ class RecurrentBase(nn.Module):
         return self.proj_size if self.proj_size > 0 else self.hidden_size
 
     def _make_direction_params(self, layer: int, direction: int, factory: dict) -> list[str]:
-        """Create and register the parameters of one layer-direction; return their names.
+        """Create and register the parameters of one layer-direction; return the names of
+        those the fused kernels take, in their order (a parameter an option adds, e.g. a
+        layer norm, is registered here but not returned).
 
         Names and shapes are torch.nn's: ``weight_ih_l{k}`` ``(G*H, I_k)``, ``weight_hh_l{k}``
         ``(G*H, H_out)``, ``bias_ih_l{k}``/``bias_hh_l{k}`` ``(G*H,)``, ``weight_hr_l{k}``
@@ -146,6 +149,11 @@ class RecurrentBase(nn.Module):
     def _flat_weights(self) -> list[Tensor]:
         """The parameters in the order torch's fused kernels take them."""
         return [getattr(self, name) for name in self._flat_weights_names]
+
+    @property
+    def _first_weight(self) -> Tensor:
+        """Any parameter: the dtype and device the inputs must match."""
+        return getattr(self, self._flat_weights_names[0])
 
     @property
     def all_weights(self) -> list[list[Tensor]]:
@@ -227,7 +235,7 @@ class RecurrentBase(nn.Module):
                     "(its lengths are inside it)"
                 )
             return self._forward_packed(input, hx)
-        x = _checks.check_input(self._name, input, self.input_size, self._flat_weights[0])
+        x = _checks.check_input(self._name, input, self.input_size, self._first_weight)
         batched = x.dim() == 3
         if not batched:
             if lengths is not None:
@@ -256,7 +264,7 @@ class RecurrentBase(nn.Module):
     ) -> tuple[PackedSequence, Tensor | tuple[Tensor, Tensor]]:
         """PackedSequence in, PackedSequence out, states in the caller's batch order."""
         data, batch_sizes, sorted_indices, unsorted_indices = packed
-        _checks.check_input(self._name, data, self.input_size, self._flat_weights[0], packed=True)
+        _checks.check_input(self._name, data, self.input_size, self._first_weight, packed=True)
         batch = int(batch_sizes[0])
         states = self._initial_states(hx, batch, True, data)
         backend = self._select_backend(data)
@@ -304,7 +312,7 @@ class RecurrentBase(nn.Module):
         states = []
         for part, name, size in zip(parts, names, sizes, strict=True):
             expected = (rows, batch, size) if batched else (rows, size)
-            state = _checks.check_state(self._name, name, part, expected, self._flat_weights[0])
+            state = _checks.check_state(self._name, name, part, expected, self._first_weight)
             states.append(state if batched else state.unsqueeze(1))
         return tuple(states)
 
