@@ -416,3 +416,107 @@ class ForecastTask(Task):
             metrics["rmse_h1"] = float(np.sqrt(np.mean((s.raw_targets[:, 0] - fc[:, 0]) ** 2)))
             out[name] = metrics
         return out
+
+    # ------------------------------------------------------------------ after training
+    @torch.no_grad()
+    def forecast_series(
+        self,
+        model: nn.Module,
+        horizon: int | None = None,
+        *,
+        source: str | None = None,
+        backtest: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Forecast ``horizon`` steps after the end of every series (or, with ``backtest``,
+        of the series cut ``horizon`` steps before its end, so the actual values are known).
+
+        Returns one dict per series: ``id``, ``time`` ``(N,)`` and ``values`` ``(N, C)`` of
+        the history, ``future_time`` ``(h,)``, ``forecast`` ``(h, C)`` and ``actual``
+        ``(h, C)`` or None, all in the data's own units.
+        """
+        from rnnkit.data.timeseries import future_times
+
+        d: ForecastData = self.cfg.data
+        horizon = horizon or d.horizon
+        if horizon < 1:
+            raise RnnkitError(f"--horizon must be >= 1, got {horizon}")
+        data = self.load_data(source) if source or self.data is None else self.data
+        self.data = data
+        if data.future.shape[1] and not backtest:
+            raise RnnkitError(
+                "this model uses future covariates "
+                f"({', '.join(data.future_names)}), whose values after the end of the data "
+                "are unknown; use --backtest to forecast the last steps of the data"
+            )
+        x, fut = self._features(data)
+        device = next(model.parameters()).device
+        model.eval()
+        out = []
+        for s, ((a, b), sid) in enumerate(zip(data.segments, data.series_ids)):
+            end = b - horizon if backtest else b
+            if end - a < d.context:
+                raise RnnkitError(
+                    f"series {sid!r}: {end - a} steps before the forecast origin, fewer than "
+                    f"data.context={d.context}"
+                )
+            ctx = torch.as_tensor(x[end - d.context : end], dtype=torch.float32)[None]
+            extras: dict[str, torch.Tensor | None] = {"future": None}
+            if data.future.shape[1]:
+                extras["future"] = torch.as_tensor(fut[end : end + horizon], dtype=torch.float32)[
+                    None
+                ]
+            if data.static_cat is not None:
+                extras["static_cat"] = torch.as_tensor(data.static_cat[s : s + 1])
+            if data.static_num is not None and data.static_num.shape[1]:
+                num = self.scalers["static_numeric"].transform(data.static_num[s : s + 1])
+                extras["static_num"] = torch.as_tensor(num, dtype=torch.float32)
+            extras = {k: (v.to(device) if v is not None else None) for k, v in extras.items()}
+            y = model.forecast(ctx.to(device), horizon=horizon, **extras)  # (1, h, C)
+            pred = self.scalers["targets"].inverse(y[0].float().cpu().numpy())
+            ahead = None if backtest else future_times(data.time[a:b], horizon)
+            out.append(
+                {
+                    "id": sid,
+                    "time": data.time[a:end],
+                    "values": data.targets[a:end],
+                    "future_time": data.time[end:b] if backtest else ahead,
+                    "forecast": pred,
+                    "actual": data.targets[end:b] if backtest else None,
+                }
+            )
+        return out
+
+    def predict(self, model: nn.Module, inputs: list[str]) -> list[dict[str, Any]]:
+        """Forecast from recent values given as text: ``"v1,v2,...,vL"`` (one target, no
+        covariates; at least ``data.context`` values, the last L are used). Returns
+        ``{"forecast": [H values]}`` per input."""
+        d: ForecastData = self.cfg.data
+        s = self._shapes()
+        if s["C"] != 1 or s["P"] or s["K"] or s["cards"] or s["n_num"]:
+            raise RnnkitError(
+                "predict takes plain values for a model with one target and no covariates; "
+                "use `rnnkit forecast RUN_DIR --data FILE` for this model"
+            )
+        out = []
+        for text in inputs:
+            try:
+                values = np.asarray([float(v) for v in text.replace(" ", "").split(",") if v])
+            except ValueError:
+                raise RnnkitError(
+                    f"INPUT {text[:40]!r}: expected comma-separated numbers"
+                ) from None
+            if len(values) < d.context or not np.isfinite(values).all():
+                raise RnnkitError(
+                    f"INPUT {text[:40]!r}: expected at least data.context={d.context} finite "
+                    f"values, got {len(values)}"
+                )
+            z = self.scalers["targets"].transform(values[-d.context :, None])
+            ctx = torch.as_tensor(z, dtype=torch.float32)[None]  # (1, L, 1)
+            y = model.forecast(ctx.to(next(model.parameters()).device))
+            pred = self.scalers["targets"].inverse(y[0].float().cpu().numpy())[:, 0]
+            out.append({"forecast": [round(float(v), 6) for v in pred]})
+        return out
+
+    def format_prediction(self, input: str, prediction: dict[str, Any]) -> str:
+        values = ", ".join(f"{v:.4g}" for v in prediction["forecast"])
+        return f"forecast: {values}"

@@ -300,6 +300,25 @@ class TSClassTask(Task):
             out.append(model.probabilities(model(x.to(device), lengths)).float().cpu().numpy())
         return np.concatenate(out, axis=0)
 
+    def predict(self, model: nn.Module, inputs: list[str]) -> list[dict[str, Any]]:
+        """Classify series given as text in the ``.ts`` data-line layout without the label:
+        ``"v1,v2,..."`` (one channel) or ``"a1,a2,...:b1,b2,..."`` (channels split by ':').
+        Returns ``{"label": ..., "p": ...}`` per input."""
+        from rnnkit.data.ucr import _parse_values
+
+        series = []
+        for i, text in enumerate(inputs):
+            where = Path(f"INPUT {i + 1}")
+            chans = [_parse_values(c, where, 1, d) for d, c in enumerate(text.split(":"))]
+            if len({len(c) for c in chans}) != 1 or len(chans[0]) == 0:
+                raise RnnkitError(
+                    f"INPUT {text[:40]!r}: expected comma-separated numbers, channels split by "
+                    "':' and of equal length"
+                )
+            series.append(np.stack(chans, axis=1))
+        probs = self.predict_proba(model, series)
+        return [{"label": self.classes[int(p.argmax())], "p": float(p.max())} for p in probs]
+
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         self._ensure_data()
