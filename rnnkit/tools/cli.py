@@ -21,9 +21,14 @@ from rnnkit.errors import RnnkitError
 # Command modules, in the order `rnnkit --help` lists them.
 COMMANDS: list[str] = [
     # "train", "evaluate", "predict", "generate", "forecast", "explain", "diagnose", "data", "bench"
+    "train",
+    "evaluate",
+    "predict",
     "generate",
+    "forecast",
     "explain",
     "diagnose",
+    "data",
 ]
 
 
