@@ -12,7 +12,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.tasks.base import Task
 
 TASKS: dict[str, str] = {
-    # "sentiment": "rnnkit.tasks.sentiment:SentimentTask",
+    "sentiment": "rnnkit.tasks.sentiment:SentimentTask",
     "forecast": "rnnkit.tasks.forecast:ForecastTask",
     "tsclass": "rnnkit.tasks.tsclass:TSClassTask",
     "charlm": "rnnkit.tasks.charlm:CharLMTask",
