@@ -358,24 +358,20 @@ def _field_comments(cls: type) -> dict[str, str]:
     return comments
 
 
-def list_keys(cfg: RunConfig) -> list[KeyInfo]:
-    """Every settable key of ``cfg`` (``data.*``, ``model.*``, ``train.*``, ``seed``,
-    ``device``) with its type, current value and source comment."""
+def list_keys(cfg: Any, prefix: str = "") -> list[KeyInfo]:
+    """Every settable key of config dataclass ``cfg`` (for a RunConfig: ``data.*``,
+    ``model.*``, ``train.*``, ``seed``, ``device``) with its type, value and comment."""
     out: list[KeyInfo] = []
-
-    def walk(obj: Any, prefix: str) -> None:
-        comments = _field_comments(type(obj))
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if f.name == "task":
-                continue
-            if dataclasses.is_dataclass(value):
-                walk(value, f"{prefix}{f.name}.")
-                continue
-            tp = f.type if isinstance(f.type, str) else _type_name(f.type)
-            out.append(KeyInfo(f"{prefix}{f.name}", tp, value, comments.get(f.name, "")))
-
-    walk(cfg, "")
+    comments = _field_comments(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name == "task" or value is None and f.name == "data":
+            continue
+        if dataclasses.is_dataclass(value):
+            out += list_keys(value, f"{prefix}{f.name}.")
+            continue
+        tp = f.type if isinstance(f.type, str) else _type_name(f.type)
+        out.append(KeyInfo(f"{prefix}{f.name}", tp, value, comments.get(f.name, "")))
     return out
 
 
@@ -384,9 +380,10 @@ def _show(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
-def format_keys(cfg: RunConfig) -> str:
-    """The table ``rnnkit train --list-keys TASK`` prints: key, type, default, comment."""
-    rows = list_keys(cfg)
+def format_keys(cfg: Any, prefix: str = "") -> str:
+    """The table ``rnnkit train --list-keys TASK`` prints: key, type, default, comment
+    (``cfg`` is a RunConfig or one section, e.g. ``TrainConfig()`` with ``prefix="train."``)."""
+    rows = list_keys(cfg, prefix)
     defaults = [_show(r.default) for r in rows]
     key_w = max(len(r.key) for r in rows)
     type_w = max(len(r.type) for r in rows)

@@ -1,0 +1,125 @@
+"""``rnnkit train TASK``: train a task's model into a run directory.
+
+The config is resolved in this order, later winning: the task's defaults (or, with
+``--resume``, the run's saved ``config.yaml``), ``--config FILE.yaml``, ``--set key=value``,
+then the flags ``--data``, ``--epochs``, ``--device``, ``--seed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import yaml
+
+EPILOG_HEAD = """\
+examples:
+  rnnkit train sentiment --epochs 3
+  rnnkit train sentiment --data path/to/aclImdb --set model.cell=gru train.lr=3e-4
+  rnnkit train forecast --config my.yaml --out runs/air --overwrite
+  rnnkit train charlm --out runs/lm --resume --epochs 30     # continue, with more epochs
+  rnnkit train --list-keys sentiment                         # every key of one task
+
+config keys shared by all tasks (KEY  TYPE  DEFAULT  # MEANING; tasks change some defaults
+and add their own data.* keys: see --list-keys TASK):
+"""
+
+
+def _epilog() -> str:
+    from rnnkit.config import ModelConfig, RunConfig, TrainConfig, format_keys
+
+    top = RunConfig(task="TASK", data=None)
+    parts = [format_keys(ModelConfig(), "model."), format_keys(TrainConfig(), "train.")]
+    parts.append(format_keys(top))
+    return EPILOG_HEAD + "\n".join("  " + line for p in parts for line in p.splitlines())
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``train`` and its options."""
+    from rnnkit.tasks import TASKS
+
+    p = subparsers.add_parser(
+        "train",
+        help="train a task's model into a run directory",
+        description="Train a task's model: data -> model -> training loop -> run directory "
+        "(config.yaml, model.safetensors, checkpoint.pt, metrics.jsonl, report.json).",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("task", metavar="TASK", nargs="?", help=f"the task: {', '.join(sorted(TASKS))}")
+    p.add_argument("--config", metavar="FILE.yaml", help="a YAML file of config keys")
+    p.add_argument(
+        "--data",
+        metavar="NAME|PATH",
+        help="the data: a built-in name (rnnkit data list) or a path (sets data.name/source)",
+    )
+    p.add_argument(
+        "--out", metavar="RUN_DIR", help="the run directory (default: runs/TASK-TIMESTAMP)"
+    )
+    p.add_argument("--epochs", metavar="N", type=int, help="sets train.epochs")
+    p.add_argument("--device", metavar="cpu|cuda", help="sets device (default cpu)")
+    p.add_argument("--seed", metavar="N", type=int, help="sets seed")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="config overrides, e.g. --set model.cell=gru train.lr=3e-4 (lists: a,b,c)",
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its checkpoint"
+    )
+    mode.add_argument(
+        "--overwrite", action="store_true", help="replace the run directory --out if it exists"
+    )
+    p.add_argument(
+        "--list-keys",
+        action="store_true",
+        help="print every config key of TASK with its type, default and meaning, and exit",
+    )
+    p.set_defaults(run=run)
+
+
+def resolve_from_args(args: argparse.Namespace):  # noqa: ANN201 (RunConfig; lazy import)
+    """The RunConfig that ``args`` describe (see the module docstring for the order)."""
+    from rnnkit import runs
+    from rnnkit.config import data_key, resolve_config
+
+    base = runs.read_config(args.out) if args.resume and args.out else None
+    cfg = resolve_config(args.task, args.config, args.overrides, base=base)
+    if args.data is not None:
+        data = dataclasses.replace(cfg.data, **{data_key(cfg.data): args.data})
+        cfg = dataclasses.replace(cfg, data=data)
+    if args.epochs is not None:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=args.epochs))
+    if args.device is not None:
+        cfg = dataclasses.replace(cfg, device=args.device)
+    if args.seed is not None:
+        cfg = dataclasses.replace(cfg, seed=args.seed)
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve the config, print it, train, and print where the run went."""
+    from rnnkit import runs
+    from rnnkit.config import default_config, format_keys, to_dict
+    from rnnkit.errors import RnnkitError
+    from rnnkit.tasks import TASKS, get_task_class
+    from rnnkit.training.loop import fit, resolve_device
+
+    if args.task is None:
+        raise RnnkitError(f"TASK is missing; expected one of: {', '.join(sorted(TASKS))}")
+    if args.list_keys:
+        print(format_keys(default_config(args.task)))
+        return 0
+    cfg = resolve_from_args(args)
+    resolve_device(cfg.device)  # refuse a missing GPU before creating anything
+    run_dir = runs.create_run_dir(args.out, cfg.task, overwrite=args.overwrite, resume=args.resume)
+    print(yaml.safe_dump(to_dict(cfg), sort_keys=False).rstrip())
+    print(f"run directory: {run_dir}")
+    report = fit(get_task_class(cfg.task)(cfg), run_dir, resume=args.resume)
+    print(f"report: {run_dir / runs.REPORT}  ({report['wall_time_s']:.1f}s)")
+    return 0
