@@ -70,8 +70,8 @@ class CharLMTask(Task):
         self.gradflow: GradFlowRecorder | None = None
 
     # ------------------------------------------------------------------ data
-    def _source_path(self) -> Path:
-        source = self.cfg.data.source
+    @staticmethod
+    def _resolve(source: str) -> Path:
         if source in BUILTIN:
             return package_file(source)
         path = Path(source)
@@ -95,32 +95,55 @@ class CharLMTask(Task):
         if d.eval_streams < 1:
             raise RnnkitError(f"data.eval_streams: expected >= 1, got {d.eval_streams}")
 
-    def prepare(self, run_dir: Path) -> None:
-        self._check_config()
+    def _read_parts(self) -> dict[str, tuple[str, list[int]]]:
         d = self.cfg.data
-        docs = [text for _, text in read_documents(self._source_path())]
-        parts = split_text(
-            docs, (1.0 - d.val_fraction - d.test_fraction, d.val_fraction, d.test_fraction)
-        )
-        self.vocab = Vocab.fit(parts["train"][0], d.level)
-        self.vocab.save(Path(run_dir) / "vocab.json")
+        docs = [text for _, text in read_documents(self._resolve(d.source))]
+        fractions = (1.0 - d.val_fraction - d.test_fraction, d.val_fraction, d.test_fraction)
+        return split_text(docs, fractions)
+
+    def _encode(self, parts: dict[str, tuple[str, list[int]]]) -> None:
         self.splits = {name: encode_split(self.vocab, *part) for name, part in parts.items()}
         for name, split in self.splits.items():
             if len(split) < 2:
                 raise RnnkitError(
-                    f"the {name} split of {d.source} holds {len(split)} symbols; give more text "
-                    f"or a larger data.{name}_fraction"
+                    f"the {name} split of {self.cfg.data.source} holds {len(split)} symbols; "
+                    f"give more text or a larger data.{name}_fraction"
                 )
+
+    def prepare(self, run_dir: Path) -> None:
+        self._check_config()
+        parts = self._read_parts()
+        self.vocab = Vocab.fit(parts["train"][0], self.cfg.data.level)  # training text only
+        self.vocab.save(Path(run_dir) / "vocab.json")
+        self._encode(parts)
         self._streams("train")  # refuse a TBPTT chunk longer than the data now
         self._run_dir = Path(run_dir)
 
     def restore(self, run_dir: Path) -> None:
+        """The saved vocabulary; the corpus is read again (same split) only when a split's
+        batches are asked for."""
+        self._check_config()
         self.vocab = Vocab.load(Path(run_dir) / "vocab.json")
         self._run_dir = Path(run_dir)
 
+    def set_data(self, source: str) -> None:
+        """Evaluate on another text (file or folder): all of it becomes val and test, read
+        with the saved vocabulary (characters it lacks count as the unknown symbol)."""
+        docs = [text for _, text in read_documents(self._resolve(source))]
+        starts, pos = [], 0
+        for doc in docs[:-1]:
+            pos += len(doc)
+            starts.append(pos)
+        split = encode_split(self.vocab, "".join(docs), starts)
+        if len(split) < 2:
+            raise RnnkitError(f"{source}: at least two symbols are needed to evaluate")
+        self.splits = {"val": split, "test": split}
+
     def _streams(self, split: str) -> StreamBatches:
+        if not self.splits and self.vocab is not None:  # after restore: read the corpus again
+            self._encode(self._read_parts())
         if split not in self.splits:
-            raise RnnkitError(f"split {split!r}: the corpus is not loaded (call prepare)")
+            raise RnnkitError(f"split {split!r}: expected train, val or test")
         if split == "train":
             return StreamBatches(
                 self.splits[split], self.cfg.train.batch_size, self.cfg.data.bptt, "training"
@@ -187,6 +210,7 @@ class CharLMTask(Task):
     # -------------------------------------------------------------- baselines
     def baselines(self) -> dict[str, dict[str, float]]:
         """Unigram and add-one bigram character models fitted on the training split."""
+        self._streams("test")  # make sure the corpus is loaded
         train, test = self.splits["train"].ids, self.splits["test"]
         v = len(self.vocab)
         unigram = torch.bincount(train, minlength=v).double() + 1.0

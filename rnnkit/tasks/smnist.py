@@ -71,13 +71,14 @@ class SequentialMNISTTask(Task):
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.permutation: torch.Tensor | None = None
         self.gradflow: GradFlowRecorder | None = None
         self.run_dir: Path | None = None
 
     # ------------------------------------------------------------------ data
-    def _load(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        source = self.cfg.data.source
+    def _load(self, source: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        source = source or self.cfg.data.source
         if source in BUILTIN:
             return {"train": load_mnist_csv(package_file(source))}
         path = Path(source)
@@ -103,10 +104,10 @@ class SequentialMNISTTask(Task):
         if d.limit < 0:
             raise RnnkitError(f"data.limit: expected >= 0, got {d.limit}")
 
-    def prepare(self, run_dir: Path) -> None:
+    def _split(self) -> None:
+        """Load the digits and split them (stratified, seeded: the same split every time)."""
         from sklearn.model_selection import train_test_split
 
-        self._check_config()
         d, seed = self.cfg.data, self.cfg.seed
         data = self._load()
         x, y = data["train"]
@@ -128,25 +129,35 @@ class SequentialMNISTTask(Task):
         except ValueError as e:
             raise RnnkitError(f"cannot split {len(y)} digits stratified by class: {e}") from None
         self.splits = {"train": (x_tr, y_tr), "val": (x_va, y_va), "test": (x_te, y_te)}
-        self.run_dir = Path(run_dir)
-        self._setup(run_dir, write=True)
+        self.tensors = {name: self._to_sequences(*xy) for name, xy in self.splits.items()}
 
-    def _setup(self, run_dir: Path, write: bool) -> None:
+    def prepare(self, run_dir: Path) -> None:
+        self._check_config()
+        self.restore(run_dir)
+        self._split()
+        d = self.cfg.data
+        write_json(
+            Path(run_dir) / "smnist.json",
+            {"mode": d.mode, "permute": d.permute, "permutation_seed": d.permutation_seed},
+        )
+
+    def restore(self, run_dir: Path) -> None:
+        """Nothing to read back: the pixel order comes from the config, and the digits are
+        loaded and split again (the same way) only when a split's batches are asked for."""
+        self._check_config()
+        self.run_dir = Path(run_dir)
         d = self.cfg.data
         if d.permute:
             g = torch.Generator().manual_seed(d.permutation_seed)
             self.permutation = torch.randperm(784, generator=g)
-        if write:
-            write_json(
-                Path(run_dir) / "smnist.json",
-                {"mode": d.mode, "permute": d.permute, "permutation_seed": d.permutation_seed},
-            )
-        self.tensors = {name: self._to_sequences(*xy) for name, xy in self.splits.items()}
 
-    def restore(self, run_dir: Path) -> None:
-        self._check_config()
-        self.run_dir = Path(run_dir)
-        self._setup(run_dir, write=False)
+    def set_data(self, source: str) -> None:
+        """Evaluate on other digits (built-in name, IDX folder or CSV): all of them become
+        val and test (an IDX folder's t10k pair when it has one)."""
+        data = self._load(source)
+        x, y = data.get("test", data["train"])
+        self.splits = {"val": (x, y), "test": (x, y)}
+        self.tensors = {name: self._to_sequences(*xy) for name, xy in self.splits.items()}
 
     def _to_sequences(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         steps, features = MODES[self.cfg.data.mode]
@@ -158,6 +169,8 @@ class SequentialMNISTTask(Task):
     def batches(
         self, split: str, *, shuffle: bool = False, generator: torch.Generator | None = None
     ) -> Iterable[Batch]:
+        if not self.tensors:
+            self._split()
         if split not in self.tensors:
             raise RnnkitError(f"split {split!r}: expected train, val or test")
         x, y = self.tensors[split]
@@ -167,7 +180,7 @@ class SequentialMNISTTask(Task):
         return _Batches(x, y, self.cfg.train.batch_size)
 
     def split_size(self, split: str) -> int:
-        return len(self.tensors[split][1])
+        return len(self.batches(split).targets)
 
     # ----------------------------------------------------------------- model
     def build_model(self) -> nn.Module:
@@ -208,6 +221,8 @@ class SequentialMNISTTask(Task):
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
 
+        if "train" not in self.splits:
+            self._split()
         (x_tr, y_tr), (x_te, y_te) = self.splits["train"], self.splits["test"]
         majority = np.bincount(y_tr, minlength=10).argmax()
         with warnings.catch_warnings():
