@@ -30,17 +30,19 @@ def time_call(fn: Callable[[], object], device: torch.device) -> float:
 def interleaved(
     fns: dict[str, Callable[[], object]], device: torch.device, reps: int = 5, warmup: int = 1
 ) -> dict[str, float]:
-    """Median seconds per call of each function, timed in turn (A, B, A, B, ...).
+    """Median seconds per call of each function, timed in turn (A, B, C, then B, C, A, ...).
 
-    Interleaving spreads the load of a shared machine over every contender alike.
+    Interleaving spreads the load of a shared machine over every contender alike, and the
+    order rotates each repetition so that no one always runs right after another.
     """
     for _ in range(warmup):
         for fn in fns.values():
             fn()
+    names = list(fns)
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(reps):
-        for name, fn in fns.items():
-            times[name].append(time_call(fn, device))
+    for rep in range(reps):
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            times[name].append(time_call(fns[name], device))
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 

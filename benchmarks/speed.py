@@ -172,10 +172,15 @@ def main(argv: list[str] | None = None) -> int:
         "--budget", type=float, default=60.0, help="skip a cell estimated above this many seconds"
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
     parser.add_argument("--out", default=None, help="write the markdown report here")
     args = parser.parse_args(argv)
     if args.reps < 5:
         parser.error(f"--reps must be >= 5 (a median of at least 5), got {args.reps}")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     configs = args.configs or (["S4", "S5"] if args.quick else [c.id for c in GRID])
     cells = args.cells or (["LSTM", "GRU"] if args.quick else list(CELLS))
