@@ -133,3 +133,35 @@ def test_unknown_nonlinearity_is_refused_with_its_name(mode):
     x, h = torch.zeros(1, 2, I, dtype=torch.float64), torch.zeros(1, H, dtype=torch.float64)
     with pytest.raises(ValueError, match="'gelu'"):
         elman_sequence(x, torch.tensor([2]), h, *weights(1, H, True), "gelu", mode=mode)
+
+
+@pytest.mark.parametrize("backward_inside", [False, True], ids=["bwd_outside", "bwd_inside"])
+@pytest.mark.parametrize("family", ["elman", "lstm", "gru"])
+def test_bptt_under_autocast_runs_in_float32(family, backward_inside):
+    """Autocast would break the preallocated buffers; BPTT runs in float32 under it instead."""
+    torch.manual_seed(0)
+    gates = {"elman": 1, "lstm": 4, "gru": 3}[family]
+    params = [p.detach().float().requires_grad_() for p in weights(gates, H, True)]
+    x, h = torch.randn(B, T, I), torch.randn(B, H)
+
+    def run():
+        if family == "elman":
+            out, *_ = elman_sequence(x, LENGTHS, h, *params, mode="bptt")
+        elif family == "lstm":
+            out, *_ = lstm_sequence(x, LENGTHS, h, h, *params, mode="bptt")
+        else:
+            out, *_ = gru_sequence(x, LENGTHS, h, *params, mode="bptt")
+        return out
+
+    expected = run()
+    expected_grads = torch.autograd.grad(expected.sum(), params)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = run()
+        if backward_inside:
+            grads = torch.autograd.grad(out.sum(), params)
+    if not backward_inside:
+        grads = torch.autograd.grad(out.sum(), params)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-7)
+    for g, e in zip(grads, expected_grads):
+        torch.testing.assert_close(g, e, rtol=1e-6, atol=1e-7)

@@ -1,4 +1,4 @@
-"""Helpers shared by the cell families: the step mask built from ``lengths`` and the mode check.
+"""Helpers shared by the cell families: the step mask, the mode check, autocast for BPTT.
 
 Padding is always on the right: step ``t`` of sequence ``b`` is real when ``t < lengths[b]``.
 At a padded step the state is *held* (not updated) and the output is zero, so the final
@@ -6,6 +6,10 @@ state of every sequence is the state after its last real step.
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -38,3 +42,33 @@ def step_mask(lengths: torch.Tensor, steps: int, device: torch.device) -> torch.
 def first_padded_step(lengths: torch.Tensor) -> int:
     """``min(lengths)``: every step before it is real for the whole batch, so needs no mask."""
     return int(lengths.min())
+
+
+def apply_bptt(function: type[torch.autograd.Function], x: torch.Tensor, *args: Any) -> Any:
+    """``function.apply(x, *args)``, in float32 with autocast off when autocast is on.
+
+    The BPTT Functions write into preallocated buffers of the inputs' dtype, which autocast's
+    per-op casting would break; under autocast they run in float32 (as
+    ``torch.amp.custom_fwd(cast_inputs=torch.float32)`` would), and their backward, which
+    reads only the float32 buffers, runs with autocast off (:func:`autocast_off`).
+    """
+    device_type = x.device.type
+    if not torch.is_autocast_enabled(device_type):
+        return function.apply(x, *args)
+    args = tuple(
+        a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+        for a in (x, *args)
+    )
+    with torch.autocast(device_type, enabled=False):
+        return function.apply(*args)
+
+
+def autocast_off(backward: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a BPTT ``backward`` to run with autocast off, in the saved buffers' dtype."""
+
+    @functools.wraps(backward)
+    def wrapper(ctx: Any, *grads: torch.Tensor) -> Any:
+        with torch.autocast(grads[0].device.type, enabled=False):
+            return backward(ctx, *grads)
+
+    return wrapper

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnkit.cells._masking import check_mode, first_padded_step, step_mask
+from rnnkit.cells._masking import apply_bptt, autocast_off, check_mode, first_padded_step, step_mask
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -85,7 +85,7 @@ def elman_sequence(
     check_mode(mode)
     _check_nonlinearity(nonlinearity)
     if mode == "bptt":
-        return ElmanBPTT.apply(x, lengths, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+        return apply_bptt(ElmanBPTT, x, lengths, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
     mask = step_mask(lengths, x.shape[1], x.device)  # (T, B, 1)
     h = h0
     outs = []
@@ -159,6 +159,7 @@ class ElmanBPTT(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @autocast_off
     def backward(ctx, dout: Tensor, dh_n: Tensor) -> tuple[Tensor | None, ...]:
         x, w_ih, w_hh, hs, mask = ctx.saved_tensors
         B, T, I = x.shape

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnkit.cells._masking import check_mode, first_padded_step, step_mask
+from rnnkit.cells._masking import apply_bptt, autocast_off, check_mode, first_padded_step, step_mask
 
 
 def gru_step(
@@ -83,7 +83,7 @@ def gru_sequence(
     """
     check_mode(mode)
     if mode == "bptt":
-        return GRUBPTT.apply(x, lengths, h0, w_ih, w_hh, b_ih, b_hh)
+        return apply_bptt(GRUBPTT, x, lengths, h0, w_ih, w_hh, b_ih, b_hh)
     mask = step_mask(lengths, x.shape[1], x.device)  # (T, B, 1)
     h = h0
     outs = []
@@ -163,6 +163,7 @@ class GRUBPTT(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @autocast_off
     def backward(ctx, dout: Tensor, dh_n: Tensor) -> tuple[Tensor | None, ...]:
         x, w_ih, w_hh, acts, n_hat, hs, mask = ctx.saved_tensors
         B, T, I = x.shape

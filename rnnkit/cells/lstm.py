@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnkit.cells._masking import check_mode, first_padded_step, step_mask
+from rnnkit.cells._masking import apply_bptt, autocast_off, check_mode, first_padded_step, step_mask
 
 
 def lstm_step(
@@ -91,7 +91,7 @@ def lstm_sequence(
     """
     check_mode(mode)
     if mode == "bptt":
-        return LSTMBPTT.apply(x, lengths, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
+        return apply_bptt(LSTMBPTT, x, lengths, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
     mask = step_mask(lengths, x.shape[1], x.device)  # (T, B, 1)
     h, c = h0, c0
     outs = []
@@ -186,6 +186,7 @@ class LSTMBPTT(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @autocast_off
     def backward(ctx, dout: Tensor, dh_n: Tensor, dc_n: Tensor) -> tuple[Tensor | None, ...]:
         x, w_ih, w_hh, w_hr, gates, hs, cs, tcs, hcs, mask = ctx.saved_tensors
         B, T, I = x.shape
