@@ -149,7 +149,7 @@ def state_heatmaps_figure(
     axes = []
     for k, name in enumerate(names):
         y = (bottom + (len(names) - 1 - k) * (panel + gap)) / height
-        ax = fig.add_axes((left / width, y, ax_w, panel / height), sharex=axes[0] if axes else None)
+        ax = fig.add_axes((left / width, y, ax_w, panel / height))
         cax = fig.add_axes(((width - right + 0.1) / width, y, 0.12 / width, panel / height))
         m = _to_numpy(states[name])[:, keep].T  # (units, T)
         cmap, limits = _norm_for(name, m)
@@ -159,8 +159,8 @@ def state_heatmaps_figure(
         ax.set_ylabel(f"{name}\nunit", fontsize=8)
         ax.set_title(LONG_NAMES.get(name, name), fontsize=8, loc="left", pad=2)
         ax.tick_params(axis="y", labelsize=6)
-        if k < len(names) - 1:
-            ax.tick_params(axis="x", labelbottom=False)
+        if k < len(names) - 1:  # only the bottom panel carries the time axis
+            ax.set_xticks([])
         axes.append(ax)
     _step_ticks(axes[-1], step_labels)
     axes[-1].set_xlabel("time step")

@@ -1,0 +1,134 @@
+"""``rnnkit explain`` end to end on tiny real run directories, and its bad-input errors."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+import rnnkit
+from rnnkit.tools.cli import main
+
+TINY_MODEL = {"hidden_size": 8, "num_layers": 1, "embedding_dim": 8}
+
+
+@pytest.fixture(scope="module")
+def tsclass_run(tmp_path_factory):
+    """A tsclass run (SequenceClassifier, linear encoder) trained 1 epoch on a CSV."""
+    root = tmp_path_factory.mktemp("tsclass")
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 2 * math.pi, 16)
+    lines = ["label," + ",".join(f"t{i}" for i in range(16))]
+    for i in range(40):
+        label = i % 2
+        wave = np.sin(t * (1 + 2 * label)) + 0.1 * rng.standard_normal(16)
+        lines.append(f"{'ab'[label]}," + ",".join(f"{v:.4f}" for v in wave))
+    csv = root / "waves.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    out = root / "run"
+    rnnkit.train(
+        "tsclass",
+        out=out,
+        verbose=False,
+        data={"source": str(csv)},
+        model=TINY_MODEL,
+        train={"epochs": 1, "batch_size": 8, "progress": False},
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def charlm_run(tmp_path_factory):
+    """A charlm run trained 1 epoch with the gradient-flow picture recorded."""
+    root = tmp_path_factory.mktemp("charlm")
+    corpus = root / "corpus.txt"
+    corpus.write_text('To be, or not to be: "that" is the question.\n' * 30)
+    out = root / "run"
+    rnnkit.train(
+        "charlm",
+        out=out,
+        verbose=False,
+        data={"source": str(corpus), "bptt": 16, "gradflow": True},
+        model=TINY_MODEL,
+        train={"epochs": 1, "batch_size": 4, "progress": False},
+    )
+    return out
+
+
+def test_explain_writes_the_report_and_pngs_for_a_tsclass_run(tsclass_run, tmp_path, capsys):
+    out, png_dir = tmp_path / "why.html", tmp_path / "png"
+    code = main(
+        ["explain", str(tsclass_run), "test:0", "--out", str(out), "--png-dir", str(png_dir)]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"prediction: (a|b) \(p = 0\.\d{3}\); true label (a|b)", printed)
+    delta = float(re.search(r"delta ([-+0-9.e]+)", printed).group(1))
+    assert abs(delta) <= 0.01
+    page = out.read_text(encoding="utf-8")
+    assert "Completeness check" in page and "time step" in page
+    pngs = sorted(p.name for p in png_dir.iterdir())
+    assert "explain_attribution_ig.png" in pngs
+    assert "explain_states_recurrent_layer0_forward.png" in pngs
+
+    before = out.read_text(encoding="utf-8")
+    assert main(["explain", str(tsclass_run), "test:1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "already exists; pass --overwrite" in err
+    assert out.read_text(encoding="utf-8") == before
+
+
+def test_explain_a_charlm_run_shows_neurons_and_the_gradient_flow(charlm_run, tmp_path):
+    assert (charlm_run / "gradflow.png").is_file()
+    out = tmp_path / "c.html"
+    assert main(["explain", str(charlm_run), 'To be, "or" not', "--out", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "Neurons and the characters they fire on" in page
+    assert "Gradient flow during training" in page
+    assert "within tolerance" in page
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{missing}", "test:0"], "run directory .* does not exist"),
+        (["{tsclass}", "test:999"], r"the test split has \d+ examples; expected an INDEX"),
+        (["{tsclass}", "a text"], "expected test:INDEX, val:INDEX or train:INDEX"),
+        (["{tsclass}", "test:-1"], "non-negative integer INDEX"),
+        (["{charlm}", "   "], "INPUT is empty"),
+        (["{tsclass}", "test:0", "--steps", "0"], "--steps: expected a positive number"),
+        (["{tsclass}", "test:0", "--out", "{tmp}"], "is a directory"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(
+    args, message, tsclass_run, charlm_run, tmp_path, capsys
+):
+    paths = {
+        "missing": str(tmp_path / "no-such-run"),
+        "tsclass": str(tsclass_run),
+        "charlm": str(charlm_run),
+        "tmp": str(tmp_path),
+    }
+    argv = ["explain", *[a.format(**paths) for a in args]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and err.count("\n") == 0
+    assert re.search(message, err), err
+
+
+def test_a_run_of_an_unsupported_task_is_refused(tmp_path, capsys):
+    run = tmp_path / "adding"
+    rnnkit.train(
+        "adding",
+        out=run,
+        verbose=False,
+        data={"length": 6, "train_size": 8, "val_size": 4, "test_size": 4},
+        model=TINY_MODEL,
+        train={"epochs": 1, "batch_size": 4, "progress": False},
+    )
+    assert main(["explain", str(run), "test:0", "--out", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert "is a 'adding' run; explain supports the tasks sentiment, tsclass" in err
+    assert not (tmp_path / "r.html").exists()
