@@ -34,9 +34,7 @@ def _standard(class_name: str) -> Builder:
     def build(cfg: ModelConfig, input_size: int) -> nn.Module:
         import rnnkit.layers as layers
 
-        layer_cls = getattr(layers, class_name, None)
-        if layer_cls is None:  # TEMPORARY until rnnkit.layers.LSTM/GRU/RNN land
-            return _TorchPacked(class_name, cfg, input_size)
+        layer_cls = getattr(layers, class_name)
         kwargs = {
             "num_layers": cfg.num_layers,
             "batch_first": True,
@@ -120,30 +118,3 @@ def make_recurrent(model_cfg: ModelConfig, input_size: int) -> nn.Module:
 def output_size(model_cfg: ModelConfig) -> int:
     """Features per step of the stack's output: ``hidden_size x directions``."""
     return model_cfg.hidden_size * (2 if model_cfg.bidirectional else 1)
-
-
-class _TorchPacked(nn.Module):
-    """TEMPORARY stand-in: torch.nn's layer with ``lengths`` via packed sequences."""
-
-    def __init__(self, class_name: str, cfg: ModelConfig, input_size: int) -> None:
-        super().__init__()
-        kwargs = {"nonlinearity": cfg.nonlinearity} if class_name == "RNN" else {}
-        self.rnn = getattr(nn, class_name)(
-            input_size,
-            cfg.hidden_size,
-            num_layers=cfg.num_layers,
-            batch_first=True,
-            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
-            bidirectional=cfg.bidirectional,
-            **kwargs,
-        )
-
-    def forward(self, x, hx=None, lengths=None):
-        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
-        if lengths is None:
-            return self.rnn(x, hx)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, state = self.rnn(packed, hx)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-        return out, state
