@@ -175,3 +175,16 @@ def test_auto_runs_native_and_reports_it() -> None:
     layer.backend = "bptt"
     layer(torch.randn(T, B, I))
     assert layer.last_backend == "bptt"
+
+
+def test_autocast_inputs_are_accepted_as_torch_nn_accepts_them() -> None:
+    torch.manual_seed(0)
+    ours, ref = rnnkit.LSTM(I, H), nn.LSTM(I, H)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(T, B, I)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        x_low = nn.Linear(I, I)(x)  # bfloat16 under autocast; the layer is float32
+        out, out_ref = ours(x_low)[0], ref(x_low)[0]
+    assert out.dtype == out_ref.dtype
+    torch.testing.assert_close(out, out_ref)
+    assert repr(ours) == "LSTM(3, 4)" and len(ours.all_weights) == 1
