@@ -275,18 +275,16 @@ class RecurrentBase(nn.Module):
             out, states = self._native(data, batch_sizes, states, self._flat_weights)
             if unsorted_indices is not None:
                 states = tuple(s.index_select(1, unsorted_indices) for s in states)
-            return PackedSequence(out, batch_sizes, sorted_indices, unsorted_indices), self._to_hx(
-                states
-            )
+            packed_out = PackedSequence(out, batch_sizes, sorted_indices, unsorted_indices)
+            return packed_out, self._to_hx(states)
         x, lengths = pad_packed_sequence(packed, batch_first=True)  # caller's order
         lengths = lengths.to(x.device)
         out, states = self._run(x, lengths, states, backend)  # (B, T, D*H_out)
         if sorted_indices is not None:
             out, lengths = out.index_select(0, sorted_indices), lengths[sorted_indices]
-        out = pack_padded_sequence(out, lengths.cpu(), batch_first=True).data
-        return PackedSequence(out, batch_sizes, sorted_indices, unsorted_indices), self._to_hx(
-            states
-        )
+        out = pack_padded_sequence(out, lengths.cpu(), batch_first=True).data  # (N, D*H_out)
+        packed_out = PackedSequence(out, batch_sizes, sorted_indices, unsorted_indices)
+        return packed_out, self._to_hx(states)
 
     @property
     def _name(self) -> str:
