@@ -12,6 +12,7 @@ and how the data was split), which is all ``evaluate`` and ``predict`` need.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -219,6 +220,15 @@ class SentimentTask(Task):
             bucket_batches=self.data.bucket_batches,
         )
 
+    def set_data(self, source: str) -> None:
+        """Evaluate on other data of the same classes (``rnnkit evaluate --data``); the
+        saved tokenizer is kept. The split is made as in training (same fractions, seed)."""
+        self.data = dataclasses.replace(self.data, name=source, format="auto")
+        self.cfg = dataclasses.replace(self.cfg, data=self.data)
+        self._dataset = None
+        self._encoded = {}
+        self.anchor = _anchor_for(source) if source != "rotten_tomatoes" else SentimentTask.anchor
+
     def split_size(self, split: str) -> int:
         return len(self._split(split)[0])
 
@@ -237,7 +247,8 @@ class SentimentTask(Task):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
-        """loss, accuracy, f1 (binary; macro for C > 2), roc_auc and confusion on ``split``."""
+        """Metrics of ``split``: loss, accuracy, f1 (binary; macro for C > 2), roc_auc, and
+        the confusion matrix as ``confusion.<true>.<predicted>`` counts (all floats)."""
         was_training = model.training
         model.eval()
         device = next(model.parameters()).device
@@ -251,7 +262,14 @@ class SentimentTask(Task):
         model.train(was_training)
         t = torch.cat(targets).numpy()
         report = classification_report(t, torch.cat(probs).numpy(), self.num_classes)
-        return {"loss": total / len(t), **report}
+        confusion = report.pop("confusion")  # rows = true class, columns = predicted class
+        names = self.label_names
+        counts = {
+            f"confusion.{names[i]}.{names[j]}": float(confusion[i][j])
+            for i in range(len(names))
+            for j in range(len(names))
+        }
+        return {"loss": total / len(t), **report, **counts}
 
     def baselines(self) -> dict[str, dict[str, float]]:
         """TF-IDF + logistic regression on the same split (C picked on validation)."""
@@ -301,6 +319,10 @@ class SentimentTask(Task):
                 }
         model.train(was_training)
         return [o for o in out if o is not None]
+
+    def format_prediction(self, input: str, prediction: dict[str, Any]) -> str:
+        """``fresh  0.912  'A gripping thriller.'``"""
+        return f"{prediction['label']}  {prediction['probability']:.3f}  {input!r}"
 
 
 def _anchor_for(name: str) -> dict[str, Any] | None:
