@@ -98,6 +98,7 @@ class SeriesData:
     seasonality: int = 1  # m for MASE and seasonal naive
     filled: int = 0  # target/covariate values filled by interpolation
     time_format: str = ""
+    time_column: str = ""
 
     @property
     def is_datetime(self) -> bool:
@@ -388,6 +389,7 @@ def load_series(
         seasonality=max(1, seasonality or 1),
         filled=filled,
         time_format=time_format,
+        time_column=time_column,
     )
 
 

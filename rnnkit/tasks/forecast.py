@@ -249,6 +249,10 @@ class ForecastTask(Task):
 
     def prepare(self, run_dir: Path) -> None:
         data = self.load_data()
+        # Pin the columns that were guessed, so the saved config.yaml names them and later
+        # files (evaluate/forecast --data) are read with the very same targets.
+        self.cfg.data.targets = list(data.target_names)
+        self.cfg.data.time_column = self.cfg.data.time_column or data.time_column
         bounds = self._split_bounds(data)
         self.scalers = self._fit_scalers(data, bounds["train"])
         self._attach(data)

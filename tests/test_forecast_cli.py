@@ -1,0 +1,94 @@
+"""End to end on a tiny series: train forecast -> evaluate -> forecast --plot/--out -> predict,
+and the command-line errors (one line, exit code 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnnkit.tools.cli import main
+
+TINY = [
+    "--set", "train.progress=false", "model.hidden_size=6", "model.embedding_dim=4",
+    "data.context=8", "data.horizon=4", "train.batch_size=32", "train.early_stopping=0",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    n = 72
+    t = np.arange(n)
+    df = pd.DataFrame(
+        {
+            "month": pd.date_range("2010-01-01", periods=n, freq="MS").strftime("%Y-%m"),
+            "sales": 100 + t + 10 * np.sin(2 * np.pi * t / 12),
+        }
+    )
+    path = tmp_path_factory.mktemp("data") / "sales.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_dir(series: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "f"
+    args = ["train", "forecast", "--data", str(series), "--out", str(out), "--epochs", "2"]
+    assert main([*args, *TINY, "data.seasonality=12"]) == 0
+    return out
+
+
+def test_train_writes_report_with_metrics_and_baselines(run_dir: Path) -> None:
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["task"] == "forecast"
+    assert {"mae", "rmse", "mase", "smape"} <= set(report["test"])
+    assert set(report["baselines"]) == {"naive", "seasonal_naive"}
+    assert report["anchor"] is None  # anchors belong to the built-in airline series only
+    scaler = json.loads((run_dir / "scaler.json").read_text())
+    assert scaler["targets"]["kind"] == "standard" and len(scaler["targets"]["shift"]) == 1
+
+
+def test_evaluate_reproduces_the_report(run_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["evaluate", str(run_dir)]) == 0
+    report = json.loads((run_dir / "report.json").read_text())
+    out = capsys.readouterr().out
+    assert f"{report['test']['rmse']:.4f}"[:6] in out
+
+
+def test_forecast_plot_and_csv(run_dir: Path, tmp_path: Path, capsys) -> None:
+    png, csv = tmp_path / "f.png", tmp_path / "f.csv"
+    args = ["forecast", str(run_dir), "--horizon", "6", "--plot", str(png), "--out", str(csv)]
+    assert main(args) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    df = pd.read_csv(csv)
+    assert list(df.columns) == ["time", "sales"] and len(df) == 6
+    assert df["time"].iloc[0] == "2016-01-01" and df["time"].iloc[-1] == "2016-06-01"
+    assert np.isfinite(df["sales"]).all()
+    # backtest: the last steps of the data with their actual values
+    assert main(["forecast", str(run_dir), "--backtest", "--out", str(csv)]) == 0
+    df = pd.read_csv(csv)
+    assert list(df.columns) == ["time", "sales", "sales_actual"] and len(df) == 4
+    assert "backtest: MAE" in capsys.readouterr().out
+
+
+def test_predict_from_values(run_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    values = ",".join(str(100 + i) for i in range(8))
+    assert main(["predict", str(run_dir), values]) == 0
+    assert capsys.readouterr().out.count(",") >= 3  # four forecast values
+
+
+def test_cli_errors_are_one_line(run_dir: Path, series: Path, tmp_path: Path, capsys) -> None:
+    assert main(["forecast", str(run_dir), "--horizon", "0"]) == 2
+    assert "--horizon must be >= 1" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text(series.read_text().replace("month,sales", "month,revenue"))
+    assert main(["forecast", str(run_dir), "--data", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "no target column 'sales'" in err and "month, revenue" in err
+    assert err.count("\n") == 1
+    args = ["train", "forecast", "--data", str(series), "--out", str(tmp_path / "r2")]
+    assert main([*args, *TINY, "data.horizon=40"]) == 2
+    assert "horizon=40 is longer than the test part" in capsys.readouterr().err
