@@ -208,8 +208,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise RnnkitError(f"config file {path}{where}: not valid YAML ({e})") from None
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise RnnkitError(f"config file {path}{where}: not valid YAML ({problem})") from None
     except UnicodeDecodeError:
         raise RnnkitError(f"config file {path} is not UTF-8 text") from None
     if data is None:

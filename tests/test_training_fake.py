@@ -31,11 +31,13 @@ class FakeData:
 
 
 class Model(nn.Module):
-    """GRU over (B, T, 3) -> last real output -> 2 logits."""
+    """GRU over (B, T, 3) -> last real output -> dropout -> 2 logits (dropout draws from
+    torch's global RNG, so exact resume needs the RNG state restored)."""
 
     def __init__(self, hidden: int) -> None:
         super().__init__()
         self.rnn = nn.GRU(3, hidden, batch_first=True)
+        self.drop = nn.Dropout(0.2)
         self.head = nn.Linear(hidden, 2)
         self.last_backend: str | None = None
 
@@ -43,7 +45,7 @@ class Model(nn.Module):
         out, _ = self.rnn(x)  # (B, T, H)
         self.last_backend = "fake"
         last = out[torch.arange(len(x)), lengths - 1]  # (B, H)
-        return self.head(last)  # (B, 2)
+        return self.head(self.drop(last))  # (B, 2)
 
 
 class FakeTask(Task):
