@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 
 import numpy as np
 import pytest
 
 import rnnkit
+from rnnkit.explain import render_html
+from rnnkit.explain.browser import find_chromium, render_page
+from rnnkit.explain.explainer import explain_run
 from rnnkit.tools.cli import main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 TINY_MODEL = {"hidden_size": 8, "num_layers": 1, "embedding_dim": 8}
 
@@ -33,6 +39,28 @@ def tsclass_run(tmp_path_factory):
         out=out,
         verbose=False,
         data={"source": str(csv)},
+        model=TINY_MODEL,
+        train={"epochs": 1, "batch_size": 8, "progress": False},
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def sentiment_run(tmp_path_factory):
+    """A sentiment run (tokenizer, SequenceClassifier) trained 1 epoch on a tiny CSV."""
+    root = tmp_path_factory.mktemp("sentiment")
+    nouns = ["film", "story", "cast", "plot", "score", "ending"]
+    good = [f"a {a} {n}" for a in ("great", "wonderful", "moving", "funny") for n in nouns]
+    bad = [f"a {a} {n}" for a in ("dull", "boring", "weak", "lazy") for n in nouns]
+    rows = ["text,label"] + [f"{t},pos" for t in good] + [f"{t},neg" for t in bad]
+    csv = root / "reviews.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    out = root / "run"
+    rnnkit.train(
+        "sentiment",
+        out=out,
+        verbose=False,
+        data={"name": str(csv), "vocab_size": 40, "max_length": 20},
         model=TINY_MODEL,
         train={"epochs": 1, "batch_size": 8, "progress": False},
     )
@@ -80,14 +108,48 @@ def test_explain_writes_the_report_and_pngs_for_a_tsclass_run(tsclass_run, tmp_p
     assert out.read_text(encoding="utf-8") == before
 
 
-def test_explain_a_charlm_run_shows_neurons_and_the_gradient_flow(charlm_run, tmp_path):
+def test_sentiment_report_renders_in_headless_chromium_without_console_errors(
+    sentiment_run, tmp_path
+):
+    out = tmp_path / "report.html"
+    assert (
+        main(["explain", str(sentiment_run), "A great <i>film</i>, dull story", "--out", str(out)])
+        == 0
+    )
+    page_html = out.read_text(encoding="utf-8")
+    assert re.search(r"Prediction: <b>(pos|neg) \(p = 0\.\d{3}\)</b>", page_html)
+    assert "&lt;i&gt;film&lt;/i&gt;" in page_html and "<i>film</i>" not in page_html
+    assert '<span class="step"' in page_html and ">great</span>" in page_html
+    if find_chromium() is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI (.ci/run installs Debian's chromium)")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    page = render_page(out, width=1000, height=800, full_page=True)
+    assert page.errors == [], page.errors
+    assert page.broken_images == 0
+    assert page.title.startswith("rnnkit explain: sentiment run")
+    (tmp_path / "report.png").write_bytes(page.screenshot)
+    assert page.screenshot.startswith(PNG_MAGIC)
+    width, height = int.from_bytes(page.screenshot[16:20]), int.from_bytes(page.screenshot[20:24])
+    assert width == 1000 and height > 800  # the whole page, taller than the viewport
+
+
+def test_explaining_a_charlm_run_picks_neurons_and_shows_the_gradient_flow(charlm_run):
     assert (charlm_run / "gradflow.png").is_file()
-    out = tmp_path / "c.html"
-    assert main(["explain", str(charlm_run), 'To be, "or" not', "--out", str(out)]) == 0
-    page = out.read_text(encoding="utf-8")
+    text = 'To be, or "not" (to) be'
+    ex = explain_run(charlm_run, text, neurons=3)
+    assert ex.step_kind == "character"
+    assert ex.step_labels == [c if c not in "()" else "\ufffd" for c in text]  # unknown: ( )
+    assert "characters outside the vocabulary, read as unknown: '()'" in ex.notes
+    assert ex.prediction.startswith("next character ")
+    assert ex.attributions[0].relative_delta <= ex.rtol
+    assert len(ex.neurons) == 3 and len({n.unit for n in ex.neurons}) == 3
+    assert all(len(n.activations) == len(text) for n in ex.neurons)
+    names = [f.name for f in ex.figures]
+    assert "neurons" in names and "gradflow_gradflow" in names
+    page = render_html(ex)
     assert "Neurons and the characters they fire on" in page
     assert "Gradient flow during training" in page
-    assert "within tolerance" in page
 
 
 @pytest.mark.parametrize(
@@ -98,17 +160,19 @@ def test_explain_a_charlm_run_shows_neurons_and_the_gradient_flow(charlm_run, tm
         (["{tsclass}", "a text"], "expected test:INDEX, val:INDEX or train:INDEX"),
         (["{tsclass}", "test:-1"], "non-negative integer INDEX"),
         (["{charlm}", "   "], "INPUT is empty"),
+        (["{sentiment}", ""], "INPUT is empty"),
         (["{tsclass}", "test:0", "--steps", "0"], "--steps: expected a positive number"),
         (["{tsclass}", "test:0", "--out", "{tmp}"], "is a directory"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(
-    args, message, tsclass_run, charlm_run, tmp_path, capsys
+    args, message, tsclass_run, charlm_run, sentiment_run, tmp_path, capsys
 ):
     paths = {
         "missing": str(tmp_path / "no-such-run"),
         "tsclass": str(tsclass_run),
         "charlm": str(charlm_run),
+        "sentiment": str(sentiment_run),
         "tmp": str(tmp_path),
     }
     argv = ["explain", *[a.format(**paths) for a in args]]

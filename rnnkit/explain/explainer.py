@@ -76,6 +76,7 @@ class ModelInput:
     series: torch.Tensor | None = None
     feature_names: list[str] = field(default_factory=list)
     text: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -280,6 +281,12 @@ def _char_model(run: Any, text: str) -> ModelInput:
         raise RnnkitError(f"run directory {run.run_dir}: the charlm run has no vocabulary")
     ids = vocab.encode(text[-MAX_NEURON_CHARS:])[-MAX_NEURON_CHARS:]  # (T,) int64
     labels = [vocab.decode([i]) for i in ids.tolist()]  # one symbol per step
+    unknown = vocab.unknown(text)
+    notes = (
+        [f"characters outside the vocabulary, read as unknown: {''.join(unknown)!r}"]
+        if unknown
+        else []
+    )
     text = "".join(labels) if all(len(c) == 1 for c in labels) else ""
     device = _device(model)
     ids_t = ids[None].to(device)  # (1, T)
@@ -315,6 +322,7 @@ def _char_model(run: Any, text: str) -> ModelInput:
         step_kind="character",
         step_labels=labels,
         text=text,
+        notes=notes,
     )
 
 
@@ -411,7 +419,7 @@ def explain(
             mi.fn, mi.x, mi.baseline, extra=mi.extra, n_steps=n_steps, rtol=rtol
         )
         gxi = grad_x_input(mi.fn, mi.x, extra=mi.extra)
-    notes: list[str] = []
+    notes: list[str] = list(mi.notes)
     figs: list[ReportFigure] = []
     attr_title = f"Integrated Gradients per {mi.step_kind} ({ig.n_steps} steps)"
     if mi.series is not None:
