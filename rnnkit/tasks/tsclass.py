@@ -6,7 +6,8 @@ JapaneseVowels: the ``_TRAIN.ts``/``_TEST.ts`` files bundled in sktime), a ``.ts
 row and a label column. The archive's own train/test split is kept; validation is carved
 from train, stratified by class. Without a test file the test part is carved the same way.
 
-Normalisation (``data.normalize``):
+Normalisation (``data.normalize``; ``auto``, the default, is ``series`` for one channel
+and ``train`` for several, resolved at training and saved in ``config.yaml``):
 
 ``series`` (default)
     every series, channel by channel, is z-normalised by its own mean and standard
@@ -62,7 +63,7 @@ class TSClassData:
 
     source: str = "GunPoint"  # built-in archive, a .ts file or folder, or a .csv path
     label_column: str = "label"  # CSV files: the label column (other columns: time steps)
-    normalize: str = "series"  # series (per-series z-norm) | train (train-fitted) | none
+    normalize: str = "auto"  # auto | series (per-series z-norm) | train (fitted) | none
     val_fraction: float = 0.2  # carved from train, stratified by class
     test_fraction: float = 0.3  # carved (stratified) only when there is no test file
     patch: int = 1  # group this many consecutive steps into one input step
@@ -116,9 +117,9 @@ class TSClassTask(Task):
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
         d: TSClassData = cfg.data
-        if d.normalize not in ("series", "train", "none"):
+        if d.normalize not in ("auto", "series", "train", "none"):
             raise RnnkitError(
-                f"data.normalize: expected series, train or none, got {d.normalize!r}"
+                f"data.normalize: expected auto, series, train or none, got {d.normalize!r}"
             )
         if d.patch < 1:
             raise RnnkitError(f"data.patch must be >= 1, got {d.patch}")
@@ -180,6 +181,8 @@ class TSClassTask(Task):
         if len(self.classes) < 2:
             raise RnnkitError(f"{train.name}: needs at least 2 classes, found {self.classes}")
         self.channels = train.channels
+        if self.cfg.data.normalize == "auto":  # resolved here, saved in config.yaml
+            self.cfg.data.normalize = "series" if self.channels == 1 else "train"
         splits = self._split(train, test)
         if self.cfg.data.normalize == "train":
             allx = np.concatenate(splits["train"][0], axis=0)  # (sum T, D)
