@@ -166,14 +166,13 @@ class ElmanBPTT(torch.autograd.Function):
         H = w_hh.shape[0]
         dout = dout.transpose(0, 1)  # (T, B, H) time-major view
         dA = hs.new_empty(T, B, H)  # dA[t] = dL/da_t, the gradient of the pre-activation
+        h = hs[1:]  # (T, B, H) the new states f(a_t) (held states on padded rows)
+        # f'(a) of every step at once: tanh' = 1 - h^2, relu' = [h > 0]
+        dh_da = 1 - h * h if ctx.nonlinearity == "tanh" else (h > 0).to(h.dtype)  # (T, B, H)
         dh_next = dh_n  # dL/dh_t carried from the future; starts at the final state
         for t in reversed(range(T)):
-            h = hs[t + 1]  # (B, H) the new state f(a_t) (held state on padded rows)
             da = torch.add(dout[t], dh_next, out=dA[t])  # dh = dout + dh_next
-            if ctx.nonlinearity == "tanh":
-                da.mul_(1 - h * h)  # da = dh * (1 - h^2)
-            else:
-                da.mul_(h > 0)  # da = dh * [h > 0]
+            da.mul_(dh_da[t])  # da = dh * f'(a)
             if t < ctx.t_full:
                 dh_next = da @ w_hh  # dh_prev = da W_hh
             else:

@@ -171,24 +171,29 @@ class GRUBPTT(torch.autograd.Function):
         dout = dout.transpose(0, 1)  # (T, B, H) time-major view
         dGi = acts.new_empty(T, B, 3 * H)  # dL/d(input projection): dar, daz, dan
         dGh = acts.new_empty(T, B, 3 * H)  # dL/d(recurrent projection): dar, daz, dn_hat
+        # The local derivatives of every step at once, outside the loop:
+        r_all, z_all, n_all = acts.chunk(3, dim=2)  # (T, B, H) activations
+        dan_dh = (1 - z_all) * (1 - n_all * n_all)  # dan/dh = (1-z) * (1-n^2)
+        dar_dan = n_hat * r_all * (1 - r_all)  # dar/dan = n_hat * r(1-r)
+        daz_dh = (hs[:T] - n_all) * z_all * (1 - z_all)  # daz/dh = (h_prev - n) * z(1-z)
         dh_next = dh_n  # dL/dh_t carried from the future; starts at the final state
         for t in reversed(range(T)):
-            r, z, n = acts[t].chunk(3, dim=1)  # (B, H) activations
-            dar, daz, dan = dGi[t].chunk(3, dim=1)  # (B, H) views to fill
-            nh, h_prev = n_hat[t], hs[t]
+            r, z, _ = acts[t].chunk(3, dim=1)  # (B, H) activations
+            dar, daz, dnh = dGh[t].chunk(3, dim=1)  # (B, H) views to fill
+            dan = dGi[t, :, 2 * H :]  # (B, H)
             masked = t >= ctx.t_full
             dh = dout[t] + dh_next  # dh = dout + dh_next
             if masked:
                 dh.masked_fill_(~mask[t], 0.0)  # padded rows: the new state was not used
-            torch.mul(dh * (1 - z), 1 - n * n, out=dan)  # dan = dh * (1-z) * (1-n^2)
-            torch.mul(dan * nh, r * (1 - r), out=dar)  # dar = dan * n_hat * r(1-r)
-            torch.mul(dh * (h_prev - n), z * (1 - z), out=daz)  # daz = dh * (h_prev-n) * z(1-z)
-            dGh[t, :, : 2 * H] = dGi[t, :, : 2 * H]  # r and z see the same sum of projections
-            torch.mul(dan, r, out=dGh[t, :, 2 * H :])  # dn_hat = dan * r
+            torch.mul(dh, dan_dh[t], out=dan)  # dan = dh * (1-z) * (1-n^2)
+            torch.mul(dan, dar_dan[t], out=dar)  # dar = dan * n_hat * r(1-r)
+            torch.mul(dh, daz_dh[t], out=daz)  # daz = dh * (h_prev-n) * z(1-z)
+            torch.mul(dan, r, out=dnh)  # dn_hat = dan * r
             dh_prev = torch.addmm(dh * z, dGh[t], w_hh)  # dh_prev = dGh W_hh + dh * z
             if masked:  # held rows pass the carried gradient through
                 dh_prev = torch.where(mask[t], dh_prev, dh_next)
             dh_next = dh_prev
+        dGi[..., : 2 * H] = dGh[..., : 2 * H]  # r and z see the sum of both projections
         needs = ctx.needs_input_grad
         dGi, dGh = dGi.view(T * B, 3 * H), dGh.view(T * B, 3 * H)
         dx = dh0 = dw_ih = dw_hh = db_ih = db_hh = None

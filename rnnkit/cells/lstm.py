@@ -194,11 +194,15 @@ class LSTMBPTT(torch.autograd.Function):
         dout = dout.transpose(0, 1)  # (T, B, H_out) time-major view
         dA = gates.new_empty(T, B, 4 * H)  # dA[t] = dL/d(gate pre-activations at t)
         dHs = hs.new_empty(T, B, H_out) if w_hr is not None else None  # dL/dh_t, for dW_hr
+        # The local derivatives of every step at once, outside the loop:
+        dact = gates * (1 - gates)  # sigmoid' = s(1-s) for i, f, o  (T, B, 4H)
+        g_all, o_all = gates[..., 2 * H : 3 * H], gates[..., 3 * H :]  # (T, B, H)
+        torch.mul(g_all, g_all, out=dact[..., 2 * H : 3 * H]).neg_().add_(1)  # tanh' = 1 - g^2
+        dc_dhc = o_all * (1 - tcs * tcs)  # dc/d(o*tanh c) = o * (1 - tanh(c)^2)  (T, B, H)
         dh_next, dc_next = dh_n, dc_n  # carried from the future; start at the final states
         for t in reversed(range(T)):
             i, f, g, o = gates[t].chunk(4, dim=1)  # (B, H) activations
             di, df, dg, do = dA[t].chunk(4, dim=1)  # (B, H) views to fill
-            tc, c_prev = tcs[t], cs[t]
             masked = t >= ctx.t_full
             dh = dout[t] + dh_next  # dh = dout + dh_next  (B, H_out)
             if masked:
@@ -208,13 +212,14 @@ class LSTMBPTT(torch.autograd.Function):
             else:
                 dHs[t] = dh
                 dhc = dh @ w_hr  # d(o*tanh c) = dh W_hr  (B, H)
-            dc = dhc * o * (1 - tc * tc) + dc_next  # dc = dh * o * (1 - tanh(c)^2) + dc_next
+            dc = torch.addcmul(dc_next, dhc, dc_dhc[t])  # dc = dh * o * (1 - tanh(c)^2) + dc_next
             if masked:
                 dc.masked_fill_(~mask[t], 0.0)  # padded rows: dc_next goes to the held state
-            torch.mul(dhc * tc, o * (1 - o), out=do)  # do = dh * tanh(c) * o(1-o)
-            torch.mul(dc * g, i * (1 - i), out=di)  # di = dc * g * i(1-i)
-            torch.mul(dc * c_prev, f * (1 - f), out=df)  # df = dc * c_prev * f(1-f)
-            torch.mul(dc * i, 1 - g * g, out=dg)  # dg = dc * i * (1-g^2)
+            torch.mul(dhc, tcs[t], out=do)  # do = dh * tanh(c)
+            torch.mul(dc, g, out=di)  # di = dc * g
+            torch.mul(dc, cs[t], out=df)  # df = dc * c_prev
+            torch.mul(dc, i, out=dg)  # dg = dc * i
+            dA[t].mul_(dact[t])  # through the gate nonlinearities: da = d(gate) * gate'
             dh_prev = dA[t] @ w_hh  # dh_prev = da W_hh  (B, H_out)
             dc_prev = dc * f  # dc_prev = dc * f
             if masked:  # held rows pass the carried gradients through
