@@ -201,31 +201,32 @@ def extended_sequence(
 # ----------------------------------------------------------------------------- BPTT
 
 
-def _ln_forward(a: Tensor, gain: Tensor, bias: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """y = gain * (a - mean) * rstd + bias over the last dim; returns (y, a_hat, rstd)."""
-    mu = a.mean(-1, keepdim=True)
-    var = a.var(-1, unbiased=False, keepdim=True)
-    rstd = torch.rsqrt(var + EPS)  # (B, 1)
-    a_hat = (a - mu) * rstd
-    return a_hat * gain + bias, a_hat, rstd
+def _ln_scaled(a: Tensor, gain: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Layer norm of ``a`` (B, N) without its bias: returns (gain * a_hat, mean, rstd)."""
+    return torch.native_layer_norm(a, a.shape[-1:], gain, None, EPS)
 
 
-def _ln_backward(dy: Tensor, a_hat: Tensor, rstd: Tensor, gain: Tensor) -> Tensor:
-    """da of layer norm: rstd * (dy_hat - mean(dy_hat) - a_hat * mean(dy_hat * a_hat))."""
-    dyh = dy * gain
-    return rstd * (dyh - dyh.mean(-1, keepdim=True) - a_hat * (dyh * a_hat).mean(-1, keepdim=True))
+def _ln_back(dy: Tensor, a: Tensor, mean: Tensor, rstd: Tensor, gain: Tensor) -> Tensor:
+    """d a of layer norm: rstd * (dy_hat - mean(dy_hat) - a_hat * mean(dy_hat * a_hat))."""
+    return torch.ops.aten.native_layer_norm_backward(
+        dy, a, a.shape[-1:], mean, rstd, gain, None, [True, False, False]
+    )[0]
 
 
 class ExtendedRecurrence(torch.autograd.Function):
     """The recurrence of an extended cell with a hand-written backward through time.
 
     The input part ``xg = LN(x W_ih^T) + biases`` (T, B, G) is computed outside (autograd
-    handles it: it is parallel over time); this Function runs the recurrence from it.
-    Time-major buffers. Inputs: kind, nonlinearity, xg (T, B, G), m (T, B, H) real-step
-    mask, keep_h / keep_c (T, B, H) previous-state weights (zoneout and padding), h0, c0
-    (B, H), w_hh (G, H), b_hh (G,) (GRU only, else None), ln_hh gain/bias (G,), ln_c
-    gain/bias (H,), peepholes w_ci, w_cf, w_co (H,), rec_mask (B, H). Absent options are
-    None. Returns out (T, B, H), h_n, c_n (B, H) (c_n is h_n's zeros for non-LSTM cells).
+    handles it: it is parallel over time); this Function runs the recurrence from it, with
+    time-major buffers. Every factor of the backward that does not depend on the carried
+    gradient (``i (1 - i) g``, ``o (1 - tanh^2)`` ...) is computed for all steps at once
+    after the forward loop, so the backward loop is a short chain of fused ops per step.
+
+    Inputs: kind, nonlinearity, xg (T, B, G), m (T, B, H) real-step mask, keep_h / keep_c
+    (T, B, H) previous-state weights (zoneout and padding), h0, c0 (B, H), w_hh (G, H), b_hh
+    (G,) (GRU only, else None), ln_hh gain/bias (G,), ln_c gain/bias (H,), peepholes w_ci,
+    w_cf, w_co (H,), rec_mask (B, H); absent options are None. Returns out (T, B, H), h_n
+    and c_n (B, H) (c_n is zeros for non-LSTM cells).
     """
 
     @staticmethod
@@ -237,61 +238,64 @@ class ExtendedRecurrence(torch.autograd.Function):
         H = h0.shape[1]
         hs = xg.new_empty(T + 1, B, H)  # hs[t] = h_{t-1}: the state entering step t
         hs[0] = h0
-        acts = xg.new_empty(T, B, G)  # gate activations (LSTM i,f,g,o; GRU r,z,n; RNN h~)
-        a_hat = xg.new_empty(T, B, G) if ln_g is not None else None  # normalised W_hh h
-        rstd = xg.new_empty(T, B, 1) if ln_g is not None else None
-        ghn = xg.new_empty(T, B, H) if kind == "gru" else None  # GRU: W_hn h + b_hn
-        cs = c_new = c_hat = c_rstd = tcs = None
+        acts = xg.clone()  # pre-activations, made the gate activations in place
+        ln_in = xg.new_empty(T, B, G) if ln_g is not None else None  # W_hh h_r, LN's input
+        ln_mean = xg.new_empty(T, B, 1) if ln_g is not None else None
+        ln_rstd = xg.new_empty(T, B, 1) if ln_g is not None else None
+        ghn = xg.new_empty(T, B, H) if kind == "gru" else None  # GRU: LN(W_hn h) + b_hn
+        cs = c_new = tcs = c_mean = c_rstd = None
         if kind == "lstm":
             cs = xg.new_empty(T + 1, B, H)  # cs[t] = c_{t-1}
             cs[0] = c0
             c_new = xg.new_empty(T, B, H)  # c~_t, before zoneout and padding
             tcs = xg.new_empty(T, B, H)  # tanh(LN(c~_t))
             if lnc_g is not None:
-                c_hat, c_rstd = xg.new_empty(T, B, H), xg.new_empty(T, B, 1)
+                c_mean, c_rstd = xg.new_empty(T, B, 1), xg.new_empty(T, B, 1)
         w_hh_t = w_hh.t()  # (H, G)
         for t in range(T):
             hr = hs[t] if rec_mask is None else hs[t] * rec_mask  # dropped recurrent input
-            a = hr @ w_hh_t  # (B, G)
-            if ln_g is not None:
-                a, a_hat[t], rstd[t] = _ln_forward(a, ln_g, ln_b)
+            pre = acts[t]  # (B, G) view, holds xg[t]
+            if ln_g is None:
+                a = pre.addmm_(hr, w_hh_t) if kind != "gru" else torch.mm(hr, w_hh_t)
+            else:
+                torch.mm(hr, w_hh_t, out=ln_in[t])
+                a, ln_mean[t], ln_rstd[t] = _ln_scaled(ln_in[t], ln_g)
+                a = a + ln_b
+                if kind != "gru":
+                    a = pre.add_(a)
             if kind == "lstm":
-                pre = xg[t] + a
-                ai, af, ag, ao = pre.chunk(4, 1)
-                if w_ci is not None:
-                    ai, af = ai + w_ci * cs[t], af + w_cf * cs[t]
-                i, f, g = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag)
-                c_new[t] = f * cs[t] + i * g  # c~ = f c_prev + i g
+                if w_ci is not None:  # i and f peek at c_{t-1}
+                    pre[:, :H].addcmul_(w_ci, cs[t])
+                    pre[:, H : 2 * H].addcmul_(w_cf, cs[t])
+                pre[:, : 2 * H].sigmoid_()  # i, f
+                pre[:, 2 * H : 3 * H].tanh_()  # g
+                i, f, g, o = pre.chunk(4, 1)
+                c = torch.mul(f, cs[t], out=c_new[t]).addcmul_(i, g)  # c~ = f c_prev + i g
                 if w_co is not None:
-                    ao = ao + w_co * c_new[t]
-                o = torch.sigmoid(ao)
-                acts[t] = torch.cat([i, f, g, o], 1)
-                cn = c_new[t]
+                    o.addcmul_(w_co, c)  # o peeks at c~
+                o.sigmoid_()
+                cn = c
                 if lnc_g is not None:
-                    cn, c_hat[t], c_rstd[t] = _ln_forward(cn, lnc_g, lnc_b)
-                tcs[t] = torch.tanh(cn)
-                h_new = o * tcs[t]  # h~ = o tanh(LN(c~))
-                cs[t + 1] = keep_c[t] * cs[t] + (1 - keep_c[t]) * c_new[t]
+                    cn, c_mean[t], c_rstd[t] = _ln_scaled(c, lnc_g)
+                    cn = cn + lnc_b
+                h_new = o * torch.tanh(cn, out=tcs[t])  # h~ = o tanh(LN(c~))
+                torch.lerp(c, cs[t], keep_c[t], out=cs[t + 1])  # c_t = c~ + k (c_prev - c~)
             elif kind == "gru":
                 if b_hh is not None:
                     a = a + b_hh
-                xr, xz, xn = xg[t].chunk(3, 1)
-                hr_, hz, hn = a.chunk(3, 1)
-                r, z = torch.sigmoid(xr + hr_), torch.sigmoid(xz + hz)
-                n = torch.tanh(xn + r * hn)
-                ghn[t] = hn
-                acts[t] = torch.cat([r, z, n], 1)
-                h_new = (1 - z) * n + z * hs[t]
+                pre[:, : 2 * H].add_(a[:, : 2 * H]).sigmoid_()  # r, z
+                r, z, n = pre.chunk(3, 1)
+                ghn[t] = a[:, 2 * H :]
+                n.addcmul_(r, ghn[t]).tanh_()  # n = tanh(x_n + r ghn)
+                h_new = torch.lerp(n, hs[t], z)  # h~ = (1 - z) n + z h_prev
             else:
-                pre = xg[t] + a
-                h_new = torch.tanh(pre) if nonlin == "tanh" else torch.relu(pre)
-                acts[t] = h_new
-            hs[t + 1] = keep_h[t] * hs[t] + (1 - keep_h[t]) * h_new
+                h_new = pre.tanh_() if nonlin == "tanh" else pre.relu_()
+            torch.lerp(h_new, hs[t], keep_h[t], out=hs[t + 1])  # zoneout / hold at padding
         out = hs[1:] * m  # (T, B, H), zero at padding
         ctx.kind, ctx.nonlin = kind, nonlin
         ctx.save_for_backward(
             m, keep_h, keep_c, w_hh, ln_g, lnc_g, w_ci, w_cf, w_co, rec_mask,
-            hs, acts, a_hat, rstd, ghn, cs, c_new, c_hat, c_rstd, tcs,
+            hs, acts, ln_in, ln_mean, ln_rstd, ghn, cs, c_new, tcs, c_mean, c_rstd,
         )  # fmt: skip
         c_n = cs[T].clone() if kind == "lstm" else torch.zeros_like(h0)
         return out, hs[T].clone(), c_n
@@ -300,69 +304,83 @@ class ExtendedRecurrence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, dout, dh_n, dc_n):
         (m, keep_h, keep_c, w_hh, ln_g, lnc_g, w_ci, w_cf, w_co, rec_mask,
-         hs, acts, a_hat, rstd, ghn, cs, c_new, c_hat, c_rstd, tcs) = ctx.saved_tensors  # fmt: skip
+         hs, acts, ln_in, ln_mean, ln_rstd, ghn, cs, c_new, tcs, c_mean, c_rstd,
+         ) = ctx.saved_tensors  # fmt: skip
         kind = ctx.kind
         T, B, G = acts.shape
         H = hs.shape[2]
-        dXG = torch.empty_like(acts)  # dL/d xg[t]: gradients of the gate pre-activations
+        h_prev = hs[:T]  # (T, B, H)
+        # factors that do not depend on the carried gradient, for all steps at once
+        dout = dout * m  # the output is zero at padding
+        new_h = 1 - keep_h  # share of the new candidate in h_t
+        if kind == "lstm":
+            i, f, g, o = acts.chunk(4, 2)  # (T, B, H) each
+            new_c = 1 - keep_c
+            D = torch.empty_like(acts)  # d gate pre-activation per unit of its upstream grad
+            D[..., :H] = g * i * (1 - i)  # di = dc~ * g i(1-i)
+            D[..., H : 2 * H] = cs[:T] * f * (1 - f)  # df = dc~ * c_prev f(1-f)
+            D[..., 2 * H : 3 * H] = i * (1 - g * g)  # dg = dc~ * i (1-g^2)
+            D[..., 3 * H :] = tcs * o * (1 - o)  # do = dh~ * tanh(.) o(1-o)
+            dtanh = o * (1 - tcs * tcs)  # dLN(c~) = dh~ * o (1 - tanh^2)
+            D3 = D[..., : 3 * H].unflatten(-1, (3, H))  # (T, B, 3, H)
+        elif kind == "gru":
+            r, z, n = acts.chunk(3, 2)
+            D = torch.empty_like(acts)
+            D[..., :H] = ghn * r * (1 - r) * (1 - z) * (1 - n * n)  # dr = dh~ * this
+            D[..., H : 2 * H] = (h_prev - n) * z * (1 - z)  # dz = dh~ * (h_prev - n) z(1-z)
+            D[..., 2 * H :] = (1 - z) * (1 - n * n)  # dn = dh~ * (1-z)(1-n^2)
+            Dgh_n = D[..., 2 * H :] * r  # d ghn = dh~ * (1-z)(1-n^2) r
+            D3 = D.unflatten(-1, (3, H))  # (T, B, 3, H)
+        else:
+            D = 1 - acts * acts if ctx.nonlin == "tanh" else (acts > 0).to(acts.dtype)
+        dXG = torch.empty_like(acts)  # dL/d xg[t] (the gate pre-activations)
         dGH = torch.empty_like(acts) if kind == "gru" else dXG  # dL/d (LN(W_hh h) + b_hh)
         dA = torch.empty_like(acts) if ln_g is not None else dGH  # dL/d (W_hh h_r)
         dCN = torch.empty_like(c_new) if lnc_g is not None else None  # dL/d LN(c~)
         dh_next = dh_n  # gradient reaching h_t from later steps
         dc_next = dc_n if kind == "lstm" else None
         for t in reversed(range(T)):
-            dh = dout[t] * m[t] + dh_next  # total gradient on h_t
-            dh_new = dh * (1 - keep_h[t])  # to the new candidate h~
+            dh = dout[t] + dh_next  # total gradient on h_t
+            dh_new = dh * new_h[t]  # to the new candidate h~
             dh_prev = dh * keep_h[t]  # to h_{t-1} through zoneout / padding
             if kind == "lstm":
-                i, f, g, o = acts[t].chunk(4, 1)
-                di, df, dg, do = dXG[t].chunk(4, 1)  # views to fill
-                dc = dc_next  # gradient on c_t
-                dc_prev = dc * keep_c[t]  # to c_{t-1} through zoneout / padding
-                tc = tcs[t]
-                dcn = dh_new * o * (1 - tc * tc)  # through h~ = o tanh(LN(c~))
+                dcn = dh_new * dtanh[t]  # through h~ = o tanh(LN(c~))
                 if lnc_g is not None:
                     dCN[t] = dcn
-                    dcn = _ln_backward(dcn, c_hat[t], c_rstd[t], lnc_g)
-                dcn = dcn + dc * (1 - keep_c[t])  # dL/dc~
-                torch.mul(dh_new * tc, o * (1 - o), out=do)  # do = dh~ tanh(.) o(1-o)
+                    dcn = _ln_back(dcn, c_new[t], c_mean[t], c_rstd[t], lnc_g)
+                dcn.addcmul_(dc_next, new_c[t])  # dL/dc~ (+ from c_t)
+                do = torch.mul(dh_new, D[t, :, 3 * H :], out=dXG[t, :, 3 * H :])
                 if w_co is not None:
-                    dcn = dcn + do * w_co  # o peeks at c~
-                torch.mul(dcn * g, i * (1 - i), out=di)  # di = dc~ g i(1-i)
-                torch.mul(dcn * cs[t], f * (1 - f), out=df)  # df = dc~ c_prev f(1-f)
-                torch.mul(dcn * i, 1 - g * g, out=dg)  # dg = dc~ i (1-g^2)
-                dc_prev = dc_prev + dcn * f
-                if w_ci is not None:
-                    dc_prev = dc_prev + di * w_ci + df * w_cf  # i, f peek at c_prev
+                    dcn.addcmul_(do, w_co)  # o peeks at c~
+                dif = dXG[t, :, : 3 * H].unflatten(-1, (3, H))  # (B, 3, H) view
+                torch.mul(D3[t], dcn[:, None], out=dif)  # di, df, dg
+                dc_prev = torch.mul(dc_next, keep_c[t]).addcmul_(dcn, f[t])  # c_t and c~
+                if w_ci is not None:  # i and f peek at c_prev
+                    dc_prev.addcmul_(dif[:, 0], w_ci).addcmul_(dif[:, 1], w_cf)
                 dc_next = dc_prev
             elif kind == "gru":
-                r, z, n = acts[t].chunk(3, 1)
-                dr, dz, dn = dXG[t].chunk(3, 1)
-                dn_ = dh_new * (1 - z)  # h~ = (1-z) n + z h_prev
-                torch.mul(dh_new * (hs[t] - n), z * (1 - z), out=dz)  # dz = dh~ (h_prev-n) z(1-z)
-                dh_prev = dh_prev + dh_new * z
-                torch.mul(dn_, 1 - n * n, out=dn)  # dn = dn (1-n^2)
-                torch.mul(dn * ghn[t], r * (1 - r), out=dr)  # dr = dn ghn r(1-r)
-                dGH[t, :, : 2 * H] = dXG[t, :, : 2 * H]  # r, z: recurrent part adds directly
-                torch.mul(dn, r, out=dGH[t, :, 2 * H :])  # n: through r * ghn
+                torch.mul(D3[t], dh_new[:, None], out=dXG[t].unflatten(-1, (3, H)))  # dr, dz, dn
+                dh_prev.addcmul_(dh_new, z[t])  # h~ = (1-z) n + z h_prev
+                dGH[t, :, : 2 * H] = dXG[t, :, : 2 * H]  # r, z: the recurrent part adds
+                torch.mul(dh_new, Dgh_n[t], out=dGH[t, :, 2 * H :])  # n: through r * ghn
             else:
-                h_act = acts[t]
-                if ctx.nonlin == "tanh":
-                    torch.mul(dh_new, 1 - h_act * h_act, out=dXG[t])  # tanh'
-                else:
-                    torch.mul(dh_new, (h_act > 0).to(h_act.dtype), out=dXG[t])  # relu'
+                torch.mul(dh_new, D[t], out=dXG[t])  # through tanh / relu
             if ln_g is not None:
-                dA[t] = _ln_backward(dGH[t], a_hat[t], rstd[t], ln_g)
-            dhr = dA[t] @ w_hh  # (B, H) to the dropped recurrent input
-            dh_prev = dh_prev + (dhr if rec_mask is None else dhr * rec_mask)
+                dA[t] = _ln_back(dGH[t], ln_in[t], ln_mean[t], ln_rstd[t], ln_g)
+            if rec_mask is None:
+                dh_prev.addmm_(dA[t], w_hh)  # dh_prev += dA W_hh
+            else:
+                dh_prev.addcmul_(dA[t] @ w_hh, rec_mask)  # through the dropped input
             dh_next = dh_prev
-        hr = hs[:T] if rec_mask is None else hs[:T] * rec_mask  # (T, B, H)
+        hr = h_prev if rec_mask is None else h_prev * rec_mask  # (T, B, H)
         dw_hh = dA.reshape(T * B, G).t() @ hr.reshape(T * B, H)  # dW_hh = dA^T H_r  (G, H)
         db_hh = dGH.sum((0, 1)) if kind == "gru" else None
         dln_g = dln_b = dlnc_g = dlnc_b = dw_ci = dw_cf = dw_co = None
         if ln_g is not None:
+            a_hat = (ln_in - ln_mean) * ln_rstd
             dln_g, dln_b = (dGH * a_hat).sum((0, 1)), dGH.sum((0, 1))
         if lnc_g is not None:
+            c_hat = (c_new - c_mean) * c_rstd
             dlnc_g, dlnc_b = (dCN * c_hat).sum((0, 1)), dCN.sum((0, 1))
         if w_ci is not None:
             dw_ci = (dXG[..., :H] * cs[:T]).sum((0, 1))
