@@ -35,7 +35,11 @@ def elman_step(
     b_hh: Tensor | None,
     nonlinearity: str = "tanh",
 ) -> Tensor:
-    r"""One Elman step, :math:`h' = f(x W_{ih}^T + b_{ih} + h W_{hh}^T + b_{hh})`.
+    r"""One Elman step.
+
+    .. math::
+
+        h' = f(x W_{ih}^T + b_{ih} + h W_{hh}^T + b_{hh})
 
     Args:
         x_t: ``(B, I)`` input at this step.

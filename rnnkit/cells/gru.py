@@ -31,7 +31,13 @@ def gru_step(
     b_ih: Tensor | None,
     b_hh: Tensor | None,
 ) -> Tensor:
-    """One GRU step (equations in the module docstring).
+    r"""One GRU step.
+
+    .. math::
+
+        [r, z] = \sigma(x W_{i,rz}^T + b_{i,rz} + h W_{h,rz}^T + b_{h,rz}), \quad
+        n = \tanh(x W_{in}^T + b_{in} + r \odot (h W_{hn}^T + b_{hn})), \quad
+        h' = (1 - z) \odot n + z \odot h
 
     Args:
         x_t: ``(B, I)`` input at this step.

@@ -35,7 +35,12 @@ def lstm_step(
     b_hh: Tensor | None,
     w_hr: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """One LSTM step (equations in the module docstring).
+    r"""One LSTM step.
+
+    .. math::
+
+        [i, f, g, o] = [\sigma, \sigma, \tanh, \sigma](x W_{ih}^T + b_{ih} + h W_{hh}^T + b_{hh}),
+        \quad c' = f \odot c + i \odot g, \quad h' = (o \odot \tanh c') W_{hr}^T
 
     Args:
         x_t: ``(B, I)`` input at this step.
