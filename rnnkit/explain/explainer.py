@@ -95,7 +95,7 @@ def _label_names(task: Any, num_classes: int) -> list[str]:
     return [f"class {k}" for k in range(num_classes)]
 
 
-def _class_scalar(logits: torch.Tensor, num_classes: int, cls: int) -> torch.Tensor:
+def class_scalar(logits: torch.Tensor, num_classes: int, cls: int) -> torch.Tensor:
     """``(N,)`` the logit of class ``cls`` from logits ``(N, K)`` (binary: ``+-z``)."""
     if num_classes == 2 and logits.shape[-1] == 1:
         return logits[:, 0] if cls == 1 else -logits[:, 0]
@@ -167,7 +167,7 @@ def _text_classifier(run: Any, text: str) -> ModelInput:
     names = _label_names(task, num_classes)
 
     def fn(emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return _class_scalar(model.forward_from_embeddings(emb, lengths), num_classes, cls)
+        return class_scalar(model.forward_from_embeddings(emb, lengths), num_classes, cls)
 
     with torch.no_grad():
         x = model.embed(ids_t)  # (1, T, E)
@@ -215,7 +215,7 @@ def _series_classifier(run: Any, spec: str) -> ModelInput:
         truth = f"; true label {names[int(batch.targets[row])]}"
 
     def fn(inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return _class_scalar(model(inputs, lengths), num_classes, cls)
+        return class_scalar(model(inputs, lengths), num_classes, cls)
 
     T = x.shape[1]
     return ModelInput(
