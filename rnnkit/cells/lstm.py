@@ -161,10 +161,11 @@ class LSTMBPTT(torch.autograd.Function):
                 gates += b
         gates = gates.view(T, B, 4 * H)  # becomes the activations i, f, g, o in place
         w_hh_t = w_hh.t()  # (H_out, 4H)
+        w_hr_t = w_hr.t() if w_hr is not None else None  # (H, H_out)
         hs = x.new_empty(T + 1, B, H_out)  # hs[t] = h_{t-1}: the state entering step t
         cs = x.new_empty(T + 1, B, H)  # cs[t] = c_{t-1}
         tcs = x.new_empty(T, B, H)  # tanh(c_t) of the new cell state
-        hcs = x.new_empty(T, B, H) if w_hr is not None else None  # o * tanh(c_t), projected
+        hcs = x.new_empty(T, B, H) if w_hr is not None else None  # h~ = o * tanh(c_t)
         hs[0], cs[0] = h0, c0
         for t in range(T):
             a = gates[t].addmm_(hs[t], w_hh_t)  # (B, 4H) pre-activations
@@ -177,9 +178,8 @@ class LSTMBPTT(torch.autograd.Function):
             if w_hr is None:
                 torch.mul(o, tc, out=hs[t + 1])  # h = o * tanh(c)
             else:
-                torch.mm(
-                    torch.mul(o, tc, out=hcs[t]), w_hr.t(), out=hs[t + 1]
-                )  # h = W_hr(o*tanh c)
+                hc = torch.mul(o, tc, out=hcs[t])  # h~ = o * tanh(c)  (B, H)
+                torch.mm(hc, w_hr_t, out=hs[t + 1])  # h = h~ W_hr^T  (B, H_out)
             if t >= t_full:  # padded rows hold the previous state
                 torch.where(mask[t], hs[t + 1], hs[t], out=hs[t + 1])
                 torch.where(mask[t], cs[t + 1], cs[t], out=cs[t + 1])
@@ -203,7 +203,7 @@ class LSTMBPTT(torch.autograd.Function):
         dact = gates * (1 - gates)  # sigmoid' = s(1-s) for i, f, o  (T, B, 4H)
         g_all, o_all = gates[..., 2 * H : 3 * H], gates[..., 3 * H :]  # (T, B, H)
         torch.mul(g_all, g_all, out=dact[..., 2 * H : 3 * H]).neg_().add_(1)  # tanh' = 1 - g^2
-        dc_dhc = o_all * (1 - tcs * tcs)  # dc/d(o*tanh c) = o * (1 - tanh(c)^2)  (T, B, H)
+        dc_dhc = o_all * (1 - tcs * tcs)  # dc/dh~ = o * (1 - tanh(c)^2)  (T, B, H)
         dh_next, dc_next = dh_n, dc_n  # carried from the future; start at the final states
         for t in reversed(range(T)):
             i, f, g, o = gates[t].chunk(4, dim=1)  # (B, H) activations
@@ -213,14 +213,14 @@ class LSTMBPTT(torch.autograd.Function):
             if masked:
                 dh.masked_fill_(~mask[t], 0.0)  # padded rows: the new state was not used
             if w_hr is None:
-                dhc = dh  # (B, H)
+                dhc = dh  # dh~ = dh  (B, H)
             else:
                 dHs[t] = dh
-                dhc = dh @ w_hr  # d(o*tanh c) = dh W_hr  (B, H)
-            dc = torch.addcmul(dc_next, dhc, dc_dhc[t])  # dc = dh * o * (1 - tanh(c)^2) + dc_next
+                dhc = dh @ w_hr  # dh~ = dh W_hr  (B, H)
+            dc = torch.addcmul(dc_next, dhc, dc_dhc[t])  # dc = dh~ * o * (1-tanh(c)^2) + dc_next
             if masked:
                 dc.masked_fill_(~mask[t], 0.0)  # padded rows: dc_next goes to the held state
-            torch.mul(dhc, tcs[t], out=do)  # do = dh * tanh(c)
+            torch.mul(dhc, tcs[t], out=do)  # do = dh~ * tanh(c)
             torch.mul(dc, g, out=di)  # di = dc * g
             torch.mul(dc, cs[t], out=df)  # df = dc * c_prev
             torch.mul(dc, i, out=dg)  # dg = dc * i
