@@ -82,6 +82,13 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, monkeypatch, capsys, argv
     one_line_error(capsys, 2, argv, message)
 
 
+def test_a_run_that_failed_in_prepare_can_be_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    one_line_error(capsys, 2, ["train", "fake", "--out", str(out), "--data", "x"], "fake data")
+    assert (out / "config.yaml").is_file()  # marked as a run directory before prepare
+    assert main(["train", "fake", "--out", str(out), "--overwrite", "--epochs", "1"]) == 0
+
+
 def test_predict_errors(trained, tmp_path, capsys):
     one_line_error(capsys, 2, ["predict", str(trained)], "nothing to predict")
     one_line_error(capsys, 2, ["predict", str(trained), "a,b"], "expected comma-separated")

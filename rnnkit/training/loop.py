@@ -132,8 +132,10 @@ def run_epoch(
     epoch: int,
     steps: int,
     deadline: float | None = None,
+    shown: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One pass over the training split; returns the epoch's training statistics.
+    ``shown`` is added to the progress bar (e.g. the last validation metric).
 
     Returns:
         ``{"loss", "grad_norm_mean", "grad_norm_max", "sequences", "timesteps", "seconds",
@@ -179,7 +181,9 @@ def run_epoch(
         n_steps += 1
         if not bar.disable:
             elapsed = time.perf_counter() - start
-            bar.set_postfix(loss=f"{loss.item():.4f}", seq_s=f"{sequences / elapsed:.0f}")
+            bar.set_postfix(
+                loss=f"{loss.item():.4f}", **(shown or {}), seq_s=f"{sequences / elapsed:.0f}"
+            )
             bar.update()
         if deadline is not None and time.monotonic() > deadline:
             out_of_time = True
@@ -337,7 +341,9 @@ def fit(task: Task, run_dir: str | Path, *, resume: bool = False, verbose: bool 
 
     with deterministic_mode(cfg.train.deterministic):
         seed_everything(cfg.seed)
+        runs.write_config(run_dir, cfg)  # marks run_dir as a run directory from the start
         task.prepare(run_dir)
+        cfg = task.cfg  # a task may pin what it inferred from the data (e.g. column names)
         runs.write_config(run_dir, cfg)
         model = task.build_model().to(device)
         optimizer = make_optimizer(model, cfg.train)
@@ -423,12 +429,14 @@ def _train(
 ) -> None:
     """The epochs of :func:`fit` (updates ``state`` in place)."""
     cfg = task.cfg.train
+    last = state.rows[-1] if state.rows else {}
+    shown = {f"val_{monitor}": f"{last[f'val.{monitor}']:.4f}"} if f"val.{monitor}" in last else {}
     while state.epoch < cfg.epochs and not state.stopped:
         epoch = state.epoch + 1
         lr = schedule.lr
         stats = run_epoch(
             task, model, optimizer, schedule, generator, device,
-            epoch=epoch, steps=steps, deadline=deadline,
+            epoch=epoch, steps=steps, deadline=deadline, shown=shown,
         )  # fmt: skip
         state.backend = recurrent_backend(model) or state.backend
         val = evaluate_split(task, model, "val")
@@ -466,6 +474,7 @@ def _train(
             "best": state.best_epoch == epoch,
         }
         logger.log(row)
+        shown = {f"val_{monitor}": f"{val[monitor]:.4f}"}
         save_checkpoint(run_dir / runs.CHECKPOINT, model, optimizer, schedule, generator, state)
         say(_epoch_line(row, cfg.epochs, monitor))
         if state.stopped == "early_stopping":
