@@ -93,7 +93,7 @@ def test_bad_config() -> None:
     with pytest.raises(RnnkitError, match="data.normalize"):
         task_for("GunPoint", normalize="minmax")
     with pytest.raises(RnnkitError, match="data.patch"):
-        task_for("GunPoint", patch=0)
+        task_for("GunPoint", patch=-1)
 
 
 def test_cli_train_evaluate_predict(toy: Path, tmp_path: Path, capsys) -> None:

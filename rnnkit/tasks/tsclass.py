@@ -22,6 +22,8 @@ Variable-length series keep their lengths: batches are right-padded and the leng
 the recurrent stack, so nothing is computed on padding. ``data.patch = k`` groups ``k``
 consecutive steps into one step of ``k x channels`` features (a k-times shorter sequence
 for the recurrent stack; the last group repeats its last value where a series ends).
+``data.patch = 0`` (the default) picks ``k = ceil(longest training series / 50)``: an
+LSTM learns GunPoint's 150 steps far more reliably as 50 steps of 3 values.
 
 Model: :class:`rnnkit.models.classifier.SequenceClassifier` with a linear encoder.
 Reported: accuracy and macro-F1, beside the majority class and 1-nearest-neighbour
@@ -49,6 +51,7 @@ from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.tasks.base import Task
 
 LSTM_FCN = "LSTM-FCN (Karim et al. 2017; multivariate: MLSTM-FCN, Karim et al. 2019)"
+MAX_STEPS = 50  # data.patch=0 (auto) groups steps so that sequences have at most this many
 ANCHORS: dict[str, float] = {
     "GunPoint": 1.00,
     "ItalyPowerDemand": 0.962,
@@ -66,7 +69,7 @@ class TSClassData:
     normalize: str = "auto"  # auto | series (per-series z-norm) | train (fitted) | none
     val_fraction: float = 0.2  # carved from train, stratified by class
     test_fraction: float = 0.3  # carved (stratified) only when there is no test file
-    patch: int = 1  # group this many consecutive steps into one input step
+    patch: int = 0  # group this many steps into one input step; 0 = auto (<= 50 steps)
 
 
 def stratified_split(
@@ -121,8 +124,8 @@ class TSClassTask(Task):
             raise RnnkitError(
                 f"data.normalize: expected auto, series, train or none, got {d.normalize!r}"
             )
-        if d.patch < 1:
-            raise RnnkitError(f"data.patch must be >= 1, got {d.patch}")
+        if d.patch < 0:
+            raise RnnkitError(f"data.patch must be >= 1, or 0 for auto, got {d.patch}")
         for key in ("val_fraction", "test_fraction"):
             if not 0.0 <= getattr(d, key) < 1.0:
                 raise RnnkitError(f"data.{key}: expected a fraction in [0, 1)")
@@ -183,6 +186,8 @@ class TSClassTask(Task):
         self.channels = train.channels
         if self.cfg.data.normalize == "auto":  # resolved here, saved in config.yaml
             self.cfg.data.normalize = "series" if self.channels == 1 else "train"
+        if self.cfg.data.patch == 0:  # auto: at most MAX_STEPS steps for the recurrent stack
+            self.cfg.data.patch = max(1, -(-int(train.lengths.max()) // MAX_STEPS))
         splits = self._split(train, test)
         if self.cfg.data.normalize == "train":
             allx = np.concatenate(splits["train"][0], axis=0)  # (sum T, D)
