@@ -81,3 +81,14 @@ def test_train_refuses_a_bptt_chunk_longer_than_the_data(tmp_path, capsys):
     args = ["train", "charlm", "--data", str(tmp_path / "t.txt"), "--out", str(tmp_path / "r")]
     assert main([*args, *TINY, "data.bptt=200"]) == 2
     assert "data.bptt=200 is longer than the training data" in capsys.readouterr().err
+
+
+def test_evaluate_a_saved_run_and_another_text(lm_run, tmp_path, capsys):
+    report = json.loads((lm_run / "report.json").read_text())
+    assert main(["evaluate", str(lm_run)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.split()[:1] == ["bpc"])
+    assert float(line.split()[1]) == pytest.approx(report["test"]["bpc"], rel=1e-4)  # same split
+    other = tmp_path / "other.txt"
+    other.write_text("whether to be or not to be\n" * 5, encoding="utf-8")
+    assert main(["evaluate", str(lm_run), "--data", str(other)]) == 0
+    assert "bpc" in capsys.readouterr().out
