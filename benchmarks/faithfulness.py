@@ -43,7 +43,10 @@ METHODS = ("integrated_gradients", "grad_x_input", "random")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", default=None, help="an existing sentiment run directory")
-    p.add_argument("--epochs", type=int, default=3, help="epochs when training here")
+    p.add_argument("--epochs", type=int, default=4, help="epochs when training here")
+    p.add_argument(
+        "--keep-run", default=None, help="when training here, keep the run in this directory"
+    )
     p.add_argument("--limit", type=int, default=0, help="at most this many reviews (0 = all)")
     p.add_argument("--steps", type=int, default=32, help="Integrated Gradients steps")
     p.add_argument("--draws", type=int, default=5, help="random deletions per review and k")
@@ -161,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             run = rnnkit.load(args.run)
             source = f"the existing run `{args.run}`"
         else:
-            out = Path(tmp) / "sentiment"
+            out = Path(args.keep_run) if args.keep_run else Path(tmp) / "sentiment"
             run = rnnkit.train(
                 "sentiment", out=out, verbose=True, train={"epochs": args.epochs, "progress": False}
             )
