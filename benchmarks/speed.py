@@ -204,9 +204,22 @@ def main(argv: list[str] | None = None) -> int:
     print(report)
     if args.out:
         command = "python3 benchmarks/speed.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        write_text(args.out, render(command, about, peak, report, time.time() - started))
+        noise = noise_note(results)
+        write_text(args.out, render(command, about, peak, report + noise, time.time() - started))
         print(f"wrote {args.out}")
     return 0
+
+
+def noise_note(results: list[tuple[Config, str, dict]]) -> str:
+    """The spread of native / torch.nn: the same kernel timed twice, so it is the run's noise."""
+    ratios = [r["s"] / r["torch_s"] for _, _, r in results if r["backend"] == "native" and "s" in r]
+    if not ratios:
+        return ""
+    return (
+        f"\n\n`native` runs the very kernel torch.nn runs, so its ratios, here "
+        f"{min(ratios):.2f} to {max(ratios):.2f}, show the noise of this run: read a ratio "
+        "inside that band as equal to torch.nn."
+    )
 
 
 def render(command: str, about: str, peak: float, report: str, seconds: float) -> str:
@@ -220,8 +233,8 @@ def render(command: str, about: str, peak: float, report: str, seconds: float) -
 
 Made by `{command.strip()}` ({seconds:.0f} s).
 
-Machine: {about}. Matrix-multiply peak measured in the same run: {peak:.1f} GFLOP/s
-(float32, 1024 x 1024).
+Machine: {about}.
+Matrix-multiply peak measured in the same run: {peak:.1f} GFLOP/s (float32, 1024 x 1024).
 
 Each row times torch.nn and one rnnkit backend with the same weights, float32, interleaved
 in the same run, median of the repetitions. `x torch.nn` is our time over torch.nn's
