@@ -157,6 +157,7 @@ def run_epoch(
         total=steps,
         desc=f"epoch {epoch}/{cfg.epochs}",
         unit="batch",
+        bar_format="{desc} {percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}",
         leave=False,
         disable=not _progress_enabled(cfg.progress),
         file=sys.stderr,
