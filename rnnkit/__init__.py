@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from rnnkit.api import Run, load, train
 from rnnkit.config import RunConfig
-from rnnkit.layers import GRU, LSTM, RNN, trace
+from rnnkit.layers import GRU, LSTM, RNN
 from rnnkit.layers.convlstm import ConvLSTM1d, ConvLSTM2d
 from rnnkit.layers.indrnn import IndRNN
 from rnnkit.layers.minrnn import MinGRU, MinLSTM
 from rnnkit.layers.recurrent import Recurrent
+from rnnkit.layers.trace import trace
 
 __version__ = "0.1.0"
 

@@ -117,3 +117,29 @@ def test_trace_lookup_calls_and_scope() -> None:
         tr[other]
     with pytest.raises(TypeError, match="must be a torch.nn.Module"):
         rnnkit.trace("rnn")  # type: ignore[arg-type]
+
+
+def test_record_hook_for_other_families() -> None:
+    """A module outside rnnkit's layers opts in with ``_rnnkit_traceable`` and ``record``."""
+    from rnnkit.layers import trace as trace_hooks
+
+    class Doubler(nn.Module):
+        _rnnkit_traceable = True
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, H)
+            h = 2 * x
+            if trace_hooks.is_traced(self):
+                trace_hooks.record(self, 0, 0, h=h, gates={"scale": torch.full_like(x, 2.0)})
+            return h
+
+    model = nn.Sequential(Doubler())
+    x = torch.randn(2, 3, 4, requires_grad=True)
+    model(x)  # no open trace: nothing recorded, nothing fails
+    with rnnkit.trace(model) as tr:
+        model(x)
+        model(x)
+    assert tr.names() == ["0"] and len(tr.calls("0")) == 2
+    rec = tr["0"].layers[(0, 0)]
+    assert not rec.h.requires_grad and rec.c is None
+    torch.testing.assert_close(rec.h, 2 * x.detach())
+    torch.testing.assert_close(rec.gates["scale"], torch.full_like(x, 2.0))
