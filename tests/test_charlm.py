@@ -117,3 +117,16 @@ def test_generation_reads_the_prime_once_then_steps(tmp_path):
     assert 0 not in never.tolist()
     with pytest.raises(ValueError, match="length must be >= 1"):
         generate_ids(model, prime, 0)
+
+
+def test_gradflow_flag_records_the_first_chunk_of_each_epoch(tmp_path):
+    task = _task(tmp_path, _corpus(tmp_path, TEXT), bptt=6, gradflow=True)
+    torch.manual_seed(0)
+    model = task.build_model()
+    for _ in range(2):
+        task.on_epoch_start(model, "train")
+        for batch in list(task.batches("train"))[:2]:
+            task.training_step(model, batch).backward()
+    lines = (tmp_path / "run" / "gradflow.jsonl").read_text().splitlines()
+    assert len(lines) == 2  # one measurement per epoch, on its first chunk
+    assert (tmp_path / "run" / "gradflow.png").is_file()
