@@ -196,3 +196,30 @@ def test_a_run_of_an_unsupported_task_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "is a 'adding' run; explain supports the tasks sentiment, tsclass" in err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_explaining_a_forecast_window_attributes_the_first_forecast(tmp_path):
+    t = np.arange(60)
+    values = 100 + 10 * np.sin(2 * math.pi * t / 12) + t
+    rows = ["month,value"] + [f"{i},{v:.3f}" for i, v in zip(t, values)]
+    csv = tmp_path / "series.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    rnnkit.train(
+        "forecast",
+        out=run,
+        verbose=False,
+        data={"source": str(csv), "context": 8, "horizon": 3, "seasonality": 12},
+        model=TINY_MODEL,
+        train={"epochs": 1, "batch_size": 8, "progress": False},
+    )
+    ex = explain_run(run, "test:2", n_steps=16)
+    assert re.fullmatch(r"next 3 step\(s\) \(data units\): .+; actual: .+", ex.prediction)
+    ig = ex.attributions[0]
+    assert ig.n_steps == 16 and ig.scores.shape == (8,) and ex.step_kind == "time step"
+    assert ig.relative_delta <= ex.rtol
+    assert [f.name for f in ex.figures][:3] == [
+        "attribution_ig",
+        "attribution_gxi",
+        "states_recurrent_layer0_forward",
+    ]

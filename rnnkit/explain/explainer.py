@@ -88,10 +88,11 @@ def _device(model: nn.Module) -> torch.device:
 
 
 def _label_names(task: Any, num_classes: int) -> list[str]:
+    """The task's class names; bare numbers read as ``class 3``."""
     for attr in ("label_names", "labels", "classes"):
         names = getattr(task, attr, None)
         if isinstance(names, list | tuple) and len(names) == num_classes:
-            return [str(n) for n in names]
+            return [f"class {n}" if str(n).lstrip("-").isdigit() else str(n) for n in names]
     return [f"class {k}" for k in range(num_classes)]
 
 
@@ -254,8 +255,20 @@ def _forecaster(run: Any, spec: str) -> ModelInput:
     with torch.no_grad():
         y = model.forecast(x, **extras) if rollout else forecast(x)  # (1, H, C)
     horizon = y.shape[1]
-    values = ", ".join(f"{float(v):.3f}" for v in y[0, : min(horizon, 6), 0])
-    more = ", ..." if horizon > 6 else ""
+    y_np = y.float().cpu().numpy()  # (1, H, C)
+    truth = None if batch.targets is None else batch.targets[row : row + 1].float().cpu().numpy()
+    units = "scaled"
+    scaler = getattr(run.task, "scalers", {}).get("targets")
+    if scaler is not None:  # back to the data's units, as the forecast command shows them
+        y_np = scaler.inverse(y_np)
+        truth = None if truth is None else scaler.inverse(truth)
+        units = "data units"
+
+    def show(a) -> str:
+        more = ", ..." if horizon > 6 else ""
+        return ", ".join(f"{float(v):.4g}" for v in a[0, :6, 0]) + more
+
+    actual = "" if truth is None else f"; actual: {show(truth)}"
     T = x.shape[1]
     return ModelInput(
         fn=fn,
@@ -263,7 +276,7 @@ def _forecaster(run: Any, spec: str) -> ModelInput:
         baseline=torch.zeros_like(x),
         extra=(),
         run=lambda: forecast(x),
-        prediction=f"next {horizon} step(s), scaled: {values}{more}",
+        prediction=f"next {horizon} step(s) ({units}): {show(y_np)}{actual}",
         target="the first forecast step of the first target (scaled units)",
         baseline_desc="zeros (the training mean after scaling)",
         step_kind="time step",
