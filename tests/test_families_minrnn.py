@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import rnnkit
 from rnnkit.cells.minrnn import g, log_g, minrnn_sequence
 from rnnkit.layers.minrnn import MinGRU, MinLSTM
 
@@ -88,3 +89,17 @@ def test_bad_input_is_refused_clearly():
         MinLSTM(3, 4, backend="bptt")
     with pytest.raises(ValueError, match="input_size=3"):
         MinLSTM(3, 4)(torch.randn(5, 2, 2))
+
+
+def test_trace_records_outputs_and_input_gates_of_every_layer():
+    torch.manual_seed(4)
+    rnn = MinGRU(3, 4, num_layers=2, bidirectional=True, batch_first=True)
+    model = torch.nn.Sequential(rnn)
+    x, lengths = torch.randn(2, 5, 3), torch.tensor([5, 3])
+    with rnnkit.trace(model) as tr:
+        out, _ = rnn(x, lengths=lengths)
+    rec = tr["0"]
+    torch.testing.assert_close(rec.layers[(1, 1)].h, out[..., 4:])
+    z = torch.sigmoid(torch.nn.functional.linear(x, rnn.weight_ih_l0, rnn.bias_ih_l0)[..., :4])
+    torch.testing.assert_close(rec.layers[(0, 0)].gates["z"][0], z[0])
+    assert (rec.layers[(0, 0)].gates["z"][1, 3:] == 0).all()

@@ -62,6 +62,8 @@ class IndRNN(nn.Module):
         >>> rnn.constrain_()  # after optimizer.step()
     """
 
+    _rnnkit_traceable = True  # rnnkit.trace records h of every layer and direction
+
     def __init__(
         self,
         input_size: int,
@@ -186,6 +188,7 @@ class IndRNN(nn.Module):
             num_directions=self.num_directions,
             dropout=self.dropout,
             training=self.training,
+            traced=self,
         )
         return (out if self.batch_first else out.transpose(0, 1)), h_n
 

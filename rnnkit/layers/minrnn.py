@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.minrnn import _STEPS, minrnn_sequence
@@ -13,11 +14,20 @@ from rnnkit.layers.recurrent import check_hx, check_input, check_lengths, run_la
 __all__ = ["MinGRU", "MinLSTM"]
 
 
+def _gates(kind: str, k: Tensor) -> dict[str, Tensor]:
+    """The gates of every step from the pre-activations ``k`` (B, T, G*H), for tracing."""
+    if kind == "mingru":
+        return {"z": torch.sigmoid(k.chunk(2, dim=-1)[0])}
+    f, i = torch.sigmoid(k.chunk(3, dim=-1)[0]), torch.sigmoid(k.chunk(3, dim=-1)[1])
+    return {"f": f / (f + i), "i": i / (f + i)}  # the normalised forget and input gates
+
+
 class _MinRNN(nn.Module):
     """Shared body of MinGRU / MinLSTM: layers x directions over :func:`minrnn_sequence`."""
 
     kind: str = ""
     gates: int = 0
+    _rnnkit_traceable = True  # rnnkit.trace records h and the gates (they read only x)
 
     def __init__(
         self,
@@ -108,6 +118,8 @@ class _MinRNN(nn.Module):
             num_directions=self.num_directions,
             dropout=self.dropout,
             training=self.training,
+            traced=self,
+            gates=lambda k, xk: _gates(self.kind, F.linear(xk, *self._params(k))),
         )
         return (out if self.batch_first else out.transpose(0, 1)), h_n
 

@@ -271,6 +271,8 @@ def run_layers(
     num_directions: int,
     dropout: float = 0.0,
     training: bool = False,
+    traced: nn.Module | None = None,
+    gates: Callable[[int, torch.Tensor], dict[str, torch.Tensor]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The layers x directions loop of a stacked layer with a tensor state.
 
@@ -278,8 +280,13 @@ def run_layers(
     over ``x`` (B, T, I) from ``h0_k`` and returns ``(out (B, T, H), h_n (B, ...))``; a
     reverse direction gets the sequences reversed within their lengths. ``h0`` is
     ``(num_layers * num_directions, B, ...)``. Dropout is applied between layers.
-    Returns ``(output (B, T, num_directions * H), h_n like h0)``.
+    When ``rnnkit.trace`` covers the module ``traced``, every layer-direction's outputs
+    (and ``gates(k, x)``: name -> (B, T, H), for gates that read only the input) are
+    recorded. Returns ``(output (B, T, num_directions * H), h_n like h0)``.
     """
+    from rnnkit.layers import trace
+
+    record = traced is not None and trace.is_traced(traced)
     finals = []
     for layer in range(num_layers):
         if layer > 0 and dropout > 0 and training:
@@ -291,6 +298,10 @@ def run_layers(
             out, h_n = run_one(k, xin, h0[k])
             outs.append(flip_padded(out, lengths) if d == 1 else out)
             finals.append(h_n)
+            if record:
+                m = step_mask(lengths, x.shape[0], x.shape[1], x.device, x.dtype)[..., None]
+                g = {n: v * m for n, v in gates(k, x).items()} if gates is not None else {}
+                trace.record(traced, layer, d, h=outs[-1], gates=g, lengths=lengths)
         x = outs[0] if num_directions == 1 else torch.cat(outs, -1)
     return x, torch.stack(finals, 0)
 
