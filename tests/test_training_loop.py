@@ -62,6 +62,13 @@ def test_early_stopping_restores_the_best_weights(tmp_path):
     assert report["val"]["loss"] == rows[0]["val.loss"]
 
 
+def test_max_minutes_stops_after_the_step_that_crosses_it(tmp_path):
+    out, report = fit(tmp_path, "run", "train.epochs=5", "train.max_minutes=1e-9")
+    rows = runs.read_metrics(out)
+    assert report["stopped"] == "max_minutes" and len(rows) == 1 and rows[0]["steps"] == 1
+    assert (out / "model.safetensors").is_file() and "accuracy" in report["test"]
+
+
 def test_clipping_bounds_the_update_and_logs_the_norm(tmp_path):
     clip = 1e-4
     out, _ = fit(
