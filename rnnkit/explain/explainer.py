@@ -33,6 +33,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.explain import figures
 from rnnkit.explain.attributions import (
     DEFAULT_RTOL,
+    Attribution,
     ScalarFn,
     grad_x_input,
     gradients_in_eval,
@@ -350,6 +351,30 @@ ADAPTERS: dict[str, Callable[[Any, str], ModelInput]] = {
 # ----------------------------------------------------------------------------- figures
 
 
+def _attribution_figures(mi: ModelInput, ig: Attribution, gxi: Attribution) -> list[ReportFigure]:
+    ig_title = f"Integrated Gradients per {mi.step_kind} ({ig.n_steps} steps)"
+    if mi.series is not None:
+        fig = figures.series_attribution_figure(mi.series, ig.scores, ig_title, mi.feature_names)
+    else:
+        fig = figures.attribution_figure(mi.step_labels, ig.scores, ig_title)
+    gx_title = f"Gradient x input per {mi.step_kind}"
+    gx_fig = figures.attribution_figure(mi.step_labels, gxi.scores, gx_title)
+    return [
+        ReportFigure(
+            "attribution_ig",
+            ig_title,
+            figures.png_bytes(fig),
+            "Red raises the explained output, blue lowers it.",
+        ),
+        ReportFigure(
+            "attribution_gxi",
+            gx_title,
+            figures.png_bytes(gx_fig),
+            "A one-backward-pass, first-order view; not complete, shown for comparison.",
+        ),
+    ]
+
+
 def _state_figures(views: list[StateView], labels: list[str]) -> list[ReportFigure]:
     out = []
     for view in views:
@@ -378,12 +403,25 @@ def _neuron_rows(views: list[StateView], text: str, k: int) -> list[NeuronRow]:
     return [NeuronRow(p.unit, p.reason, h[:, p.unit].tolist(), layer=view.title) for p in picks]
 
 
+def _neuron_figure(text: str, rows: list[NeuronRow]) -> ReportFigure:
+    fig = figures.neuron_text_figure(
+        text,
+        torch.tensor([r.activations for r in rows]).T,  # (T, K)
+        [r.unit for r in rows],
+        [r.reason for r in rows],
+    )
+    return ReportFigure(
+        "neurons",
+        "Neurons and the characters they fire on",
+        figures.png_bytes(fig),
+        "Text coloured by each unit's activation (red +, blue -).",
+    )
+
+
 def _gradflow_figures(run_dir: Path) -> list[ReportFigure]:
     """Gradient-flow pictures saved in the run directory by the training diagnostics."""
     out = []
-    for path in sorted(run_dir.rglob("*.png")):
-        if "grad" not in path.name.lower():
-            continue
+    for path in sorted(run_dir.rglob("gradflow*.png")):
         out.append(
             ReportFigure(
                 name=f"gradflow_{path.stem}",
@@ -433,61 +471,23 @@ def explain(
         )
         gxi = grad_x_input(mi.fn, mi.x, extra=mi.extra)
     notes: list[str] = list(mi.notes)
-    figs: list[ReportFigure] = []
-    attr_title = f"Integrated Gradients per {mi.step_kind} ({ig.n_steps} steps)"
-    if mi.series is not None:
-        fig = figures.series_attribution_figure(mi.series, ig.scores, attr_title, mi.feature_names)
-    else:
-        fig = figures.attribution_figure(mi.step_labels, ig.scores, attr_title)
-    figs.append(
-        ReportFigure(
-            "attribution_ig",
-            attr_title,
-            figures.png_bytes(fig),
-            "Red raises the explained output, blue lowers it.",
-        )
-    )
-    gx_title = f"Gradient x input per {mi.step_kind}"
-    fig = figures.attribution_figure(mi.step_labels, gxi.scores, gx_title)
-    figs.append(
-        ReportFigure(
-            "attribution_gxi",
-            gx_title,
-            figures.png_bytes(fig),
-            "A one-backward-pass, first-order view; not complete, shown for comparison.",
-        )
-    )
+    figs = _attribution_figures(mi, ig, gxi)
 
     views = traced_states(model, mi.run, len(mi.step_labels))
     if not views:
         notes.append("the model has no rnnkit recurrent layer to trace (no state heatmaps)")
     figs += _state_figures(views, mi.step_labels)
 
-    rows: list[NeuronRow] = []
-    if mi.text:
-        rows = _neuron_rows(views, mi.text, neurons)
-        if rows:
-            fig = figures.neuron_text_figure(
-                mi.text,
-                torch.tensor([r.activations for r in rows]).T,
-                [r.unit for r in rows],
-                [r.reason for r in rows],
-            )
-            figs.append(
-                ReportFigure(
-                    "neurons",
-                    "Neurons and the characters they fire on",
-                    figures.png_bytes(fig),
-                    "Text coloured by each unit's activation (red +, blue -).",
-                )
-            )
+    rows = _neuron_rows(views, mi.text, neurons) if mi.text else []
+    if rows:
+        figs.append(_neuron_figure(mi.text, rows))
 
     run_dir = Path(run.run_dir)
     grad = _gradflow_figures(run_dir)
     if not grad:
         notes.append(
-            "no gradient-flow picture in the run directory (train with the "
-            "gradient-flow diagnostics on to include one)"
+            "no gradient-flow picture in the run directory (charlm, adding, copy and smnist "
+            "runs trained with data.gradflow=true save one)"
         )
     figs += grad
     return Explanation(
