@@ -167,14 +167,25 @@ def test_dropout_between_layers_on_the_layered_backends(backend: str) -> None:
     torch.testing.assert_close(single(x)[0], single(x)[0])  # nothing random in one layer
 
 
-def test_auto_runs_native_and_reports_it() -> None:
-    layer = rnnkit.LSTM(I, H)
-    assert layer.last_backend is None
-    layer(torch.randn(T, B, I))
-    assert layer.last_backend == "native"
-    layer.backend = "bptt"
-    layer(torch.randn(T, B, I))
-    assert layer.last_backend == "bptt"
+def test_auto_picks_the_measured_fastest_backend_and_reports_it() -> None:
+    x = torch.randn(T, B, I)
+    for layer in (rnnkit.LSTM(I, H), rnnkit.GRU(I, H)):
+        assert layer.last_backend is None
+        layer(x)
+        assert layer.last_backend == "native"
+        layer.backend = "bptt"
+        layer(x)
+        assert layer.last_backend == "bptt"
+    # Elman on the CPU: bptt trains faster than torch's kernel; inference stays native.
+    rnn = rnnkit.RNN(I, H)
+    rnn(x)
+    assert rnn.last_backend == "bptt"
+    with torch.no_grad():
+        rnn(x)
+    assert rnn.last_backend == "native"
+    rnn.requires_grad_(False)
+    rnn(x)
+    assert rnn.last_backend == "native"
 
 
 def test_autocast_inputs_are_accepted_as_torch_nn_accepts_them() -> None:

@@ -324,7 +324,17 @@ class RecurrentBase(nn.Module):
         correct one. ``x`` is the input (its device and dtype may matter)."""
         if self.backend != "auto":
             return self.backend
+        if self.mode in ("RNN_TANH", "RNN_RELU") and x.device.type == "cpu" and self._training_step:
+            # torch's CPU Elman kernel has no fused backward (autograd over T small steps);
+            # the hand-derived BPTT trains 0.63-0.93x its time on S1-S3
+            # (docs/benchmarks/speed.md). Inference stays native.
+            return "bptt"
         return "native"
+
+    @property
+    def _training_step(self) -> bool:
+        """Whether this call builds a graph for the weights' gradients."""
+        return torch.is_grad_enabled() and self._first_weight.requires_grad
 
     def _run(
         self, x: Tensor, lengths: Tensor | None, states: States, backend: str | None = None
