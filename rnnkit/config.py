@@ -384,7 +384,11 @@ def _show(value: Any) -> str:
 def format_keys(cfg: Any, prefix: str = "") -> str:
     """The table ``rnnkit train --list-keys TASK`` prints: key, type, default, comment
     (``cfg`` is a RunConfig or one section, e.g. ``TrainConfig()`` with ``prefix="train."``)."""
-    rows = list_keys(cfg, prefix)
+    return format_key_rows(list_keys(cfg, prefix))
+
+
+def format_key_rows(rows: list[KeyInfo]) -> str:
+    """Rows of :func:`list_keys` as aligned text: key, type, default, ``# comment``."""
     defaults = [_show(r.default) for r in rows]
     key_w = max(len(r.key) for r in rows)
     type_w = max(len(r.type) for r in rows)

@@ -26,12 +26,11 @@ and add their own data.* keys: see --list-keys TASK):
 
 
 def _epilog() -> str:
-    from rnnkit.config import ModelConfig, RunConfig, TrainConfig, format_keys
+    from rnnkit.config import ModelConfig, RunConfig, TrainConfig, format_key_rows, list_keys
 
-    top = RunConfig(task="TASK", data=None)
-    parts = [format_keys(ModelConfig(), "model."), format_keys(TrainConfig(), "train.")]
-    parts.append(format_keys(top))
-    return EPILOG_HEAD + "\n".join("  " + line for p in parts for line in p.splitlines())
+    rows = list_keys(ModelConfig(), "model.") + list_keys(TrainConfig(), "train.")
+    rows += list_keys(RunConfig(task="TASK", data=None))
+    return EPILOG_HEAD + "\n".join("  " + line for line in format_key_rows(rows).splitlines())
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
