@@ -101,13 +101,14 @@ def train(
     Returns:
         The trained :class:`Run` (best weights, eval mode).
     """
-    from rnnkit.training.loop import fit
+    from rnnkit.training.loop import fit, resolve_device
 
     if resume and isinstance(config, str) and out is not None:
         saved = runs.read_config(out)
         cfg = resolve_config(config, overrides=overrides or None, base=saved)
     else:
         cfg = _as_config(config, overrides)
+    resolve_device(cfg.device)  # refuse a missing GPU before creating anything
     run_dir = runs.create_run_dir(out, cfg.task, overwrite=overwrite, resume=resume)
     task = get_task_class(cfg.task)(cfg)
     fit(task, run_dir, resume=resume, verbose=verbose)
