@@ -92,3 +92,39 @@ def test_cli_errors_are_one_line(run_dir: Path, series: Path, tmp_path: Path, ca
     args = ["train", "forecast", "--data", str(series), "--out", str(tmp_path / "r2")]
     assert main([*args, *TINY, "data.horizon=40"]) == 2
     assert "horizon=40 is longer than the test part" in capsys.readouterr().err
+
+
+def test_long_format_with_covariates_and_static_features(tmp_path: Path) -> None:
+    from rnnkit.api import load, train
+
+    rows = []
+    for sid, region, size in (("s1", "north", 1.0), ("s2", "south", 3.0)):
+        for t in range(48):
+            promo = t % 4 == 0
+            y = 50 * size + t + 5 * np.sin(t / 2) + 8 * promo
+            rows.append({"store": sid, "week": t, "units": y, "temp": np.cos(t), "promo": promo,
+                         "region": region, "size": size})  # fmt: skip
+    path = tmp_path / "long.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    data = {
+        "source": str(path), "time_column": "week", "targets": ["units"],
+        "past_covariates": ["temp"], "future_covariates": ["promo"], "id_column": "store",
+        "static_categorical": ["region"], "static_numeric": ["size"], "static_fusion": "init",
+        "context": 8, "horizon": 4, "test_fraction": 0.25, "val_fraction": 0.15,
+    }  # fmt: skip
+    model = {"hidden_size": 6, "embedding_dim": 4, "cell": "gru"}
+    run = train("forecast", out=tmp_path / "run", verbose=False, data=data, model=model,
+                train={"epochs": 1, "progress": False})  # fmt: skip
+    assert run.report["data"].startswith(str(path)) and "2 series" in run.report["data"]
+    run = load(tmp_path / "run")
+    results = run.task.forecast_series(run.model, backtest=True)
+    assert [r["id"] for r in results] == ["s1", "s2"]
+    assert all(r["forecast"].shape == (4, 1) and r["actual"].shape == (4, 1) for r in results)
+    with pytest.raises(ValueError, match="future covariates"):
+        run.task.forecast_series(run.model)  # their values after the data are unknown
+    # another file: an unseen region is coded as unknown (0) with the trained vocabulary
+    other = pd.DataFrame(rows).assign(region=lambda df: df["region"].replace("south", "west"))
+    other.to_csv(tmp_path / "other.csv", index=False)
+    data2 = run.task.load_data(str(tmp_path / "other.csv"))
+    assert data2.static_cat[:, 0].tolist() == [1, 0]
+    assert np.isfinite(run.evaluate(str(tmp_path / "other.csv"))["rmse"])

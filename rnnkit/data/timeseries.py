@@ -147,9 +147,13 @@ def _require_columns(df: pd.DataFrame, cols: list[str], path: Path, what: str) -
 
 
 def _numeric(df: pd.DataFrame, col: str, path: Path) -> np.ndarray:
-    """Column ``col`` as float64; a clear error naming the line of a non-numeric value."""
+    """Column ``col`` as float64 (True/False as 1/0); a clear error naming the line of a
+    non-numeric value."""
     raw = df[col]
-    values = pd.to_numeric(raw, errors="coerce")
+    if raw.dtype == bool:
+        return raw.to_numpy(dtype=np.float64)
+    flags = raw.astype(str).str.strip().str.lower().map({"true": "1", "false": "0"})
+    values = pd.to_numeric(flags.fillna(raw), errors="coerce")  # True/False -> 1/0
     blank = raw.isna() | raw.astype(str).str.strip().isin(["", "nan", "NaN", "NA"])
     bad = values.isna() & ~blank
     if bad.any():

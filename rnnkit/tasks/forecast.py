@@ -138,12 +138,13 @@ class ForecastTask(Task):
         self.scalers: dict[str, Scaler] = {}
         self.splits: dict[str, _Split] = {}
         self.bounds: dict[str, list[tuple[int, int]]] = {}
+        self.info: dict[str, Any] = {}  # series.json: columns, static vocabularies ...
 
     # ------------------------------------------------------------------ data
     def load_data(self, source: str | None = None) -> SeriesData:
         """Read the configured series (or ``source`` with the same columns)."""
         d: ForecastData = self.cfg.data
-        return load_series(
+        data = load_series(
             source or d.source,
             time_column=d.time_column,
             targets=d.targets,
@@ -156,6 +157,7 @@ class ForecastTask(Task):
             fill_missing=d.fill_missing,
             seasonality=d.seasonality,
         )
+        return self._remap_static(data)
 
     @property
     def use_log(self) -> bool:
@@ -266,33 +268,48 @@ class ForecastTask(Task):
 
         data = self.data
         assert data is not None
-        write_json(
-            run_dir / "series.json",
-            {
-                "source": data.name,
-                "description": data.describe(),
-                "target_names": data.target_names,
-                "past_names": data.past_names,
-                "future_names": data.future_names,
-                "series_ids": data.series_ids,
-                "static_vocab": data.static_vocab,
-                "static_cat_names": data.static_cat_names,
-                "static_num_names": data.static_num_names,
-                "seasonality": data.seasonality,
-                "filled": data.filled,
-                "time_format": data.time_format,
-                "use_log": self.use_log,
-            },
-        )
+        self.info = {
+            "source": data.name,
+            "description": data.describe(),
+            "target_names": data.target_names,
+            "past_names": data.past_names,
+            "future_names": data.future_names,
+            "series_ids": data.series_ids,
+            "static_vocab": data.static_vocab,
+            "static_cat_names": data.static_cat_names,
+            "static_num_names": data.static_num_names,
+            "seasonality": data.seasonality,
+            "filled": data.filled,
+            "time_format": data.time_format,
+            "use_log": self.use_log,
+        }
+        write_json(run_dir / "series.json", self.info)
 
     def restore(self, run_dir: Path) -> None:
         self.scalers = load_scalers(Path(run_dir) / "scaler.json")
         info_path = Path(run_dir) / "series.json"
-        self.info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+        if not info_path.is_file():
+            raise RnnkitError(f"run directory {run_dir}: series.json is missing")
+        self.info = json.loads(info_path.read_text())
 
     def _ensure_data(self) -> None:
         if self.data is None:  # after restore: read the series again, keep the saved scalers
             self._attach(self.load_data())
+
+    def _remap_static(self, data: SeriesData) -> SeriesData:
+        """Re-code ``data``'s categorical static columns with the trained vocabularies
+        (categories unseen in training become 0, "unknown")."""
+        vocab = self.info.get("static_vocab") or {}
+        if data.static_cat is None or not vocab:
+            return data
+        codes = data.static_cat.copy()
+        for j, col in enumerate(data.static_cat_names):
+            trained = vocab[col]
+            for i, code in enumerate(data.static_cat[:, j]):
+                value = data.static_vocab[col][code - 1]
+                codes[i, j] = trained.index(value) + 1 if value in trained else 0
+        data.static_cat, data.static_vocab = codes, dict(vocab)
+        return data
 
     def set_data(self, source: str) -> None:
         """Evaluate on another file with the same columns (scalers stay as trained)."""
@@ -340,7 +357,7 @@ class ForecastTask(Task):
 
     # ------------------------------------------------------------------ model
     def _shapes(self) -> dict[str, Any]:
-        if self.data is not None:
+        if not self.info and self.data is not None:
             C, P, K = (a.shape[1] for a in (self.data.targets, self.data.past, self.data.future))
             cards = [len(self.data.static_vocab[c]) for c in self.data.static_cat_names]
             n_num = len(self.data.static_num_names)
