@@ -145,6 +145,12 @@ def test_resume_with_more_epochs_equals_a_longer_run(tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_resume_with_a_changed_model_is_refused(tmp_path):
+    fit(tmp_path, "run", "train.epochs=1")
+    with pytest.raises(RnnkitError, match="checkpoint.pt does not fit the model .*model.\\*"):
+        fit(tmp_path, "run", "train.epochs=2", "model.hidden_size=5", resume=True)
+
+
 def test_a_failing_checkpoint_write_keeps_the_previous_file(tmp_path, monkeypatch):
     out, _ = fit(tmp_path, "run", "train.epochs=1")
     before = (out / "checkpoint.pt").read_bytes()

@@ -263,8 +263,15 @@ def load_checkpoint(
         raise RnnkitError(f"{path}: not a readable rnnkit checkpoint ({e})") from None
     if not isinstance(ckpt, dict) or ckpt.get("version", 0) > CHECKPOINT_VERSION:
         raise RnnkitError(f"{path}: written by a newer rnnkit (checkpoint format unknown)")
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
+    try:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        first = str(e).strip().splitlines()[0]
+        raise RnnkitError(
+            f"{path} does not fit the model and optimizer of this config (were model.* or "
+            f"train.optimizer changed since?): {first}"
+        ) from None
     schedule.load_state_dict(ckpt["schedule"])
     generator.set_state(ckpt["generator"])
     set_rng_state(ckpt["rng"])
