@@ -136,3 +136,33 @@ def test_builtin_default_prepares_10k_vocab_and_bucketed_batches(tmp_path):
     restored.restore(tmp_path)  # reads the run dir, not the training data
     texts = ["A gripping, well-acted thriller.", "Dull."]
     assert restored.encode(texts) == task.encode(texts)
+
+
+def test_nb_log_count_ratios_match_hand_computed_values():
+    from rnnkit.tasks.sentiment import nb_log_count_ratios
+
+    ids = [[2, 2, 3], [2, 4], [3]]  # token presence per document (repeats count once)
+    labels = torch.tensor([1, 1, 0])
+    r = nb_log_count_ratios(ids, labels, vocab_size=5, num_classes=2, alpha=1.0)
+    # class 1 counts (alpha 1): [1, 1, 3, 2, 2] / 9; class 0: [1, 1, 1, 2, 1] / 6
+    expected = np.log(np.array([1, 1, 3, 2, 2]) / 9) - np.log(np.array([1, 1, 1, 2, 1]) / 6)
+    np.testing.assert_allclose(r[0].numpy(), expected, rtol=1e-6)
+    three = nb_log_count_ratios(ids + [[4]], torch.tensor([1, 1, 0, 2]), 5, 3)
+    assert three.shape == (3, 5) and three[2, 4] > 0 > three[2, 2]
+
+
+def test_training_model_starts_its_embedding_at_the_nb_ratios(tmp_path):
+    rows = ["text,label"] + [f"{POS[i % 5]} {i},pos" for i in range(20)]
+    rows += [f"{NEG[i % 5]} {i},neg" for i in range(20)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    data = SentimentTask.DataConfig(name=str(tmp_path / "d.csv"), nb_init_dims=2)
+    task = SentimentTask(RunConfig(task="sentiment", data=data))
+    task.prepare(tmp_path)
+    weight = task.build_model().encoder.weight  # (V, E)
+    joy, dull = task.encode(["joy", "dull"])
+    assert weight[joy[0], 0] > 0 > weight[dull[0], 0]  # pos is class 1
+    torch.testing.assert_close(weight[:, 0], weight[:, 1])
+    assert weight[0].abs().max() == 0  # [PAD]
+    restored = SentimentTask(RunConfig(task="sentiment", data=data))
+    restored.restore(tmp_path)
+    assert restored._nb_ratios is None  # a loaded run gets its trained weights instead

@@ -54,6 +54,8 @@ class SentimentData:
     val_fraction: float = 0.1  # held out for validation (from train when a test split exists)
     test_fraction: float = 0.1  # held out for testing when the data has no test split
     bucket_batches: int = 50  # batches per length-sorted chunk (1 = plain random batches)
+    nb_init_dims: int = 1  # embedding dims started at each token's naive-Bayes log-count
+    # ratio on the training split (Wang & Manning 2012; one-vs-rest per class); 0 = random
 
 
 class SentimentTask(Task):
@@ -94,6 +96,9 @@ class SentimentTask(Task):
         self.token_ids = False  # the data are token ids (Keras imdb.npz), no tokenizer
         self._dataset: TextDataset | None = None
         self._encoded: dict[str, tuple[list[list[int]], torch.Tensor]] = {}
+        self._nb_ratios: torch.Tensor | None = None  # (C' = 1 or C, V), set by prepare
+        if self.data.nb_init_dims < 0:
+            raise RnnkitError(f"data.nb_init_dims: expected >= 0, got {self.data.nb_init_dims}")
         if self.data.name != "rotten_tomatoes":
             self.anchor = _anchor_for(self.data.name)
 
@@ -138,6 +143,10 @@ class SentimentTask(Task):
             "sizes": {s: len(ds.split(s)) for s in ("train", "val", "test")},
         }
         write_json(Path(run_dir) / LABELS_FILE, info)
+        if d.nb_init_dims > 0:
+            self._nb_ratios = nb_log_count_ratios(
+                *self._split("train"), self.vocab_size, self.num_classes
+            )
 
     def restore(self, run_dir: Path) -> None:
         """Read the tokenizer and class names saved by :meth:`prepare`."""
@@ -237,9 +246,16 @@ class SentimentTask(Task):
         """A fresh :class:`SequenceClassifier` for this config."""
         if not self.label_names:
             raise RuntimeError("call prepare() or restore() before build_model()")
-        return SequenceClassifier.from_config(
+        model = SequenceClassifier.from_config(
             self.cfg.model, num_classes=self.num_classes, vocab_size=self.vocab_size
         )
+        if self._nb_ratios is not None:  # after prepare (training); restore loads weights
+            k = min(self.data.nb_init_dims, self.cfg.model.embedding_dim)
+            rows = self._nb_ratios[torch.arange(k) % len(self._nb_ratios)]  # (k, V)
+            with torch.no_grad():
+                model.encoder.weight[:, :k] = rows.T
+                model.encoder.weight[0] = 0.0  # [PAD]
+        return model
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         """Binary cross-entropy (two classes) or cross entropy of the batch's labels."""
@@ -323,6 +339,33 @@ class SentimentTask(Task):
     def format_prediction(self, input: str, prediction: dict[str, Any]) -> str:
         """``fresh  0.912  'A gripping thriller.'``"""
         return f"{prediction['label']}  {prediction['probability']:.3f}  {input!r}"
+
+
+def nb_log_count_ratios(
+    ids: Sequence[Sequence[int]],
+    labels: torch.Tensor,
+    vocab_size: int,
+    num_classes: int,
+    alpha: float = 1.0,
+) -> torch.Tensor:
+    """Naive-Bayes log-count ratios of each token id (Wang & Manning 2012).
+
+    With ``p_c`` the smoothed share of class-c documents' token presences that are token w,
+    the ratio of w is ``log p_1(w) - log p_0(w)`` for two classes (returns ``(1, V)``), and
+    ``log p_c(w) - log p_rest(w)`` for each class c otherwise (returns ``(C, V)``).
+    Positive values mark tokens typical of the class.
+    """
+    counts = torch.full((num_classes, vocab_size), alpha, dtype=torch.float64)  # (C, V)
+    for seq, label in zip(ids, labels.tolist()):
+        present = torch.as_tensor(sorted(set(seq)), dtype=torch.int64)
+        counts[label, present] += 1.0
+    total = counts.sum(0, keepdim=True)  # (1, V)
+    log_p = torch.log(counts / counts.sum(1, keepdim=True))  # (C, V)
+    if num_classes == 2:
+        return (log_p[1] - log_p[0]).float()[None]
+    rest = total - counts  # (C, V)
+    log_rest = torch.log(rest / rest.sum(1, keepdim=True))
+    return (log_p - log_rest).float()
 
 
 def _anchor_for(name: str) -> dict[str, Any] | None:
