@@ -169,13 +169,13 @@ def rows_for(B: int, T: int, I: int, H: int) -> list[tuple[str, nn.Module, nn.Mo
     ]
 
 
-def bench_size(size: str, reps: int, peak: float) -> list[str]:
+def bench_size(size: str, reps: int, peak: float, only: list[str] | None = None) -> list[str]:
     B, T, I, H = SIZES[size]
     torch.manual_seed(0)
     x = torch.randn(B, T, I)
     base = nn.LSTM(I, H, batch_first=True)
     fns = {"torch.nn.LSTM": train_step(base, x)}
-    rows = rows_for(B, T, I, H)
+    rows = [r for r in rows_for(B, T, I, H) if only is None or any(o in r[0] for o in only)]
     for name, ours, user, _ in rows:
         fns[name] = train_step(ours.train(), x)
         fns[name + " [user loop]"] = train_step(user.train(), x)
@@ -232,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="S1,S3", help="comma list of S1, S3 (tiny: a smoke test)")
     ap.add_argument("--reps", type=int, default=5, help="interleaved repetitions (median)")
     ap.add_argument("--no-mingru", action="store_true", help="skip the MinGRU vs GRU table")
+    ap.add_argument("--rows", help="comma list: only the rows whose name contains one of these")
     ap.add_argument("--out", help="also write the tables to this markdown file")
     args = ap.parse_args(argv)
     device = torch.device("cpu")
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes.split(","):
         if size not in SIZES:
             ap.error(f"--sizes: {size!r} is not one of {', '.join(SIZES)}")
-        table = bench_size(size, args.reps, peak)
+        table = bench_size(size, args.reps, peak, args.rows.split(",") if args.rows else None)
         print("\n".join(table), flush=True)
         lines += table
     if not args.no_mingru:
