@@ -13,7 +13,8 @@ Backends:
   with the packed variant when ``lengths`` pad some sequence.
 * ``bptt``: the cell's hand-derived backward through time, in PyTorch ops.
 * ``reference``: autograd through the cell's plain step function.
-* ``auto``: the fastest correct one for this configuration (``native`` for the plain cells).
+* ``auto``: the fastest correct one for this configuration, as measured
+  (``docs/benchmarks/speed.md``): ``native``, except Elman training on the CPU (``bptt``).
 """
 
 from __future__ import annotations
