@@ -38,7 +38,8 @@ class RNN(CellOptions, RecurrentBase):
         bidirectional: if True, a bidirectional RNN. Default: False.
         device, dtype: of the parameters.
         backend: ``"auto"``, ``"native"``, ``"bptt"`` or ``"reference"`` (see
-            :class:`rnnkit.LSTM`). Default: ``"auto"``.
+            :class:`rnnkit.LSTM`); ``auto`` trains on ``bptt`` on the CPU, faster there than
+            torch's Elman kernel, and runs ``native`` otherwise. Default: ``"auto"``.
         layer_norm, recurrent_dropout, zoneout, weight_drop: the cell options of
             :mod:`rnnkit.layers._options` (keyword only; Ba et al. 2016 layer norm,
             variational dropout of ``h_{t-1}``, zoneout, DropConnect of ``W_hh``;
