@@ -88,7 +88,8 @@ def test_last_layer_init_range():
 @pytest.mark.parametrize(
     ("kwargs", "call", "match"),
     [
-        ({}, lambda m: m(torch.randn(4, 3)), "3-D input"),
+        ({}, lambda m: m(torch.randn(4, 2, 3, 1)), "3-D input"),
+        ({}, lambda m: m(torch.randn(4, 3), lengths=torch.tensor([4])), "unbatched"),
         ({}, lambda m: m(torch.randn(4, 2, 5)), "input_size=3"),
         ({}, lambda m: m(torch.randn(4, 2, 3), lengths=torch.tensor([4, 9])), r"\[1, 4\]"),
         ({}, lambda m: m(torch.randn(4, 2, 3), torch.zeros(1, 3, 4)), "hx of shape"),
@@ -100,3 +101,13 @@ def test_bad_input_is_refused_clearly(kwargs, call, match):
     with pytest.raises(ValueError, match=match):
         m = IndRNN(3, 4, **kwargs)
         call(m)
+
+
+def test_unbatched_sequence_equals_a_batch_of_one():
+    torch.manual_seed(5)
+    rnn = IndRNN(3, 4, num_layers=2).double()
+    x, h0 = torch.randn(6, 3, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
+    out, h_n = rnn(x, h0)
+    out_b, h_b = rnn(x[:, None], h0[:, None])
+    torch.testing.assert_close(out, out_b[:, 0])
+    torch.testing.assert_close(h_n, h_b[:, 0])

@@ -81,8 +81,9 @@ def test_bidirectional_padded_batch_equals_each_sequence_alone(cls):
 
 def test_bad_input_is_refused_clearly():
     rnn = MinGRU(3, 4, bidirectional=True)
+    assert rnn(torch.randn(5, 3))[0].shape == (5, 8)  # one unbatched sequence (T, I)
     with pytest.raises(ValueError, match="3-D input"):
-        rnn(torch.randn(5, 3))
+        rnn(torch.randn(5, 2, 3, 1))
     with pytest.raises(ValueError, match="bidirectional"):
         rnn.step(torch.randn(2, 3))
     with pytest.raises(ValueError, match="backend"):

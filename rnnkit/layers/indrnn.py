@@ -8,7 +8,14 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.indrnn import indrnn_sequence
-from rnnkit.layers.recurrent import check_hx, check_input, check_lengths, run_layers, step_mask
+from rnnkit.layers.recurrent import (
+    check_hx,
+    check_input,
+    check_lengths,
+    forward_unbatched,
+    run_layers,
+    step_mask,
+)
 
 __all__ = ["IndRNN"]
 
@@ -42,7 +49,7 @@ class IndRNN(nn.Module):
             step) or ``"auto"`` (= bptt).
 
     Inputs: ``input, hx=None, lengths=None``
-        input: ``(T, B, I)`` or ``(B, T, I)`` with batch_first.
+        input: ``(T, B, I)`` or ``(B, T, I)`` with batch_first, or ``(T, I)`` unbatched.
         hx: ``(num_layers * D, B, H)`` initial states (zeros by default), ``D`` = 2 if
             bidirectional else 1.
         lengths: ``(B,)`` int64 real lengths in ``[1, T]``; state held and output zero at
@@ -161,6 +168,8 @@ class IndRNN(nn.Module):
         self, input: Tensor, hx: Tensor | None = None, lengths: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
+        if isinstance(input, Tensor) and input.dim() == 2:  # one sequence (T, I)
+            return forward_unbatched(self, input, hx, lengths)
         check_input(input, 3, "IndRNN", layout)
         x = input if self.batch_first else input.transpose(0, 1)  # (B, T, I)
         B, T, n_in = x.shape

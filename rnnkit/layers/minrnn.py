@@ -9,7 +9,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.minrnn import _STEPS, minrnn_sequence
-from rnnkit.layers.recurrent import check_hx, check_input, check_lengths, run_layers
+from rnnkit.layers.recurrent import (
+    check_hx,
+    check_input,
+    check_lengths,
+    forward_unbatched,
+    run_layers,
+)
 
 __all__ = ["MinGRU", "MinLSTM"]
 
@@ -96,6 +102,8 @@ class _MinRNN(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         name = type(self).__name__
         layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
+        if isinstance(input, Tensor) and input.dim() == 2:  # one sequence (T, I)
+            return forward_unbatched(self, input, hx, lengths)
         check_input(input, 3, name, layout)
         x = input if self.batch_first else input.transpose(0, 1)  # (B, T, I)
         B, T, n_in = x.shape
@@ -165,8 +173,8 @@ _DOC = r"""A multi-layer {title} (Feng et al. 2024), trained with a parallel sca
         backend: ``"scan"`` / ``"auto"`` (parallel) or ``"reference"`` (a loop over steps).
 
     Inputs: ``input, hx=None, lengths=None``
-        input: ``(T, B, I)`` or ``(B, T, I)`` with batch_first; hx: ``(num_layers * D, B,
-        H)`` (zeros by default); lengths: ``(B,)`` int64 in ``[1, T]``.
+        input: ``(T, B, I)``, ``(B, T, I)`` with batch_first or ``(T, I)`` unbatched;
+        hx: ``(num_layers * D, B, H)`` (zeros by default); lengths: ``(B,)`` int64.
 
     Outputs: ``output (T, B, D * H)`` (zeros at padding), ``h_n (num_layers * D, B, H)``
     (each sequence's state at its last real step).

@@ -328,3 +328,24 @@ def check_hx(
         got = tuple(hx.shape) if isinstance(hx, torch.Tensor) else type(hx).__name__
         raise ValueError(f"{name} expects hx of shape {tuple(shape)}, got {got}")
     return hx.to(like.dtype)
+
+
+def forward_unbatched(
+    layer: nn.Module, input: torch.Tensor, hx: torch.Tensor | None, lengths: object
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``layer(input, hx)`` for one unbatched sequence ``(T, I)`` (hx ``(L * D, H)``), as
+    torch.nn's layers take it: a batch of one in, the batch dimension removed again."""
+    name = type(layer).__name__
+    if lengths is not None:
+        raise ValueError(
+            f"{name}: lengths is for a batch of sequences; the input is one unbatched "
+            f"sequence of shape {tuple(input.shape)}"
+        )
+    if hx is not None:
+        if not isinstance(hx, torch.Tensor) or hx.dim() != 2:
+            got = tuple(hx.shape) if isinstance(hx, torch.Tensor) else type(hx).__name__
+            raise ValueError(f"{name}: an unbatched input takes hx of shape (L * D, H), got {got}")
+        hx = hx.unsqueeze(1)
+    dim = 0 if layer.batch_first else 1
+    out, h_n = layer(input.unsqueeze(dim), hx)
+    return out.squeeze(dim), h_n.squeeze(1)
