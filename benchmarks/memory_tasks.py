@@ -28,20 +28,22 @@ from rnnkit.runs import read_metrics
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def adding_case(cell: str, length: int, epochs: int, minutes: float) -> dict:
+def adding_case(
+    cell: str, length: int, epochs: int, minutes: float, lr: float = 1e-2, hidden: int = 64
+) -> dict:
     return {
         "task": "adding",
-        "label": f"adding T={length}, {cell}",
+        "label": f"adding T={length}, {cell} {hidden}, lr {lr:g}",
         "overrides": {
             "model.cell": cell,
-            "model.hidden_size": 64,
+            "model.hidden_size": hidden,
             "model.num_layers": 1,
             "data.length": length,
             "data.train_size": 5000,  # 100 steps of 50 per epoch
             "data.val_size": 500,
             "data.test_size": 1000,
             "train.batch_size": 50,
-            "train.lr": 1e-2,
+            "train.lr": lr,
             "train.epochs": epochs,
             "train.early_stopping": 0,
             "train.max_minutes": minutes,
@@ -151,6 +153,8 @@ def main() -> int:
     parser.add_argument("--only", choices=["adding", "copy", "smnist"], action="append")
     parser.add_argument("--quick", action="store_true", help="tiny budgets (a smoke run)")
     parser.add_argument("--adding-lengths", default="100,200,400", help="LSTM adding lengths")
+    parser.add_argument("--adding-lr", type=float, default=1e-2, help="Adam lr (adding)")
+    parser.add_argument("--adding-hidden", type=int, default=64, help="hidden units (adding)")
     parser.add_argument("--no-rnn", action="store_true", help="skip the Elman RNN adding case")
     parser.add_argument("--budget-scale", type=float, default=1.0, help="scale the time budgets")
     parser.add_argument("--epochs-scale", type=float, default=1.0, help="scale the epoch caps")
@@ -160,7 +164,14 @@ def main() -> int:
     lengths = [int(t) for t in args.adding_lengths.split(",") if t]
     budget = {100: 4, 200: 5, 400: 5}
     adding = [
-        adding_case("lstm", t, 2 if q else round(25 * e), 0.5 if q else budget.get(t, 5) * m)
+        adding_case(
+            "lstm",
+            t,
+            2 if q else round(25 * e),
+            0.5 if q else budget.get(t, 5) * m,
+            lr=args.adding_lr,
+            hidden=args.adding_hidden,
+        )
         for t in lengths
     ]
     if not args.no_rnn:
