@@ -31,7 +31,12 @@ import torch
 
 import rnnkit
 from rnnkit.config import default_config
-from rnnkit.explain.attributions import grad_x_input, gradients_in_eval, integrated_gradients
+from rnnkit.explain.attributions import (
+    DEFAULT_RTOL,
+    grad_x_input,
+    gradients_in_eval,
+    integrated_gradients,
+)
 from rnnkit.explain.explainer import class_scalar
 from rnnkit.io import write_text
 
@@ -48,7 +53,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--keep-run", default=None, help="when training here, keep the run in this directory"
     )
     p.add_argument("--limit", type=int, default=0, help="at most this many reviews (0 = all)")
-    p.add_argument("--steps", type=int, default=32, help="Integrated Gradients steps")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="Integrated Gradients steps (default: chosen per review as rnnkit explain does, "
+        "doubling from 32 until the completeness gap is within 1%%)",
+    )
     p.add_argument("--draws", type=int, default=5, help="random deletions per review and k")
     p.add_argument("--seed", type=int, default=0, help="seed of the random deletions")
     p.add_argument("--out", default=None, help="write the markdown table here")
@@ -90,7 +101,7 @@ def measure(run, args) -> dict:
     num_classes = int(model.num_classes)
     gen = torch.Generator().manual_seed(args.seed)
     stats = {(m, k): {"drop": 0.0, "abs": 0.0, "flip": 0.0, "n": 0} for m in METHODS for k in KS}
-    deltas, correct, n = [], 0, 0
+    deltas, steps, correct, n = [], [], 0, 0
     t0 = time.perf_counter()
     for ids, label in examples(run.task, args.limit):
         T = len(ids)
@@ -110,6 +121,7 @@ def measure(run, args) -> dict:
             ig = integrated_gradients(fn, x, base, extra=(lengths,), n_steps=args.steps)
             gxi = grad_x_input(fn, x, extra=(lengths,))
         deltas.append(ig.relative_delta)
+        steps.append(ig.n_steps)
         variants, keys = [], []
         for k in KS:
             for method, scores in (
@@ -133,7 +145,14 @@ def measure(run, args) -> dict:
             s["n"] += 1
         n += 1
     seconds = time.perf_counter() - t0
-    return {"stats": stats, "deltas": deltas, "accuracy": correct / max(n, 1), "n": n, "s": seconds}
+    return {
+        "stats": stats,
+        "deltas": deltas,
+        "steps": steps,
+        "accuracy": correct / max(n, 1),
+        "n": n,
+        "s": seconds,
+    }
 
 
 def table(result: dict) -> str:
@@ -162,7 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="rnnkit-faithfulness-") as tmp:
         if args.run:
             run = rnnkit.load(args.run)
-            source = f"the existing run `{args.run}`"
+            m, t = run.config.model, run.config.train
+            source = (
+                f"the existing run `{args.run}` ({m.cell} {m.num_layers}x{m.hidden_size}, "
+                f"embedding {m.embedding_dim}, train.epochs={t.epochs})"
+            )
         else:
             out = Path(args.keep_run) if args.keep_run else Path(tmp) / "sentiment"
             run = rnnkit.train(
@@ -177,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         result = measure(run, args)
         test_acc = (run.report or {}).get("test", {}).get("accuracy")
     deltas = torch.tensor(result["deltas"])
+    steps = torch.tensor(result["steps"], dtype=torch.float64)
+    within = float((deltas <= DEFAULT_RTOL).double().mean())
+    how = f"{args.steps} steps" if args.steps else "steps chosen per review (as rnnkit explain)"
     acc = "n/a" if test_acc is None else f"{test_acc:.3f}"
     text = "\n".join(
         [
@@ -190,9 +216,11 @@ def main(argv: list[str] | None = None) -> int:
             f"- command: `{command}`",
             f"- model: {source}; test accuracy {acc}",
             f"- reviews: {result['n']} (accuracy on them {result['accuracy']:.3f}); "
-            f"Integrated Gradients with {args.steps} steps, baseline [PAD] embeddings",
+            f"Integrated Gradients with {how}, baseline [PAD] embeddings",
+            f"- integration steps: median {steps.median():.0f}, max {steps.max():.0f}",
             f"- completeness gap |delta| / max(|f(x) - f(x')|, 1): median {deltas.median():.2e}, "
-            f"max {deltas.max():.2e}",
+            f"max {deltas.max():.2e}; within the {DEFAULT_RTOL} tolerance for {within:.1%} of "
+            "the reviews",
             f"- time: training/loading {train_s:.0f} s, attributions and deletions "
             f"{result['s']:.0f} s; torch {torch.__version__}, {torch.get_num_threads()} threads",
             "",
