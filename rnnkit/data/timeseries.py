@@ -152,8 +152,10 @@ def _numeric(df: pd.DataFrame, col: str, path: Path) -> np.ndarray:
     raw = df[col]
     if raw.dtype == bool:
         return raw.to_numpy(dtype=np.float64)
-    flags = raw.astype(str).str.strip().str.lower().map({"true": "1", "false": "0"})
-    values = pd.to_numeric(flags.fillna(raw), errors="coerce")  # True/False -> 1/0
+    if not pd.api.types.is_numeric_dtype(raw):  # text: True/False -> 1/0
+        low = raw.astype(str).str.strip().str.lower()
+        raw = raw.mask(low == "true", "1").mask(low == "false", "0")
+    values = pd.to_numeric(raw, errors="coerce")
     blank = raw.isna() | raw.astype(str).str.strip().isin(["", "nan", "NaN", "NA"])
     bad = values.isna() & ~blank
     if bad.any():
