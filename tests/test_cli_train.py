@@ -89,6 +89,17 @@ def test_a_run_that_failed_in_prepare_can_be_overwritten(tmp_path, capsys):
     assert main(["train", "fake", "--out", str(out), "--overwrite", "--epochs", "1"]) == 0
 
 
+def test_interrupted_training_says_how_to_resume(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "fake", "--out", str(out), "--set", "data.fail_at_epoch=2"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert f"continue with: rnnkit train fake --out {out} --resume" in err
+    assert (
+        main(["train", "fake", "--out", str(out), "--resume", "--set", "data.fail_at_epoch=0"]) == 0
+    )
+
+
 def test_predict_errors(trained, tmp_path, capsys):
     one_line_error(capsys, 2, ["predict", str(trained)], "nothing to predict")
     one_line_error(capsys, 2, ["predict", str(trained), "a,b"], "expected comma-separated")

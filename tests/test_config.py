@@ -9,6 +9,7 @@ from test_training_fake import fake_task  # noqa: F401 (fixture)
 
 from rnnkit.config import (
     TrainConfig,
+    data_key,
     default_config,
     list_keys,
     load_yaml,
@@ -131,6 +132,24 @@ def test_missing_and_empty_yaml(tmp_path):
 def test_unknown_task_lists_the_known_ones():
     with pytest.raises(RnnkitError, match="unknown task 'nope'; expected one of: .*fake"):
         default_config("nope")
+
+
+def test_data_flag_sets_name_or_source():
+    @dataclass
+    class Named:
+        name: str = "a"
+
+    @dataclass
+    class Sourced:
+        source: str = "a"
+
+    @dataclass
+    class Neither:
+        size: int = 1
+
+    assert (data_key(Named()), data_key(Sourced())) == ("name", "source")
+    with pytest.raises(RnnkitError, match="Neither has no name/source/path field for --data"):
+        data_key(Neither())
 
 
 def test_key_listing_reads_the_source_comments():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 
 import yaml
 
@@ -119,6 +120,12 @@ def run(args: argparse.Namespace) -> int:
     run_dir = runs.create_run_dir(args.out, cfg.task, overwrite=args.overwrite, resume=args.resume)
     print(yaml.safe_dump(to_dict(cfg), sort_keys=False).rstrip())
     print(f"run directory: {run_dir}")
-    report = fit(get_task_class(cfg.task)(cfg), run_dir, resume=args.resume)
+    try:
+        report = fit(get_task_class(cfg.task)(cfg), run_dir, resume=args.resume)
+    except KeyboardInterrupt:
+        if (run_dir / runs.CHECKPOINT).is_file():
+            print(f"the last finished epoch is saved; continue with: rnnkit train {cfg.task} "
+                  f"--out {run_dir} --resume", file=sys.stderr)  # fmt: skip
+        raise
     print(f"report: {run_dir / runs.REPORT}  ({report['wall_time_s']:.1f}s)")
     return 0
