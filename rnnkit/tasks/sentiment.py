@@ -356,10 +356,11 @@ def nb_log_count_ratios(
     ``log p_c(w) - log p_rest(w)`` for each class c otherwise (returns ``(C, V)``).
     Positive values mark tokens typical of the class.
     """
+    docs = [sorted(set(seq)) for seq in ids]  # token presence, repeats count once
+    tokens = torch.as_tensor([t for d in docs for t in d], dtype=torch.int64)
+    owner = torch.repeat_interleave(labels, torch.as_tensor([len(d) for d in docs]))
     counts = torch.full((num_classes, vocab_size), alpha, dtype=torch.float64)  # (C, V)
-    for seq, label in zip(ids, labels.tolist()):
-        present = torch.as_tensor(sorted(set(seq)), dtype=torch.int64)
-        counts[label, present] += 1.0
+    counts.view(-1).index_add_(0, owner * vocab_size + tokens, torch.ones(len(tokens)).double())
     total = counts.sum(0, keepdim=True)  # (1, V)
     log_p = torch.log(counts / counts.sum(1, keepdim=True))  # (C, V)
     if num_classes == 2:
