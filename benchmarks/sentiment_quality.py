@@ -47,6 +47,7 @@ def run_seed(seed: int, root: Path, overrides: dict) -> dict:
         "anchor": r["anchor"]["accuracy"],
         "epochs": r["epochs"],
         "best_epoch": r["best_epoch"],
+        "stopped": r.get("stopped", ""),
         "wall_s": wall,
         "backend": r.get("backend"),
     }
@@ -55,11 +56,12 @@ def run_seed(seed: int, root: Path, overrides: dict) -> dict:
 def table(rows: list[dict]) -> str:
     head = (
         "| seed | rnnkit LSTM acc | TF-IDF + LR acc (same split) | anchor | LSTM F1 | LSTM AUC "
-        "| epochs (best) | wall time |\n|---|---|---|---|---|---|---|---|\n"
+        "| epochs (best), stop | wall time |\n|---|---|---|---|---|---|---|---|\n"
     )
     lines = [
         f"| {r['seed']} | **{r['accuracy']:.4f}** | {r['baseline']:.4f} | {r['anchor']:.2f} "
-        f"| {r['f1']:.4f} | {r['roc_auc']:.4f} | {r['epochs']} ({r['best_epoch']}) "
+        f"| {r['f1']:.4f} | {r['roc_auc']:.4f} | {r['epochs']} ({r['best_epoch']}), "
+        f"{r['stopped']} "
         f"| {r['wall_s']:.0f} s |"
         for r in rows
     ]
