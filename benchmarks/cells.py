@@ -229,7 +229,7 @@ def bench_mingru(reps: int) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sizes", default="S1,S3", help="comma list of S1, S3 (tiny: a smoke test)")
+    ap.add_argument("--sizes", default="S1,S3", help="S1, S3 (tiny: smoke test; empty: none)")
     ap.add_argument("--reps", type=int, default=5, help="interleaved repetitions (median)")
     ap.add_argument("--no-mingru", action="store_true", help="skip the MinGRU vs GRU table")
     ap.add_argument("--rows", help="comma list: only the rows whose name contains one of these")
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cpu")
     peak = matmul_peak_gflops(device)
     lines = [f"Machine: {machine(device)}; matmul peak {peak:.0f} GFLOP/s (measured in this run)."]
-    for size in args.sizes.split(","):
+    for size in filter(None, args.sizes.split(",")):
         if size not in SIZES:
             ap.error(f"--sizes: {size!r} is not one of {', '.join(SIZES)}")
         table = bench_size(size, args.reps, peak, args.rows.split(",") if args.rows else None)
