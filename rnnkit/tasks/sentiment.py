@@ -54,7 +54,7 @@ class SentimentData:
     val_fraction: float = 0.1  # held out for validation (from train when a test split exists)
     test_fraction: float = 0.1  # held out for testing when the data has no test split
     bucket_batches: int = 50  # batches per length-sorted chunk (1 = plain random batches)
-    nb_init_dims: int = 1  # embedding dims started at each token's naive-Bayes log-count
+    nb_init_dims: int = 16  # embedding dims started at each token's naive-Bayes log-count
     # ratio on the training split (Wang & Manning 2012; one-vs-rest per class); 0 = random
 
 
@@ -68,9 +68,9 @@ class SentimentTask(Task):
         "embedding_dim": 128,
         "hidden_size": 128,
         "num_layers": 2,
-        "pooling": "last",
-        "dropout": 0.2,
-        "head_dropout": 0.2,
+        "pooling": "max",  # max over the real steps (last: 0.5 points lower, within noise)
+        "dropout": 0.3,  # on the embeddings and between the two LSTM layers
+        "head_dropout": 0.3,
     }
     train_defaults = {
         "epochs": 3,  # the NB-initialised model peaks after 1-3 epochs (docs/benchmarks)
