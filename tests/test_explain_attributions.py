@@ -55,6 +55,21 @@ def test_fewer_steps_leave_a_larger_gap_and_the_automatic_choice_closes_it():
     assert torch.allclose(auto.scores, (x**4).sum(-1)[0], rtol=1e-3)
 
 
+def test_a_steep_path_is_integrated_where_it_turns():
+    # f flips from -1 to +1 within 1/1000 of the path from 0 to x
+    def fn(x):
+        return torch.tanh(2000 * (x.sum(dim=(1, 2)) - 0.3))
+
+    x = torch.full((1, 4, 2), 1 / 8)
+    uniform = integrated_gradients(fn, x, n_steps=1024)
+    auto = integrated_gradients(fn, x)
+    assert uniform.relative_delta > 0.05  # evenly spread points miss the turn
+    assert auto.relative_delta <= 0.01
+    assert auto.segments > 1 and auto.n_steps < 1024
+    quarter = (auto.output - auto.baseline_output) / 4  # by symmetry, equal shares
+    assert torch.allclose(auto.scores, torch.full((4,), quarter), rtol=1e-2)
+
+
 def test_grad_x_input_equals_the_hand_computed_product():
     w = torch.tensor([[0.5, -2.0], [1.5, 3.0], [-1.0, 0.25]])  # (T, D)
 

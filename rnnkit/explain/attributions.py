@@ -12,9 +12,10 @@ path from a baseline ``x'`` (pad embeddings, or zeros) to ``x``; it is *complete
 .. math::
     \\sum_t a_t = f(x) - f(x')
 
-up to the error of the numerical integral. :func:`integrated_gradients` reports that gap
-as ``delta`` and, unless ``n_steps`` is fixed, doubles the number of integration steps
-until ``|delta| <= rtol * max(|f(x) - f(x')|, 1)``.
+up to the error of the numerical integral (Gauss-Legendre). :func:`integrated_gradients`
+reports that gap as ``delta`` and, unless ``n_steps`` is fixed, refines the integral until
+``|delta| <= rtol * max(|f(x) - f(x')|, 1)``: where the model's output turns sharply along
+the path (a recurrent net can flip within a thousandth of it), the points are moved there.
 
 Gradient x input (``x * df/dx``) is one backward pass; it is a first-order view and is
 not complete, so it carries no ``delta``.
@@ -38,7 +39,9 @@ from captum.attr import InputXGradient, IntegratedGradients
 ScalarFn = Callable[..., torch.Tensor]
 
 DEFAULT_RTOL = 0.01  # completeness tolerance, relative to max(|f(x) - f(x')|, 1)
-MAX_STEPS = 1024  # the most integration steps the automatic choice will use
+MAX_STEPS = 1024  # the most integration points the automatic choice will use
+SEGMENTS = 8  # steep paths: split into this many stretches of equal change of f ...
+GRID = 256  # ... located on a grid of this many cells
 
 
 @dataclass
@@ -52,7 +55,8 @@ class Attribution:
         output: ``f(x)``, the explained scalar on the input.
         baseline_output: ``f(x')`` on the baseline (``nan`` for gradient x input).
         delta: completeness gap ``sum(scores) - (f(x) - f(x'))`` (IG only, else None).
-        n_steps: integration steps used (IG), 1 for gradient x input.
+        n_steps: integration points used, over all segments (IG); 1 for gradient x input.
+        segments: path segments the points were spread over (1 unless the path is steep).
     """
 
     method: str
@@ -61,6 +65,7 @@ class Attribution:
     baseline_output: float
     delta: float | None
     n_steps: int
+    segments: int = 1
 
     @property
     def total(self) -> float:
@@ -117,8 +122,11 @@ def integrated_gradients(
         x: ``(1, T, D)`` the input (embeddings or features).
         baseline: ``(1, T, D)`` the reference input; zeros when None.
         extra: further arguments of ``fn`` (e.g. ``(lengths,)``).
-        n_steps: integration steps; None chooses them: 32, doubled until the relative
-            completeness gap is at most ``rtol`` (or ``MAX_STEPS`` is reached).
+        n_steps: integration steps; None chooses them: 32 along the whole path; if the
+            relative completeness gap is above ``rtol``, the path is steep somewhere, so it
+            is cut into stretches of equal change of ``fn`` (:func:`_steep_cuts`) and the
+            points per stretch are doubled until the gap is within ``rtol`` or
+            ``MAX_STEPS`` points are used.
         rtol: the completeness tolerance for the automatic choice.
         internal_batch_size: how many path points run through the model at once.
 
@@ -136,29 +144,74 @@ def integrated_gradients(
     with torch.no_grad():
         out = float(fn(x, *extra).reshape(-1)[0])
         base_out = float(fn(baseline, *extra).reshape(-1)[0])
-    steps = n_steps or 32
-    while True:
-        attr, delta = ig.attribute(
-            x,
-            baselines=baseline,
-            additional_forward_args=extra or None,
-            n_steps=steps,
-            method="gausslegendre",
-            internal_batch_size=internal_batch_size,
-            return_convergence_delta=True,
-        )
-        result = Attribution(
+
+    def run(cuts: list[float], steps: int) -> Attribution:
+        """IG summed over the path segments ``[cuts[i], cuts[i+1]]`` (IG is additive)."""
+        scores = torch.zeros(x.shape[1], dtype=torch.float64)
+        for a0, a1 in zip(cuts[:-1], cuts[1:]):
+            attr = ig.attribute(
+                baseline + a1 * (x - baseline),
+                baselines=baseline + a0 * (x - baseline),
+                additional_forward_args=extra or None,
+                n_steps=steps,
+                method="gausslegendre",
+                internal_batch_size=internal_batch_size,
+            )
+            scores += attr.detach().sum(dim=-1)[0].double().cpu()  # (T,)
+        return Attribution(
             method="integrated_gradients",
-            scores=attr.detach().sum(dim=-1)[0].float().cpu(),  # (T,)
+            scores=scores.float(),
             output=out,
             baseline_output=base_out,
-            delta=float(delta.reshape(-1)[0]),
-            n_steps=steps,
+            delta=float(scores.sum()) - (out - base_out),
+            n_steps=steps * (len(cuts) - 1),
+            segments=len(cuts) - 1,
         )
-        rel = result.relative_delta or 0.0
-        if n_steps is not None or rel <= rtol or steps >= MAX_STEPS:
+
+    if n_steps is not None:
+        return run([0.0, 1.0], n_steps)
+    result = run([0.0, 1.0], 32)
+    if (result.relative_delta or 0.0) <= rtol:
+        return result
+    # A steep stretch of the path: put the points where f changes (see _steep_cuts).
+    cuts = _steep_cuts(fn, x, baseline, extra, internal_batch_size or 64)
+    steps = 16  # per segment
+    while True:
+        result = run(cuts, steps)
+        if (result.relative_delta or 0.0) <= rtol or result.n_steps >= MAX_STEPS:
             return result
         steps *= 2
+
+
+def _steep_cuts(
+    fn: ScalarFn, x: torch.Tensor, baseline: torch.Tensor, extra: tuple, batch: int
+) -> list[float]:
+    """Cut points in [0, 1] that split the path into ``SEGMENTS`` stretches of equal change
+    of ``f`` (measured on a grid of ``GRID`` points), with every grid cell that holds a
+    large share of the change made a stretch of its own."""
+    alphas = torch.linspace(0.0, 1.0, GRID + 1, dtype=x.dtype, device=x.device)
+    values = []
+    with torch.no_grad():
+        for chunk in alphas.split(batch):
+            n = len(chunk)
+            path = baseline + chunk[:, None, None] * (x - baseline)  # (n, T, D)
+            more = [
+                a.repeat(n, *([1] * (a.dim() - 1)))
+                if isinstance(a, torch.Tensor) and a.dim() and a.shape[0] == 1
+                else a
+                for a in extra
+            ]
+            values.append(fn(path, *more).reshape(-1).double().cpu())
+    change = torch.cat(values).diff().abs()  # (GRID,)
+    share = change / change.sum().clamp_min(1e-12)
+    cumulative = torch.cat([torch.zeros(1, dtype=torch.float64), share.cumsum(0)])  # (GRID+1,)
+    grid = alphas.double().cpu()
+    cuts = {0.0, 1.0}
+    for k in range(1, SEGMENTS):
+        cuts.add(float(grid[int(torch.searchsorted(cumulative, k / SEGMENTS))]))
+    for i in torch.nonzero(share > 0.5 / SEGMENTS).flatten().tolist():
+        cuts.update((float(grid[i]), float(grid[i + 1])))
+    return sorted(cuts)
 
 
 def grad_x_input(fn: ScalarFn, x: torch.Tensor, *, extra: tuple = ()) -> Attribution:
