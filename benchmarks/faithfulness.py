@@ -57,8 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--steps",
         type=int,
         default=None,
-        help="Integrated Gradients steps (default: chosen per review as rnnkit explain does, "
-        "doubling from 32 until the completeness gap is within 1%%)",
+        help="Integrated Gradients steps (default: chosen per review as rnnkit explain "
+        "does, until the completeness gap is within 1%%)",
     )
     p.add_argument("--draws", type=int, default=5, help="random deletions per review and k")
     p.add_argument("--seed", type=int, default=0, help="seed of the random deletions")
