@@ -327,7 +327,7 @@ class RecurrentBase(nn.Module):
             return self.backend
         if self.mode in ("RNN_TANH", "RNN_RELU") and x.device.type == "cpu" and self._training_step:
             # torch's CPU Elman kernel has no fused backward (autograd over T small steps);
-            # the hand-derived BPTT trains in 0.63-0.95x its time on S1-S3
+            # the hand-derived BPTT trains in 0.62-0.95x its time on S1-S3
             # (docs/benchmarks/speed.md). Inference stays native.
             return "bptt"
         return "native"
