@@ -352,7 +352,7 @@ ADAPTERS: dict[str, Callable[[Any, str], ModelInput]] = {
 
 
 def _attribution_figures(mi: ModelInput, ig: Attribution, gxi: Attribution) -> list[ReportFigure]:
-    ig_title = f"Integrated Gradients per {mi.step_kind} ({ig.n_steps} steps)"
+    ig_title = f"Integrated Gradients per {mi.step_kind} ({ig.n_steps} points)"
     if mi.series is not None:
         fig = figures.series_attribution_figure(mi.series, ig.scores, ig_title, mi.feature_names)
     else:

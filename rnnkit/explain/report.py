@@ -103,7 +103,11 @@ def _completeness_html(ig: Attribution, rtol: float, baseline: str) -> str:
         ("sum of attributions", _fmt(ig.total, 6)),
         ("delta = sum − difference", _fmt(ig.delta, 3)),
         ("|delta| / max(|difference|, 1)", f"{_fmt(rel, 3)} {verdict}"),
-        ("integration steps", str(ig.n_steps)),
+        (
+            "integration points",
+            f"{ig.n_steps}"
+            + (f" over {ig.segments} stretches of the path" if ig.segments > 1 else ""),
+        ),
     ]
     body = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"integrated gradients: sum {ig.total:+.4f} vs f(x)-f(baseline) "
             f"{ig.output - ig.baseline_output:+.4f}, delta {ig.delta:+.2e} "
-            f"({ig.n_steps} steps)"
+            f"({ig.n_steps} points)"
         )
     print(f"report: {out}")
     return 0
