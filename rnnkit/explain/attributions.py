@@ -208,7 +208,8 @@ def _steep_cuts(
     grid = alphas.double().cpu()
     cuts = {0.0, 1.0}
     for k in range(1, SEGMENTS):
-        cuts.add(float(grid[int(torch.searchsorted(cumulative, k / SEGMENTS))]))
+        i = min(int(torch.searchsorted(cumulative, k / SEGMENTS)), GRID)
+        cuts.add(float(grid[i]))
     for i in torch.nonzero(share > 0.5 / SEGMENTS).flatten().tolist():
         cuts.update((float(grid[i]), float(grid[i + 1])))
     return sorted(cuts)
