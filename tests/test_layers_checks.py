@@ -50,6 +50,11 @@ X = torch.randn(2, 5, 3)  # (B, T, I) for the batch_first LSTM
         (lambda: LSTM(torch.randn(2, 5, 3, 1)), ValueError, r"input must be 2-D .* got 4-D"),
         (lambda: LSTM(torch.randn(3)), ValueError, r"input must be 2-D .* got 1-D"),
         (
+            lambda: LSTM(torch.randn(2, 0, 3)),
+            ValueError,
+            r"input must have at least one time step, got shape \(2, 0, 3\)",
+        ),
+        (
             lambda: LSTM(torch.randn(2, 5, 7)),
             ValueError,
             r"input.size\(-1\) must equal "
@@ -136,3 +141,10 @@ X = torch.randn(2, 5, 3)  # (B, T, I) for the batch_first LSTM
 def test_forward_arguments(call, error: type, pattern: str) -> None:
     with pytest.raises(error, match=pattern):
         call()
+
+
+@pytest.mark.parametrize("backend", ["native", "bptt", "reference"])
+def test_empty_batch_runs_on_every_backend(backend: str) -> None:
+    layer = rnnkit.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True, backend=backend)
+    out, h = layer(torch.randn(0, 5, 3), lengths=torch.zeros(0, dtype=torch.int64))
+    assert out.shape == (0, 5, 8) and h.shape == (4, 0, 4)

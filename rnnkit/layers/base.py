@@ -248,6 +248,11 @@ class RecurrentBase(nn.Module):
         elif not self.batch_first:
             x = x.transpose(0, 1)  # (B, T, I), a view
         batch, steps = x.shape[0], x.shape[1]
+        if steps == 0:
+            raise ValueError(
+                f"{self._name}: input must have at least one time step, got shape "
+                f"{tuple(input.shape)}"
+            )
         if lengths is not None:
             lengths, shortest, _ = _checks.check_lengths(self._name, lengths, batch, steps)
             if shortest == steps:
@@ -347,6 +352,8 @@ class RecurrentBase(nn.Module):
         """
         backend = backend or self._select_backend(x)
         self.last_backend = backend
+        if x.shape[0] == 0:  # an empty batch: nothing to run
+            return x.new_zeros(0, x.shape[1], self.num_directions * self.output_size), states
         traced = trace.is_traced(self)
         if backend == "native" and not traced:  # the whole stack in one fused call
             return self._native_padded(x, lengths, states, self._flat_weights, self.num_layers)
