@@ -44,7 +44,7 @@ def sentiment_explanation(tmp_path_factory):
 
 def test_explanation_holds_prediction_attributions_and_trace_figures(sentiment_explanation):
     ex = sentiment_explanation
-    assert re.fullmatch(r"(rotten|fresh) \(p = 0\.\d{3}\)", ex.prediction)
+    assert re.fullmatch(r"(rotten|fresh) \(p = [01]\.\d{3}\)", ex.prediction)
     assert ex.step_kind == "token" and ex.step_labels[:2] == ["a", "gripping"]
     assert "[UNK]" in ex.step_labels  # words unseen in training
     ig, gxi = ex.attributions
