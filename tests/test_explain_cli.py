@@ -156,6 +156,7 @@ def test_explaining_a_charlm_run_picks_neurons_and_shows_the_gradient_flow(charl
     ("args", "message"),
     [
         (["{missing}", "test:0"], "run directory .* does not exist"),
+        (["{file}", "test:0"], "is a file; expected a run directory"),
         (["{tsclass}", "test:999"], r"the test split has \d+ examples; expected an INDEX"),
         (["{tsclass}", "a text"], "expected test:INDEX, val:INDEX or train:INDEX"),
         (["{tsclass}", "test:-1"], "non-negative integer INDEX"),
@@ -174,6 +175,7 @@ def test_bad_input_is_one_clear_line_and_exit_2(
         "charlm": str(charlm_run),
         "sentiment": str(sentiment_run),
         "tmp": str(tmp_path),
+        "file": str(tsclass_run / "config.yaml"),
     }
     argv = ["explain", *[a.format(**paths) for a in args]]
     assert main(argv) == 2

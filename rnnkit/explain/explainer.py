@@ -511,8 +511,10 @@ def explain(
 def explain_run(run_dir: str | Path, input_spec: str, **kwargs: Any) -> Explanation:
     """Load ``run_dir`` with :func:`rnnkit.load` and :func:`explain` ``input_spec``."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
+    if not run_dir.exists():
         raise RnnkitError(f"run directory {run_dir} does not exist")
+    if not run_dir.is_dir():
+        raise RnnkitError(f"RUN_DIR {run_dir} is a file; expected a run directory")
     from rnnkit.api import load
 
     return explain(load(run_dir), input_spec, **kwargs)
