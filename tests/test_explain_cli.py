@@ -33,6 +33,7 @@ def tsclass_run(tmp_path_factory):
         lines.append(f"{'ab'[label]}," + ",".join(f"{v:.4f}" for v in wave))
     csv = root / "waves.csv"
     csv.write_text("\n".join(lines) + "\n")
+    (root / "three.csv").write_text("\n".join(lines[:4]) + "\n")  # for --data
     out = root / "run"
     rnnkit.train(
         "tsclass",
@@ -157,6 +158,8 @@ def test_explaining_a_charlm_run_picks_neurons_and_shows_the_gradient_flow(charl
     [
         (["{missing}", "test:0"], "run directory .* does not exist"),
         (["{file}", "test:0"], "is a file; expected a run directory"),
+        (["{tsclass}", "test:3", "--data", "{three}"], "the test split has 3 examples"),
+        (["{charlm}", "some text", "--data", "{three}"], "--data applies to the test:INDEX"),
         (["{tsclass}", "test:999"], r"the test split has \d+ examples; expected an INDEX"),
         (["{tsclass}", "a text"], "expected test:INDEX, val:INDEX or train:INDEX"),
         (["{tsclass}", "test:-1"], "non-negative integer INDEX"),
@@ -176,6 +179,7 @@ def test_bad_input_is_one_clear_line_and_exit_2(
         "sentiment": str(sentiment_run),
         "tmp": str(tmp_path),
         "file": str(tsclass_run / "config.yaml"),
+        "three": str(tsclass_run.parent / "three.csv"),
     }
     argv = ["explain", *[a.format(**paths) for a in args]]
     assert main(argv) == 2

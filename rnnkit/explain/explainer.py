@@ -44,6 +44,7 @@ from rnnkit.explain.neurons import select_neurons
 from rnnkit.explain.states import StateView, traced_states
 
 SUPPORTED_TASKS = ("sentiment", "tsclass", "forecast", "charlm")
+SERIES_TASKS = ("tsclass", "forecast")  # INPUT is split:INDEX
 SPLITS = ("train", "val", "test")
 MAX_NEURON_CHARS = 400  # the neuron view reads at most this many characters
 
@@ -508,8 +509,15 @@ def explain(
     )
 
 
-def explain_run(run_dir: str | Path, input_spec: str, **kwargs: Any) -> Explanation:
-    """Load ``run_dir`` with :func:`rnnkit.load` and :func:`explain` ``input_spec``."""
+def explain_run(
+    run_dir: str | Path, input_spec: str, *, data: str | None = None, **kwargs: Any
+) -> Explanation:
+    """Load ``run_dir`` with :func:`rnnkit.load` and :func:`explain` ``input_spec``.
+
+    ``data`` (time-series runs): read the ``split:INDEX`` examples from this built-in name
+    or file instead of the run's own data, with the run's saved preprocessing
+    (``Task.set_data``, as ``rnnkit evaluate --data``).
+    """
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise RnnkitError(f"run directory {run_dir} does not exist")
@@ -517,4 +525,12 @@ def explain_run(run_dir: str | Path, input_spec: str, **kwargs: Any) -> Explanat
         raise RnnkitError(f"RUN_DIR {run_dir} is a file; expected a run directory")
     from rnnkit.api import load
 
-    return explain(load(run_dir), input_spec, **kwargs)
+    run = load(run_dir)
+    if data is not None:
+        if run.config.task not in SERIES_TASKS:
+            raise RnnkitError(
+                f"--data applies to the test:INDEX inputs of {' and '.join(SERIES_TASKS)} "
+                f"runs; {run_dir} is a {run.config.task!r} run (give the text as INPUT)"
+            )
+        run.task.set_data(data)
+    return explain(run, input_spec, **kwargs)

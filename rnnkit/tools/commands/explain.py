@@ -23,6 +23,7 @@ INPUT by task:
 examples:
   rnnkit explain runs/sentiment-1 "not as good as the trailer promised" --out why.html
   rnnkit explain runs/tsclass-1 test:0 --png-dir figs/
+  rnnkit explain runs/tsclass-1 test:2 --data new_series.ts
 """
 
 
@@ -45,6 +46,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="where to write the report (default: RUN_DIR/explain.html)",
     )
     p.add_argument("--png-dir", metavar="DIR", default=None, help="also write each figure as PNG")
+    p.add_argument(
+        "--data",
+        metavar="NAME|PATH",
+        default=None,
+        help="time-series runs: take test:INDEX from this data (same format as in training; "
+        "the run's scaling is kept) instead of the run's own",
+    )
     p.add_argument(
         "--steps",
         metavar="N",
@@ -74,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         raise RnnkitError(f"--out {out} is a directory; expected a file name like report.html")
     if out.exists() and not args.overwrite:  # refuse before the (slower) work
         raise RnnkitError(f"report {out} already exists; pass --overwrite or choose another --out")
-    ex = explain_run(run_dir, args.input, n_steps=args.steps)
+    ex = explain_run(run_dir, args.input, data=args.data, n_steps=args.steps)
     if args.png_dir:
         paths = save_pngs(ex, args.png_dir, overwrite=args.overwrite)
         print(f"wrote {len(paths)} PNG file(s) to {args.png_dir}")
