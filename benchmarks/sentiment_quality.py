@@ -76,6 +76,30 @@ def table(rows: list[dict]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def write_doc(path: str, rows: list[dict], seeds: list[int], load_before: float) -> None:
+    """The markdown report (rewritten after every seed, so a cut-short run still has one)."""
+    done = len(rows)
+    pending = "" if done == len(seeds) else f" ({len(seeds) - done} seed(s) not yet finished)"
+    command = "OMP_NUM_THREADS=2 python3 " + " ".join(sys.argv)
+    doc = (
+        "# Sentiment: the README's main job against its baseline\n\n"
+        "`rnnkit train sentiment` with its default configuration (Embedding(10000, 128) with "
+        "16 dims started at naive-Bayes log-count ratios -> 2-layer LSTM(128) -> max pooling "
+        "-> Dense(1); built-in Rotten Tomatoes snippets, stratified 80/10/10 split drawn by "
+        "the seed) against TF-IDF (word 1-2-grams, sub-linear tf) + logistic regression with "
+        "C picked on the same validation split, scored on the same test split. The anchor is "
+        "BENCHMARKS.md's TF-IDF + LR figure (80/20 split). Wall time is the whole command: "
+        "data, tokenizer, training with early stopping, test and baseline.\n\n"
+        f"{table(rows)}{pending}\n"
+        f"Command: `{command}`\n\n"
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, backend {rows[0]['backend']}; load average "
+        f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after (a shared machine: wall "
+        "times are pessimistic).\n"
+    )
+    write_text(path, doc)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
@@ -92,7 +116,7 @@ def main() -> None:
     overrides.setdefault("train", {}).setdefault("progress", "false")
     seeds = [int(s) for s in args.seeds.split(",") if s]
     load_before = os.getloadavg()[0]
-    rows = []
+    rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             rows.append(run_seed(seed, Path(tmp), overrides))
@@ -103,27 +127,8 @@ def main() -> None:
                 f"{r['wall_s']:.0f} s",
                 flush=True,
             )
-    load_after = os.getloadavg()[0]
-    text = table(rows)
-    print(text)
-    command = "OMP_NUM_THREADS=2 python3 " + " ".join(sys.argv)
-    doc = (
-        "# Sentiment: the README's main job against its baseline\n\n"
-        "`rnnkit train sentiment` with its default configuration (Embedding(10000, 128) -> "
-        "2-layer LSTM(128) -> Dense(1), built-in Rotten Tomatoes snippets, stratified "
-        "80/10/10 split drawn by the seed) against TF-IDF (word 1-2-grams, sub-linear tf) + "
-        "logistic regression with C picked on the same validation split, scored on the same "
-        "test split. The anchor is BENCHMARKS.md's TF-IDF + LR figure (80/20 split). Wall "
-        "time is the whole command: data, tokenizer, training with early stopping, test "
-        "and baseline.\n\n"
-        f"{text}\n"
-        f"Command: `{command}`\n\n"
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, backend {rows[0]['backend']}; load average "
-        f"{load_before:.1f} before and {load_after:.1f} after (a shared machine: wall times "
-        "are pessimistic).\n"
-    )
-    write_text(args.out, doc)
+            write_doc(args.out, rows, seeds, load_before)
+    print(table(rows))
     print(f"wrote {args.out}")
 
 
