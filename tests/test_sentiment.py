@@ -166,3 +166,17 @@ def test_training_model_starts_its_embedding_at_the_nb_ratios(tmp_path):
     restored = SentimentTask(RunConfig(task="sentiment", data=data))
     restored.restore(tmp_path)
     assert restored._nb_ratios is None  # a loaded run gets its trained weights instead
+
+
+def test_aclimdb_folder_end_to_end(tmp_path, capsys):
+    root = tmp_path / "aclImdb"
+    for split, n in (("train", 12), ("test", 4)):
+        for cls, words in (("pos", POS), ("neg", NEG)):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(n):
+                (root / split / cls / f"{i}_5.txt").write_text(f"{words[i % 5]} {split}{i}")
+    report = train(root, tmp_path / "run")
+    assert sum(v for k, v in report["test"].items() if k.startswith("confusion.")) == 8
+    assert report["anchor"]["accuracy"] == pytest.approx(0.889)
+    (pred,) = predict_json(tmp_path / "run", "superb", capsys=capsys)
+    assert pred["label"] in ("neg", "pos")
