@@ -46,6 +46,8 @@ class LabelledSeries:
     labels: list[str]
     classes: list[str] = field(default_factory=list)  # declared class labels, file order
     name: str = ""
+    static_cat: dict[str, list[str]] = field(default_factory=dict)  # column -> (N,) values
+    static_num: dict[str, np.ndarray] = field(default_factory=dict)  # column -> (N,) float64
 
     @property
     def channels(self) -> int:
@@ -211,14 +213,21 @@ def read_ts(path: str | Path) -> LabelledSeries:
     return LabelledSeries(series, labels, classes, str(meta.get("problemname", path.stem)))
 
 
-def read_series_csv(path: str | Path, label_column: str = "label") -> LabelledSeries:
+def read_series_csv(
+    path: str | Path,
+    label_column: str = "label",
+    static_categorical: list[str] | tuple[str, ...] = (),
+    static_numeric: list[str] | tuple[str, ...] = (),
+) -> LabelledSeries:
     """Read a CSV with one series per row: a label column and one column per time step.
 
-    Empty cells at the end of a row shorten that series (variable length).
+    Empty cells at the end of a row shorten that series (variable length). The static
+    columns (``static_categorical``: any text; ``static_numeric``: numbers) are not time
+    steps: they are returned in ``static_cat`` / ``static_num``.
 
     Raises:
-        RnnkitError: a missing label column (listing the columns found), a non-numeric
-            value (naming line and column), or an empty series.
+        RnnkitError: a missing label or static column (listing the columns found), a
+            non-numeric value (naming line and column), or an empty series.
     """
     path = Path(path)
     if not path.is_file():
@@ -233,7 +242,16 @@ def read_series_csv(path: str | Path, label_column: str = "label") -> LabelledSe
             f"data file {path}: no label column {label_column!r} (set data.label_column); "
             f"columns found: {found}"
         )
-    steps = [c for c in df.columns if c != label_column]
+    statics = [*static_categorical, *static_numeric]
+    for c in statics:
+        if c not in df.columns or c == label_column:
+            found = ", ".join(map(str, df.columns))
+            what = "is the label column" if c == label_column else "does not exist"
+            raise RnnkitError(
+                f"data file {path}: static column {c!r} (data.static_categorical / "
+                f"data.static_numeric) {what}; columns found: {found}"
+            )
+    steps = [c for c in df.columns if c != label_column and c not in statics]
     series, labels = [], []
     for i, row in enumerate(df.itertuples(index=False)):
         rec = dict(zip(df.columns, row))
@@ -259,7 +277,21 @@ def read_series_csv(path: str | Path, label_column: str = "label") -> LabelledSe
     if not series:
         raise RnnkitError(f"data file {path} has no rows")
     classes = sorted(set(labels))
-    return LabelledSeries(series, labels, classes, path.stem)
+    static_cat = {c: [v.strip() for v in df[c]] for c in static_categorical}
+    static_num = {}
+    for c in static_numeric:
+        values = np.empty(len(df))
+        for i, v in enumerate(df[c]):
+            try:
+                values[i] = float(v)
+            except ValueError:
+                values[i] = np.nan
+            if not np.isfinite(values[i]):
+                raise RnnkitError(
+                    f"data file {path} line {i + 2}, static column {c!r}: {v!r} is not a number"
+                )
+        static_num[c] = values
+    return LabelledSeries(series, labels, classes, path.stem, static_cat, static_num)
 
 
 def builtin_ucr_name(source: str) -> str | None:
@@ -271,13 +303,24 @@ def builtin_ucr_name(source: str) -> str | None:
 
 
 def load_classification(
-    source: str, label_column: str = "label"
+    source: str,
+    label_column: str = "label",
+    static_categorical: list[str] | tuple[str, ...] = (),
+    static_numeric: list[str] | tuple[str, ...] = (),
 ) -> tuple[LabelledSeries, LabelledSeries | None]:
     """Load ``(train, test)``: a built-in archive name, a ``X_TRAIN.ts`` file (its
     ``X_TEST.ts`` sibling is used as test when present), a folder holding both, or a CSV
-    (no separate test file: ``test`` is None and the task splits it)."""
+    (no separate test file: ``test`` is None and the task splits it). Static columns
+    exist only in CSV files; asking for them with another source is an error."""
     from rnnkit.data.builtin import package_file
 
+    statics = [*static_categorical, *static_numeric]
+    if statics and Path(source).suffix.lower() not in (".csv", ".txt"):
+        raise RnnkitError(
+            f"data.static_categorical / data.static_numeric ({', '.join(statics)}): static "
+            f"columns need a CSV source with one series per row; {source!r} is not a CSV "
+            "(.ts files and built-in archives have no static columns)"
+        )
     name = builtin_ucr_name(source)
     if name is not None:
         folder = package_file(name)
@@ -297,7 +340,7 @@ def load_classification(
             return train, read_ts(test_path)
         return train, None
     if path.suffix.lower() in (".csv", ".txt"):
-        return read_series_csv(path, label_column), None
+        return read_series_csv(path, label_column, static_categorical, static_numeric), None
     if not path.exists():
         raise RnnkitError(
             f"--data {source!r}: not a built-in ({', '.join(UCR_BUILTINS)}) and no such file"

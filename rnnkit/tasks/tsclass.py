@@ -25,7 +25,19 @@ for the recurrent stack; the last group repeats its last value where a series en
 ``data.patch = 0`` (the default) picks ``k = ceil(longest training series / 50)``: an
 LSTM learns GunPoint's 150 steps far more reliably as 50 steps of 3 values.
 
-Model: :class:`rnnkit.models.classifier.SequenceClassifier` with a linear encoder.
+Static features (CSV sources only): ``data.static_categorical`` and ``data.static_numeric``
+name columns that hold one value per series (a patient's sex, a sensor's site, an age);
+they are not time steps. Categories are coded from the training split (a value unseen
+there is code 0, "unknown"); numbers are standardised with the training split's mean and
+standard deviation; both are saved in the run directory (``static.json``). They reach the
+recurrent stack through :class:`rnnkit.models.static.StaticFusion` as
+``data.static_fusion`` says: ``concat`` (appended to every step's input, the default) or
+``init`` (the initial state; lstm, gru and rnn cells), in a vector of
+``data.static_size`` values.
+
+Model: :class:`rnnkit.models.classifier.SequenceClassifier` with a linear encoder
+(wrapped in :class:`rnnkit.models.static_classifier.StaticSequenceClassifier` when there
+are static features).
 Reported: accuracy and macro-F1, beside the majority class and 1-nearest-neighbour
 (Euclidean, equal-length data) baselines and the LSTM-FCN anchor.
 """
@@ -34,7 +46,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,10 +56,13 @@ from torch import nn
 
 from rnnkit.config import RunConfig
 from rnnkit.data.batch import Batch
+from rnnkit.data.timeseries import Scaler
 from rnnkit.data.ucr import LabelledSeries, builtin_ucr_name, load_classification
 from rnnkit.errors import RnnkitError
 from rnnkit.metrics.classification import accuracy, f1_score
 from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.models.static import FUSIONS
+from rnnkit.models.static_classifier import StaticSequenceClassifier
 from rnnkit.tasks.base import Task
 
 LSTM_FCN = "LSTM-FCN (Karim et al. 2017; multivariate: MLSTM-FCN, Karim et al. 2019)"
@@ -70,6 +85,10 @@ class TSClassData:
     val_fraction: float = 0.2  # carved from train, stratified by class
     test_fraction: float = 0.3  # carved (stratified) only when there is no test file
     patch: int = 0  # group this many steps into one input step; 0 = auto (<= 50 steps)
+    static_categorical: list[str] = field(default_factory=list)  # CSV: per-series categories
+    static_numeric: list[str] = field(default_factory=list)  # CSV: per-series numbers
+    static_fusion: str = "concat"  # concat (every step) | init (initial state)
+    static_size: int = 8  # size of the static feature vector
 
 
 def stratified_split(
@@ -131,6 +150,16 @@ class TSClassTask(Task):
         for key in ("val_fraction", "test_fraction"):
             if not 0.0 <= getattr(d, key) < 1.0:
                 raise RnnkitError(f"data.{key}: expected a fraction in [0, 1)")
+        if d.static_fusion not in FUSIONS:
+            raise RnnkitError(
+                f"data.static_fusion: expected {' or '.join(FUSIONS)}, got {d.static_fusion!r}"
+            )
+        if d.static_size < 1:
+            raise RnnkitError(f"data.static_size: expected >= 1, got {d.static_size}")
+        both = set(d.static_categorical) & set(d.static_numeric)
+        if both or len(set(d.static_categorical)) < len(d.static_categorical):
+            twice = sorted(both) or d.static_categorical
+            raise RnnkitError(f"data.static_categorical/static_numeric: a column twice: {twice}")
         name = builtin_ucr_name(d.source)
         self.anchor = {"source": LSTM_FCN, "accuracy": ANCHORS[name]} if name in ANCHORS else None
         self.classes: list[str] = []
@@ -138,29 +167,84 @@ class TSClassTask(Task):
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
         self.splits: dict[str, tuple[list[np.ndarray], np.ndarray]] = {}
+        # static features: category lists (code = index + 1; 0 = unknown), numeric scaler,
+        # and per split the codes (N, Kc) int64 and scaled numbers (N, Kn) float32
+        self.static_vocab: dict[str, list[str]] = {}
+        self.static_scaler: Scaler | None = None
+        self.statics: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def has_static(self) -> bool:
+        """Whether static columns are configured."""
+        return bool(self.cfg.data.static_categorical or self.cfg.data.static_numeric)
 
     # ------------------------------------------------------------------ data
-    def _load(self) -> tuple[LabelledSeries, LabelledSeries | None]:
-        return load_classification(self.cfg.data.source, self.cfg.data.label_column)
+    def _load(self, source: str | None = None) -> tuple[LabelledSeries, LabelledSeries | None]:
+        d: TSClassData = self.cfg.data
+        return load_classification(
+            source or d.source, d.label_column, d.static_categorical, d.static_numeric
+        )
 
-    def _split(self, train: LabelledSeries, test: LabelledSeries | None) -> dict[str, Any]:
+    def _split(
+        self, train: LabelledSeries, test: LabelledSeries | None
+    ) -> dict[str, tuple[LabelledSeries, np.ndarray, np.ndarray]]:
+        """Per split: ``(the data it is taken from, row indices (n,), class ids (n,))``."""
         d: TSClassData = self.cfg.data
         y = np.asarray([self.classes.index(lab) for lab in train.labels])
-        out: dict[str, Any] = {}
+        out: dict[str, tuple[LabelledSeries, np.ndarray, np.ndarray]] = {}
         if test is None:
             keep, held = stratified_split(y, d.test_fraction, self.cfg.seed + 1)
-            out["test"] = ([train.series[i] for i in held], y[held])
+            out["test"] = (train, held, y[held])
         else:
             self._check_channels(test)
             for lab in test.labels:
                 if lab not in self.classes:
                     raise RnnkitError(f"test label {lab!r} does not occur in the training data")
-            out["test"] = (test.series, np.asarray([self.classes.index(v) for v in test.labels]))
+            y_test = np.asarray([self.classes.index(v) for v in test.labels])
+            out["test"] = (test, np.arange(len(test)), y_test)
             keep = np.arange(len(y))
         k2, v2 = stratified_split(y[keep], d.val_fraction, self.cfg.seed)
-        out["train"] = ([train.series[keep[i]] for i in k2], y[keep[k2]])
-        out["val"] = ([train.series[keep[i]] for i in v2], y[keep[v2]])
+        out["train"] = (train, keep[k2], y[keep[k2]])
+        out["val"] = (train, keep[v2], y[keep[v2]])
         return out
+
+    def _attach(self, parts: dict[str, tuple[LabelledSeries, np.ndarray, np.ndarray]]) -> None:
+        """Normalise the splits' series (and code their static features)."""
+        self.splits = {
+            k: (self._normalise([data.series[i] for i in idx]), y)
+            for k, (data, idx, y) in parts.items()
+        }
+        if self.has_static:
+            self.statics = {
+                k: self._encode_static(data, idx) for k, (data, idx, _) in parts.items()
+            }
+
+    def _fit_static(self, data: LabelledSeries, idx: np.ndarray) -> None:
+        """Category lists and the numeric scaler from the training rows ``idx`` only."""
+        d: TSClassData = self.cfg.data
+        self.static_vocab = {
+            c: sorted({data.static_cat[c][i] for i in idx}) for c in d.static_categorical
+        }
+        if d.static_numeric:
+            num = np.stack([data.static_num[c][idx] for c in d.static_numeric], axis=1)
+            self.static_scaler = Scaler.fit(num, "standard")
+
+    def _encode_static(
+        self, data: LabelledSeries, idx: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows ``idx`` of ``data``'s static columns -> codes ``(n, Kc)`` int64 (0 = a
+        category unseen in training) and scaled numbers ``(n, Kn)`` float32."""
+        d: TSClassData = self.cfg.data
+        cat = np.zeros((len(idx), len(d.static_categorical)), dtype=np.int64)
+        for j, c in enumerate(d.static_categorical):
+            code = {v: k + 1 for k, v in enumerate(self.static_vocab[c])}
+            cat[:, j] = [code.get(data.static_cat[c][i], 0) for i in idx]
+        num = np.zeros((len(idx), len(d.static_numeric)))
+        if d.static_numeric:
+            assert self.static_scaler is not None
+            raw = np.stack([data.static_num[c][idx] for c in d.static_numeric], axis=1)
+            num = self.static_scaler.transform(raw)
+        return cat, num.astype(np.float32)
 
     def _check_channels(self, data: LabelledSeries) -> None:
         if data.channels != self.channels:
@@ -190,12 +274,15 @@ class TSClassTask(Task):
             self.cfg.data.normalize = "series" if self.channels == 1 else "train"
         if self.cfg.data.patch == 0:  # auto: at most MAX_STEPS steps for the recurrent stack
             self.cfg.data.patch = max(1, -(-int(train.lengths.max()) // MAX_STEPS))
-        splits = self._split(train, test)
+        parts = self._split(train, test)
         if self.cfg.data.normalize == "train":
-            allx = np.concatenate(splits["train"][0], axis=0)  # (sum T, D)
+            _, tr_idx, _ = parts["train"]
+            allx = np.concatenate([train.series[i] for i in tr_idx], axis=0)  # (sum T, D)
             self.mean, std = allx.mean(0), allx.std(0)
             self.std = np.where(std > 1e-8, std, 1.0)
-        self.splits = {k: (self._normalise(s), y) for k, (s, y) in splits.items()}
+        if self.has_static:
+            self._fit_static(train, parts["train"][1])
+        self._attach(parts)
         self.lengths = {k: [len(x) for x in s] for k, (s, _) in self.splits.items()}
         write_json(Path(run_dir) / "labels.json", {"classes": self.classes})
         write_json(
@@ -207,6 +294,17 @@ class TSClassTask(Task):
                 "std": None if self.std is None else self.std.tolist(),
             },
         )
+        if self.has_static:
+            d: TSClassData = self.cfg.data
+            write_json(
+                Path(run_dir) / "static.json",
+                {
+                    "categorical": d.static_categorical,
+                    "numeric": d.static_numeric,
+                    "vocab": self.static_vocab,
+                    "scaler": None if self.static_scaler is None else self.static_scaler.to_dict(),
+                },
+            )
 
     def restore(self, run_dir: Path) -> None:
         for f in ("labels.json", "scaler.json"):
@@ -217,18 +315,24 @@ class TSClassTask(Task):
         self.channels = int(sc["channels"])
         if sc["mean"] is not None:
             self.mean, self.std = np.asarray(sc["mean"]), np.asarray(sc["std"])
+        if self.has_static:
+            path = Path(run_dir) / "static.json"
+            if not path.is_file():
+                raise RnnkitError(f"run directory {run_dir}: static.json is missing")
+            st = json.loads(path.read_text())
+            self.static_vocab = {c: list(v) for c, v in st["vocab"].items()}
+            if st["scaler"] is not None:
+                self.static_scaler = Scaler.from_dict(st["scaler"])
 
     def _ensure_data(self) -> None:
         if not self.splits:  # after restore: read the data again with the saved statistics
             train, test = self._load()
             self._check_channels(train)
-            self.splits = {
-                k: (self._normalise(s), y) for k, (s, y) in self._split(train, test).items()
-            }
+            self._attach(self._split(train, test))
 
     def set_data(self, source: str) -> None:
         """Evaluate on another file: all of it becomes the test split."""
-        data, test = load_classification(source, self.cfg.data.label_column)
+        data, test = self._load(source)
         if test is not None:
             data = test
         self._check_channels(data)
@@ -238,14 +342,27 @@ class TSClassTask(Task):
         y = np.asarray([self.classes.index(v) for v in data.labels])
         empty = ([], np.zeros(0, dtype=np.int64))
         self.splits = {"train": empty, "val": empty, "test": (self._normalise(data.series), y)}
+        if self.has_static:
+            none = np.zeros(0, dtype=np.int64)
+            self.statics = {
+                k: self._encode_static(data, np.arange(len(data)) if k == "test" else none)
+                for k in ("train", "val", "test")
+            }
 
     def describe_data(self) -> str:
         self._ensure_data()
         sizes = ", ".join(f"{k} {len(y)}" for k, (_, y) in self.splits.items())
         lens = [len(s) for s, _ in zip(*self.splits["train"])] or [0]
+        d: TSClassData = self.cfg.data
+        static = ""
+        if self.has_static:
+            static = (
+                f"; static: {', '.join([*d.static_categorical, *d.static_numeric])} "
+                f"(fusion={d.static_fusion})"
+            )
         return (
-            f"{self.cfg.data.source}: {len(self.classes)} classes, {self.channels} channel(s), "
-            f"length {min(lens)}-{max(lens)}; {sizes}; normalize={self.cfg.data.normalize}"
+            f"{d.source}: {len(self.classes)} classes, {self.channels} channel(s), "
+            f"length {min(lens)}-{max(lens)}; {sizes}; normalize={d.normalize}{static}"
         )
 
     def encode(self, series: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -276,7 +393,14 @@ class TSClassTask(Task):
         for i in range(0, n, bs):
             idx = order[i : i + bs].tolist()
             x, lengths = self.encode([series[j] for j in idx])
-            yield Batch(x, lengths, torch.as_tensor(y[idx], dtype=torch.int64))
+            extras = {}
+            if self.has_static:
+                cat, num = self.statics[split]
+                extras = {
+                    "static_cat": torch.from_numpy(cat[idx]),  # (B, Kc) int64
+                    "static_num": torch.from_numpy(num[idx]),  # (B, Kn) float32
+                }
+            yield Batch(x, lengths, torch.as_tensor(y[idx], dtype=torch.int64), extras)
 
     def split_size(self, split: str) -> int:
         self._ensure_data()
@@ -284,18 +408,38 @@ class TSClassTask(Task):
 
     # ------------------------------------------------------------------ model
     def build_model(self) -> nn.Module:
+        d: TSClassData = self.cfg.data
+        if self.has_static:
+            return StaticSequenceClassifier.from_config(
+                self.cfg.model,
+                num_classes=len(self.classes),
+                input_size=self.channels * d.patch,
+                cardinalities=[len(self.static_vocab[c]) for c in d.static_categorical],
+                num_numeric=len(d.static_numeric),
+                fusion=d.static_fusion,
+                size=d.static_size,
+            )
         return SequenceClassifier.from_config(
             self.cfg.model,
             num_classes=len(self.classes),
-            input_size=self.channels * self.cfg.data.patch,
+            input_size=self.channels * d.patch,
         )
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
-        return model.loss(model(batch.inputs, batch.lengths), batch.targets)
+        return model.loss(model(batch.inputs, batch.lengths, **batch.extras), batch.targets)
 
     @torch.no_grad()
-    def predict_proba(self, model: nn.Module, series: list[np.ndarray]) -> np.ndarray:
-        """Class probabilities ``(N, C)`` of raw series ``[(T_i, D)]`` (normalised here)."""
+    def predict_proba(
+        self,
+        model: nn.Module,
+        series: list[np.ndarray],
+        static: dict[str, list[str]] | None = None,
+    ) -> np.ndarray:
+        """Class probabilities ``(N, C)`` of raw series ``[(T_i, D)]`` (normalised here);
+        with static columns, ``static`` maps every column to its N raw values (text)."""
+        extras: dict[str, torch.Tensor] = {}
+        if self.has_static:
+            extras = self._static_inputs(static or {}, len(series))
         for s in series:
             if s.ndim != 2 or s.shape[1] != self.channels:
                 raise RnnkitError(
@@ -307,18 +451,62 @@ class TSClassTask(Task):
         norm = self._normalise(series)
         for i in range(0, len(norm), 256):
             x, lengths = self.encode(norm[i : i + 256])
-            out.append(model.probabilities(model(x.to(device), lengths)).float().cpu().numpy())
+            ex = {k: v[i : i + 256].to(device) for k, v in extras.items()}
+            logits = model(x.to(device), lengths, **ex)
+            out.append(model.probabilities(logits).float().cpu().numpy())
         return np.concatenate(out, axis=0)
+
+    def _static_inputs(self, static: dict[str, list[str]], n: int) -> dict[str, torch.Tensor]:
+        """Raw static values (column -> N texts) -> the model's ``static_cat`` / ``static_num``."""
+        d: TSClassData = self.cfg.data
+        cat, num = {}, {}
+        for c in [*d.static_categorical, *d.static_numeric]:
+            values = static.get(c)
+            if values is None or len(values) != n:
+                raise RnnkitError(
+                    f"static column {c!r}: expected one value per series (write "
+                    f"'{c}=VALUE;' before the values)"
+                )
+            if c in d.static_categorical:
+                cat[c] = [str(v).strip() for v in values]
+                continue
+            try:
+                num[c] = np.asarray([float(v) for v in values])
+            except ValueError:
+                raise RnnkitError(f"static column {c!r}: expected numbers, got {values}") from None
+        data = LabelledSeries([], [], static_cat=cat, static_num=num)
+        codes, scaled = self._encode_static(data, np.arange(n))
+        return {"static_cat": torch.from_numpy(codes), "static_num": torch.from_numpy(scaled)}
 
     def predict(self, model: nn.Module, inputs: list[str]) -> list[dict[str, Any]]:
         """Classify series given as text in the ``.ts`` data-line layout without the label:
         ``"v1,v2,..."`` (one channel) or ``"a1,a2,...:b1,b2,..."`` (channels split by ':').
-        Returns ``{"label": ..., "p": ...}`` per input."""
+        With static columns, each is given first as ``name=value;``, e.g.
+        ``"site=north;age=61;0.1,0.4,0.9"``. Returns ``{"label": ..., "p": ...}`` per input."""
         from rnnkit.data.ucr import _parse_values
 
         series = []
+        static: dict[str, list[str]] = {}
+        known = [*self.cfg.data.static_categorical, *self.cfg.data.static_numeric]
         for i, text in enumerate(inputs):
             where = Path(f"INPUT {i + 1}")
+            if self.has_static:
+                *fields, text = text.split(";")
+                given = dict(f.partition("=")[::2] for f in fields)
+                for name in given:
+                    if name.strip() not in known:
+                        raise RnnkitError(
+                            f"INPUT {i + 1}: {name.strip()!r} is not a static column of this "
+                            f"model ({', '.join(known)})"
+                        )
+                for c in known:
+                    value = {k.strip(): v for k, v in given.items()}.get(c)
+                    if value is None:
+                        raise RnnkitError(
+                            f"INPUT {i + 1}: static column {c!r} is missing (write "
+                            f"'{c}=VALUE;' before the values)"
+                        )
+                    static.setdefault(c, []).append(value)
             chans = [_parse_values(c, where, 1, d) for d, c in enumerate(text.split(":"))]
             if len({len(c) for c in chans}) != 1 or len(chans[0]) == 0:
                 raise RnnkitError(
@@ -326,7 +514,7 @@ class TSClassTask(Task):
                     "':' and of equal length"
                 )
             series.append(np.stack(chans, axis=1))
-        probs = self.predict_proba(model, series)
+        probs = self.predict_proba(model, series, static if self.has_static else None)
         return [{"label": self.classes[int(p.argmax())], "p": float(p.max())} for p in probs]
 
     @torch.no_grad()
@@ -337,7 +525,8 @@ class TSClassTask(Task):
         device = next(model.parameters()).device
         losses, preds, targets = [], [], []
         for batch in self.batches(split):
-            logits = model(batch.inputs.to(device), batch.lengths)
+            extras = {k: v.to(device) for k, v in batch.extras.items()}
+            logits = model(batch.inputs.to(device), batch.lengths, **extras)
             t = batch.targets.to(device)
             losses.append(float(model.loss(logits, t)) * len(batch))
             preds.append(model.probabilities(logits).argmax(1).cpu().numpy())
