@@ -67,6 +67,10 @@ def test_cli_train_evaluate_predict_uses_statics(toy: Path, tmp_path: Path, caps
     assert "label=yes" in lines and "label=no" in lines
     assert main(["predict", str(out), series]) == 2  # the statics are missing
     assert "static column 'site' is missing" in capsys.readouterr().err
+    # explain holds the example's static features fixed and attributes the time steps
+    report = tmp_path / "explain.html"
+    assert main(["explain", str(out), "test:0", "--out", str(report)]) == 0
+    assert "time step" in report.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("fusion", ["concat", "init"])

@@ -207,9 +207,17 @@ def _series_classifier(run: Any, spec: str) -> ModelInput:
     """tsclass: IG over the (scaled) features of each time step, zero baseline."""
     model, task = run.model, run.task
     x, lengths, batch, row = _series_input(run, spec)
+    # static features of this series (runs trained with data.static_*), held fixed
+    extras = {k: v[row : row + 1].to(x.device) for k, v in batch.extras.items()}
+
+    def classify(inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        n = inputs.shape[0]
+        more = {k: v.expand(n, *v.shape[1:]) for k, v in extras.items()}
+        return model(inputs, lengths, **more)  # (N, K)
+
     num_classes = int(model.num_classes)
     with torch.no_grad():
-        logits = model(x, lengths)  # (1, K)
+        logits = classify(x, lengths)  # (1, K)
     probs = _probabilities(model, logits, num_classes)
     cls = int(probs.argmax())
     names = _label_names(task, num_classes)
@@ -218,7 +226,7 @@ def _series_classifier(run: Any, spec: str) -> ModelInput:
         truth = f"; true label {names[int(batch.targets[row])]}"
 
     def fn(inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return class_scalar(model(inputs, lengths), num_classes, cls)
+        return class_scalar(classify(inputs, lengths), num_classes, cls)
 
     T = x.shape[1]
     return ModelInput(
@@ -226,7 +234,7 @@ def _series_classifier(run: Any, spec: str) -> ModelInput:
         x=x,
         baseline=torch.zeros_like(x),
         extra=(lengths,),
-        run=lambda: model(x, lengths),
+        run=lambda: classify(x, lengths),
         prediction=f"{names[cls]} (p = {float(probs[cls]):.3f}){truth}",
         target=f"the logit of the predicted class {names[cls]!r}",
         baseline_desc="zeros (the scaled series' mean level)",
