@@ -48,6 +48,12 @@ def test_train_evaluate_predict(trained, tmp_path, capsys):
     assert main(["predict", str(trained), "--file", str(inputs), "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["input"] for r in rows] == ["1,1", "-1"] and all(0 <= r["p"] <= 1 for r in rows)
+    # an option between the inputs does not cut the list of inputs short
+    assert main(["predict", str(trained), "1,1", "--json", "2,2"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["input"] for r in rows] == ["1,1", "2,2"]
+    with pytest.raises(SystemExit):  # an unknown option is still refused
+        main(["predict", str(trained), "1,1", "--no-such-flag"])
 
 
 def test_train_refuses_an_existing_run_then_overwrites_or_resumes(trained, capsys):

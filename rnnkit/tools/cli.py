@@ -51,7 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rnnkit`` script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse ends a variable list of positionals at the first option, so in
+    # `predict RUN --json "a" "b"` the texts after --json come back unparsed: they belong
+    # to the command's INPUT list. Anything else left over is an error, as with parse_args.
+    inputs = getattr(args, "inputs", None)
+    if extra and (isinstance(inputs, list) and not any(a.startswith("-") for a in extra)):
+        inputs.extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.run(args) or 0)
     except (RnnkitError, ValueError, TypeError, FileNotFoundError) as e:
