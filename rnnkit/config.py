@@ -64,7 +64,7 @@ class TrainConfig:
     deterministic: bool = False  # torch.use_deterministic_algorithms
     progress: bool = True  # progress bar with loss, metric and throughput
     tensorboard: bool = True  # write TensorBoard scalars to RUN_DIR/tb
-    max_minutes: float = 0.0  # stop training after this much wall time; 0 = no limit
+    max_minutes: float = 0.0  # stop after this many minutes of training (not data prep); 0 = off
 
 
 @dataclass

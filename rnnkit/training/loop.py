@@ -344,7 +344,6 @@ def fit(task: Task, run_dir: str | Path, *, resume: bool = False, verbose: bool 
         raise RnnkitError(f"train.batch_size: expected at least 1, got {cfg.train.batch_size}")
     device = resolve_device(cfg.device)
     monitor, mode = monitor_of(task)
-    deadline = t0 + 60.0 * cfg.train.max_minutes if cfg.train.max_minutes > 0 else None
     say = print if verbose else (lambda *a, **k: None)
 
     with deterministic_mode(cfg.train.deterministic):
@@ -370,6 +369,9 @@ def fit(task: Task, run_dir: str | Path, *, resume: bool = False, verbose: bool 
                 state.stopped = ""
                 say(f"resuming {run_dir} after epoch {state.epoch}")
         earlier = state.wall_time_s  # wall time of the sessions before this one
+        # train.max_minutes bounds the training itself: data preparation is not counted
+        minutes = cfg.train.max_minutes
+        deadline = time.monotonic() + 60.0 * minutes if minutes > 0 else None
         logger = Logger(run_dir, state.rows, cfg.train.tensorboard)
         try:
             _train(
