@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.indrnn import indrnn_sequence
+from rnnkit.layers import _checks
 from rnnkit.layers.recurrent import (
     check_hx,
     check_input,
@@ -88,30 +89,21 @@ class IndRNN(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"IndRNN {name} must be a positive integer, got {value!r}")
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"IndRNN num_layers must be an integer >= 1, got {num_layers!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"IndRNN dropout must be in [0, 1), got {dropout!r}")
         if recurrent_max is not None and recurrent_max <= 0:
             raise ValueError(f"IndRNN recurrent_max must be > 0 or None, got {recurrent_max!r}")
-        if backend not in ("auto", "bptt", "reference"):
-            raise ValueError(
-                f"IndRNN backend must be 'auto', 'bptt' or 'reference', got {backend!r}"
-            )
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bias = bias
-        self.batch_first = batch_first
-        self.dropout = float(dropout)
-        self.bidirectional = bidirectional
+        self.input_size = _checks.check_int("input_size", input_size, minimum=1)
+        self.hidden_size = _checks.check_int("hidden_size", hidden_size, minimum=1)
+        self.num_layers = _checks.check_int("num_layers", num_layers, minimum=1)
+        self.bias = _checks.check_bool("bias", bias)
+        self.batch_first = _checks.check_bool("batch_first", batch_first)
+        self.dropout = _checks.check_dropout(dropout)
+        self.bidirectional = _checks.check_bool("bidirectional", bidirectional)
         self.recurrent_max = recurrent_max
         self.recurrent_init = tuple(recurrent_init)
         self.last_layer_init = None if last_layer_init is None else tuple(last_layer_init)
-        self.backend = backend
+        self.backend = _checks.check_choice(
+            "IndRNN backend", backend, ("auto", "bptt", "reference")
+        )
         self.last_backend: str | None = None
         self.num_directions = 2 if bidirectional else 1
         factory = {"device": device, "dtype": dtype}

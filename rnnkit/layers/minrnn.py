@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.minrnn import _STEPS, minrnn_sequence
+from rnnkit.layers import _checks
 from rnnkit.layers.recurrent import (
     check_hx,
     check_input,
@@ -50,25 +51,16 @@ class _MinRNN(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        for arg, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} {arg} must be a positive integer, got {value!r}")
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"{name} num_layers must be an integer >= 1, got {num_layers!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"{name} dropout must be in [0, 1), got {dropout!r}")
-        if backend not in ("auto", "scan", "reference"):
-            raise ValueError(
-                f"{name} backend must be 'auto', 'scan' or 'reference', got {backend!r}"
-            )
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bias = bias
-        self.batch_first = batch_first
-        self.dropout = float(dropout)
-        self.bidirectional = bidirectional
-        self.backend = backend
+        self.input_size = _checks.check_int("input_size", input_size, minimum=1)
+        self.hidden_size = _checks.check_int("hidden_size", hidden_size, minimum=1)
+        self.num_layers = _checks.check_int("num_layers", num_layers, minimum=1)
+        self.bias = _checks.check_bool("bias", bias)
+        self.batch_first = _checks.check_bool("batch_first", batch_first)
+        self.dropout = _checks.check_dropout(dropout)
+        self.bidirectional = _checks.check_bool("bidirectional", bidirectional)
+        self.backend = _checks.check_choice(
+            f"{name} backend", backend, ("auto", "scan", "reference")
+        )
         self.last_backend: str | None = None
         self.num_directions = 2 if bidirectional else 1
         factory = {"device": device, "dtype": dtype}
