@@ -113,6 +113,8 @@ class SeriesData:
             s += f", past covariates {', '.join(self.past_names)}"
         if self.future_names:
             s += f", future covariates {', '.join(self.future_names)}"
+        if self.time_format:
+            s += f"; times read as {self.time_format}"
         if self.filled:
             s += f"; {self.filled} missing values filled by linear interpolation"
         return s
@@ -167,28 +169,70 @@ def _numeric(df: pd.DataFrame, col: str, path: Path) -> np.ndarray:
     return values.to_numpy(dtype=np.float64)
 
 
-def _parse_time(df: pd.DataFrame, col: str, fmt: str, path: Path) -> np.ndarray:
-    """The time column as datetime64[ns] (or float64 for numeric time such as years)."""
+def _parse_time(df: pd.DataFrame, col: str, fmt: str, path: Path) -> tuple[np.ndarray, str]:
+    """The time column as datetime64[ns] (or float64 for numeric time such as years), and
+    the strftime format it was read with ("" for numeric or already-typed time).
+
+    Without ``fmt`` the format is inferred from the first value and then every value must
+    parse with exactly that format; a column whose format cannot be inferred, or whose
+    day and month could be read either way (``01/02/2000``), is refused with a message that
+    asks for ``data.time_format``, never parsed by a per-value guess.
+    """
     raw = df[col]
     if pd.api.types.is_datetime64_any_dtype(raw):
-        return raw.to_numpy(dtype="datetime64[ns]")
+        return raw.to_numpy(dtype="datetime64[ns]"), ""
     if raw.isna().any():
         row = int(np.flatnonzero(raw.isna().to_numpy())[0])
         raise RnnkitError(f"data file {path} {_line(path, row)}, column {col!r}: empty time")
     if not fmt:
         as_num = pd.to_numeric(raw, errors="coerce")
         if not as_num.isna().any():
-            return as_num.to_numpy(dtype=np.float64)
+            return as_num.to_numpy(dtype=np.float64), ""
     text = raw.astype(str)
-    parsed = pd.to_datetime(text, format=fmt or "mixed", errors="coerce")
+    if not fmt:
+        fmt = _infer_time_format(text, col, path)
+    parsed = pd.to_datetime(text, format=fmt, errors="coerce")
     if parsed.isna().any():
         row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-        expected = f"a time in the format {fmt!r}" if fmt else "a date/time or a number"
         raise RnnkitError(
             f"data file {path} {_line(path, row)}, column {col!r}: {text.iloc[row]!r} is not "
-            f"{expected} (set data.time_format, e.g. %Y-%m-%d)"
+            f"a time in the format {fmt!r} (set data.time_format, e.g. %Y-%m-%d %H:%M)"
         )
-    return parsed.to_numpy(dtype="datetime64[ns]")
+    return parsed.to_numpy(dtype="datetime64[ns]"), fmt
+
+
+def _parses(text: pd.Series, fmt: str) -> bool:
+    """Whether every value of ``text`` parses with exactly ``fmt``."""
+    return bool(pd.to_datetime(text, format=fmt, errors="coerce").notna().all())
+
+
+def _infer_time_format(text: pd.Series, col: str, path: Path) -> str:
+    """The one strftime format every value of ``text`` parses with, inferred from the first
+    value; refused when it cannot be inferred or when day and month are ambiguous."""
+    from pandas.tseries.api import guess_datetime_format
+
+    first = str(text.iloc[0]).strip()
+    month_first = guess_datetime_format(first, dayfirst=False)
+    day_first = guess_datetime_format(first, dayfirst=True)
+    candidates = [f for f in dict.fromkeys((month_first, day_first)) if f]
+    if month_first and month_first.startswith("%Y"):
+        candidates = [month_first]  # year first is year-month-day (ISO 8601), never y-d-m
+    if not candidates:
+        raise RnnkitError(
+            f"data file {path}, column {col!r}: cannot tell the time format of values such as "
+            f"{first!r}; set data.time_format to its strftime format (e.g. %Y-%m-%d %H:%M:%S)"
+        )
+    fits = [f for f in candidates if _parses(text, f)]
+    if not fits:
+        return candidates[0]  # the caller names the first value that does not fit it
+    if len(fits) > 1:
+        a, b = (pd.to_datetime(text, format=f) for f in fits)
+        if not (a == b).all():
+            raise RnnkitError(
+                f"data file {path}, column {col!r}: the times (e.g. {first!r}) read as "
+                f"{fits[0]!r} or as {fits[1]!r}: set data.time_format to the right one"
+            )
+    return fits[0]
 
 
 def _interpolate(x: np.ndarray) -> tuple[np.ndarray, int]:
@@ -289,7 +333,7 @@ def load_series(
     _require_columns(df, targets, path, "target")
 
     df = df.reset_index(drop=True)
-    time = _parse_time(df, time_column, time_format, path)
+    time, time_format = _parse_time(df, time_column, time_format, path)
 
     def cols(names: list[str]) -> np.ndarray:
         if not names:
@@ -561,8 +605,36 @@ def future_times(time: np.ndarray, n: int) -> np.ndarray:
 
 
 def format_times(time: np.ndarray, fmt: str = "") -> list[str]:
-    """Time stamps as strings for CSV output (``fmt`` if given, else ISO dates)."""
+    """Time stamps as strings for CSV output, never losing precision.
+
+    ``fmt`` (the format the data was read with) is used when it represents every stamp
+    exactly; otherwise (or without ``fmt``) the shortest ISO form that does: a date, a date
+    and minutes, seconds, or fractions of a second. Numeric times print as the shortest
+    decimal that reads back to the same float.
+    """
     if np.issubdtype(time.dtype, np.datetime64):
         idx = pd.DatetimeIndex(time)
-        return list(idx.strftime(fmt or "%Y-%m-%d"))
-    return [f"{t:g}" for t in time]
+        if fmt:
+            text = list(idx.strftime(fmt))
+            back = pd.to_datetime(pd.Series(text), format=fmt, errors="coerce")
+            if back.notna().all() and (back.to_numpy(dtype="datetime64[ns]") == time).all():
+                return text
+        return list(idx.strftime(_lossless_format(idx)))
+    return [_exact_number(float(t)) for t in time]
+
+
+def _lossless_format(idx: pd.DatetimeIndex) -> str:
+    """The shortest ISO-8601 strftime format that keeps every stamp of ``idx`` exactly."""
+    if (idx.microsecond != 0).any() or (idx.nanosecond != 0).any():
+        return "%Y-%m-%dT%H:%M:%S.%f"
+    if (idx.second != 0).any():
+        return "%Y-%m-%d %H:%M:%S"
+    if (idx.hour != 0).any() or (idx.minute != 0).any():
+        return "%Y-%m-%d %H:%M"
+    return "%Y-%m-%d"
+
+
+def _exact_number(t: float) -> str:
+    """``t`` as the short form (``1949``, ``2000.5``) if that reads back exactly, else repr."""
+    short = f"{t:g}"
+    return short if float(short) == t else repr(t)
