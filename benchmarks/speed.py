@@ -1,6 +1,7 @@
 """Speed of rnnkit's RNN / LSTM / GRU backends against torch.nn, on the grid S1..S5.
 
-For every configuration of /work/shared/BENCHMARKS.md and every cell, torch.nn and each
+For every configuration of the grid (``GRID`` below: the project's standard sizes S1..S5)
+and every cell, torch.nn and each
 rnnkit backend (same weights) are timed in turn, interleaved, median of ``--reps``; the
 table gives the time, the ratio to torch.nn measured in the same run, the achieved GFLOP/s
 and its share of a matrix-multiply peak measured in the same run, and the largest output

@@ -70,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`rnnkit data list | head -1`): stop quietly, as the Unix
+        # tools do. Point stdout at devnull so the interpreter's final flush does not fail
+        # again, and exit with 128 + SIGPIPE like a process killed by the signal.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
