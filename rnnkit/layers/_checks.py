@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-BACKENDS = ("auto", "native", "bptt", "reference")
 NONLINEARITIES = ("tanh", "relu")
 
 

@@ -5,8 +5,9 @@ are the cell math of :mod:`rnnkit.cells.extended`; this module owns what a layer
 checking the option values, the extra parameters (``ln_ih_weight_l0``, ``weight_ci_l0``
 ...), sampling the masks (one recurrent-dropout mask per sequence, a zoneout mask per step,
 one DropConnect mask of ``W_hh`` per forward pass; none in evaluation) and running one
-layer-direction through the extended cell. :class:`CellOptions` is mixed into the layers
-before ``RecurrentBase`` so that it takes over the runs only when an option is on.
+layer-direction's option tensors (:class:`~rnnkit.layers.backends.StepOptions`) that the
+backends hand to the extended cell. :class:`CellOptions` is mixed into the layers before
+``RecurrentBase``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import numbers
 import torch
 from torch import Tensor, nn
 
-from rnnkit.cells.extended import extended_sequence
-from rnnkit.layers._sequence import reverse_padded
+from rnnkit.layers import backends
+from rnnkit.layers.backends import NO_OPTIONS, StepOptions
 
 __all__ = ["CellOptions", "check_probability", "dropout_mask", "zoneout_weights"]
 
@@ -79,8 +80,18 @@ class CellOptions:
         if self.has_options:
             if self.proj_size > 0:
                 raise ValueError(f"{name}: the cell options do not support proj_size > 0")
-            if self.backend == "native":
-                raise ValueError(self._native_refusal())
+            reason = (
+                backends.get(self.backend).refusal(
+                    backends.Request(self.family, options=self._options_on())
+                )
+                if self.backend != "auto"
+                else None
+            )
+            if reason is not None:
+                raise ValueError(
+                    f"{name}: backend={self.backend!r} {reason}; use backend='auto' or "
+                    "'bptt' (rnnkit's BPTT) or 'reference'"
+                )
         factory = {"device": device, "dtype": dtype}
         G, H = self.gate_count * self.hidden_size, self.hidden_size
         self._option_names: list[str] = []
@@ -111,17 +122,6 @@ class CellOptions:
             or getattr(self, "weight_drop", 0.0)
         )
 
-    def _native_refusal(self) -> str:
-        on = [
-            n
-            for n in ("layer_norm", "recurrent_dropout", "zoneout", "weight_drop", "peephole")
-            if getattr(self, n)
-        ]
-        return (
-            f"{type(self).__name__}: backend='native' (torch's fused kernels) cannot apply "
-            f"{', '.join(on)}; use backend='auto' or 'bptt' (rnnkit's BPTT) or 'reference'"
-        )
-
     def _reset_options(self) -> None:
         """Layer-norm gains 1 and biases 0; peepholes U(-1/sqrt(H), 1/sqrt(H))."""
         bound = 1.0 / self.hidden_size**0.5
@@ -137,28 +137,22 @@ class CellOptions:
         super().reset_parameters()
         self._reset_options()
 
-    def _select_backend(self, x: Tensor) -> str:
-        if not self.has_options:
-            return super()._select_backend(x)
-        if self.backend == "native":
-            raise ValueError(self._native_refusal())
-        return "bptt" if self.backend == "auto" else self.backend
+    def _options_on(self) -> frozenset[str]:
+        """Names of the options that are on (the backend registry's ``Request.options``)."""
+        flags = ("layer_norm", "recurrent_dropout", "zoneout", "weight_drop", "peephole")
+        return frozenset(n for n in flags if getattr(self, n, False))
 
-    def _run_direction(
-        self,
-        x: Tensor,
-        lengths: Tensor | None,
-        state: tuple[Tensor, ...],
-        layer: int,
-        direction: int,
-        mode: str,
-    ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """One layer-direction through the extended cell (the plain run without options)."""
+    def _direction_inputs(
+        self, x: Tensor, layer: int, direction: int
+    ) -> tuple[tuple[Tensor | None, ...], StepOptions]:
+        """The weights (``W_hh`` DropConnect-masked in training) and the option tensors of
+        one layer-direction, with freshly sampled masks for this call."""
+        weights = self._direction_weights(layer, direction)
         if not self.has_options:
-            return super()._run_direction(x, lengths, state, layer, direction, mode)
+            return weights, NO_OPTIONS
         sfx = f"_l{layer}" + ("_reverse" if direction == 1 else "")
         opt = lambda *names: tuple(getattr(self, n + sfx) for n in names)  # noqa: E731
-        w_ih, w_hh, b_ih, b_hh, _ = self._direction_weights(layer, direction)
+        w_ih, w_hh, b_ih, b_hh, w_hr = weights
         B, T = x.shape[0], x.shape[1]
         H = self.hidden_size
         training = self.training
@@ -168,23 +162,12 @@ class CellOptions:
         if training and self.recurrent_dropout > 0:  # one mask per sequence, every step
             rec_mask = dropout_mask((B, H), self.recurrent_dropout, x)
         zh = zc = None
+        lstm = self._cell_kind == "lstm"
         if self.zoneout > 0:
             zh = zoneout_weights((B, T, H), self.zoneout, x, training)
-            if self._cell_kind == "lstm":
+            if lstm:
                 zc = zoneout_weights((B, T, H), self.zoneout, x, training)
-        if direction == 1:
-            x = reverse_padded(x, lengths)
-        lstm = self._cell_kind == "lstm"
-        out, h, c = extended_sequence(
-            self._cell_kind,
-            x,
-            lengths,
-            state[0],
-            state[1] if lstm else None,
-            w_ih,
-            w_hh,
-            b_ih,
-            b_hh,
+        options = StepOptions(
             ln_ih=opt("ln_ih_weight", "ln_ih_bias") if self.layer_norm else None,
             ln_hh=opt("ln_hh_weight", "ln_hh_bias") if self.layer_norm else None,
             ln_c=opt("ln_c_weight", "ln_c_bias") if self.layer_norm and lstm else None,
@@ -192,12 +175,8 @@ class CellOptions:
             rec_mask=rec_mask,
             zoneout_h=zh,
             zoneout_c=zc,
-            nonlinearity=getattr(self, "nonlinearity", "tanh"),
-            mode=mode,
         )
-        if direction == 1:
-            out = reverse_padded(out, lengths)
-        return out, ((h, c) if lstm else (h,))
+        return (w_ih, w_hh, b_ih, b_hh, w_hr), options
 
     def _trace_layer(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         if self.has_options:

@@ -3,52 +3,39 @@
 It owns the torch.nn-compatible parameters (names, shapes, init), the input forms
 (batched, unbatched, ``PackedSequence``, right-padded with ``lengths``), initial and final
 states, layers x directions, dropout between layers, the backend choice and tracing. A
-family subclass supplies only its cell: :meth:`_sequence` (one direction of one layer on a
-padded batch, through the cell functions of :mod:`rnnkit.cells`) and :meth:`_recompute`
-(its gates, after the fact, for :mod:`rnnkit.layers.trace`).
+family subclass supplies only its class attributes (``gate_count``, ``has_cell_state``)
+and :meth:`_recompute` (its gates, after the fact, for :mod:`rnnkit.layers.trace`); the
+cell math runs in the backends.
 
-Backends:
-
-* ``native``: torch's fused kernels (``torch._VF.lstm`` etc.; oneDNN on CPU, cuDNN on GPU),
-  with the packed variant when ``lengths`` pad some sequence.
-* ``bptt``: the cell's hand-derived backward through time, in PyTorch ops.
-* ``reference``: autograd through the cell's plain step function.
-* ``auto``: the fastest correct one for this configuration, as measured
-  (``docs/benchmarks/speed.md``): ``native``, except Elman training on the CPU (``bptt``).
+Backends come from the registry :mod:`rnnkit.layers.backends`: the layer describes each
+call as a :class:`~rnnkit.layers.backends.Request`, ``backends.choose`` picks the backend
+(``auto`` from ``backends.AUTO_TABLE``), and each layer-direction runs through the
+backend's run function for the family (or, for ``native`` untraced, the whole stack in one
+call of torch's kernel). ``last_backend`` and ``backend_reason`` say which ran and why.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
-from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
-from torch import _VF, Tensor, nn
+from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnkit.layers import _checks, trace
+from rnnkit.layers import _checks, backends, trace
 from rnnkit.layers._sequence import reverse_padded, step_mask
 
 States = tuple[Tensor, ...]  # (h,) or (h, c); each (num_layers * num_directions, B, size)
 Weights = tuple[Tensor | None, ...]  # (w_ih, w_hh, b_ih, b_hh, w_hr) of one layer-direction
 
-_NATIVE_KERNELS = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu"}
-
-
-@contextlib.contextmanager
-def _quiet_projection_note() -> Iterator[None]:
-    """Silence torch's per-call note that oneDNN has no LSTM projections (it falls back)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "LSTM with projections is not supported")
-        yield
+_FAMILIES = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu"}
 
 
 class RecurrentBase(nn.Module):
     """A stack of recurrent layers, torch.nn compatible. Subclasses set the class attributes
-    below and implement :meth:`_sequence` and :meth:`_recompute`."""
+    below and implement :meth:`_recompute`."""
 
     gate_count: int = 1  # blocks stacked in weight_ih: 4 (LSTM i,f,g,o), 3 (GRU r,z,n), 1
     has_cell_state: bool = False  # LSTM: the state is (h, c) and hx a tuple
@@ -71,6 +58,7 @@ class RecurrentBase(nn.Module):
     ) -> None:
         super().__init__()
         self.mode = mode  # torch's name: "LSTM", "GRU", "RNN_TANH" or "RNN_RELU"
+        self.family = _FAMILIES[mode]  # the backend registry's name of the cell
         self.input_size = _checks.check_int("input_size", input_size, minimum=1)
         self.hidden_size = _checks.check_int("hidden_size", hidden_size, minimum=1)
         self.num_layers = _checks.check_int("num_layers", num_layers, minimum=1)
@@ -79,7 +67,7 @@ class RecurrentBase(nn.Module):
         self.dropout = _checks.check_dropout(dropout)
         self.bidirectional = _checks.check_bool("bidirectional", bidirectional)
         self.proj_size = _checks.check_proj_size(proj_size, self.hidden_size)
-        self.backend = _checks.check_choice("backend", backend, _checks.BACKENDS)
+        self.backend = backends.check_name(type(self).__name__, self.family, backend)
         if self.dropout > 0 and self.num_layers == 1:
             warnings.warn(
                 "dropout option adds dropout after all but last recurrent layer, so non-zero "
@@ -89,6 +77,7 @@ class RecurrentBase(nn.Module):
             )
         self.num_directions = 2 if self.bidirectional else 1
         self.last_backend: str | None = None  # the backend the latest forward ran on
+        self.backend_reason: str | None = None  # and why (backends.choose)
 
         # Parameters in torch.nn's registration order, so that the same seed gives the same
         # weights as torch.nn and a state_dict moves both ways.
@@ -273,12 +262,14 @@ class RecurrentBase(nn.Module):
         _checks.check_input(self._name, data, self.input_size, self._first_weight, packed=True)
         batch = int(batch_sizes[0])
         states = self._initial_states(hx, batch, True, data)
-        backend = self._select_backend(data)
+        backend = self._select_backend(data, ragged=bool(batch_sizes[0] != batch_sizes[-1]))
         if backend == "native" and not trace.is_traced(self):
             self.last_backend = backend
             if sorted_indices is not None:
                 states = tuple(s.index_select(1, sorted_indices) for s in states)
-            out, states = self._native(data, batch_sizes, states, self._flat_weights)
+            out, states = backends.native_call(
+                self.family, data, batch_sizes, states, self._flat_weights, **self._stack_args()
+            )
             if unsorted_indices is not None:
                 states = tuple(s.index_select(1, unsorted_indices) for s in states)
             packed_out = PackedSequence(out, batch_sizes, sorted_indices, unsorted_indices)
@@ -325,17 +316,32 @@ class RecurrentBase(nn.Module):
 
     # ------------------------------------------------------------------ backends
 
-    def _select_backend(self, x: Tensor) -> str:
-        """The backend this call runs on: the one asked for, or for ``auto`` the fastest
-        correct one. ``x`` is the input (its device and dtype may matter)."""
-        if self.backend != "auto":
-            return self.backend
-        if self.mode in ("RNN_TANH", "RNN_RELU") and x.device.type == "cpu" and self._training_step:
-            # torch's CPU Elman kernel has no fused backward (autograd over T small steps);
-            # the hand-derived BPTT trains in 0.62-0.95x its time on S1-S3
-            # (docs/benchmarks/speed.md). Inference stays native.
-            return "bptt"
-        return "native"
+    def _request(self, x: Tensor, ragged: bool) -> backends.Request:
+        """This call as the backend registry sees it."""
+        return backends.Request(
+            family=self.family,
+            training=self._training_step,
+            device=x.device.type,
+            dtype=x.dtype,
+            ragged=ragged,
+            options=self._options_on(),
+            proj_size=self.proj_size,
+            traced=trace.is_traced(self),
+            batch=x.shape[0],
+            steps=x.shape[1] if x.dim() == 3 else 0,
+            input_size=self.input_size,
+            hidden_size=self.hidden_size,
+        )
+
+    def _options_on(self) -> frozenset[str]:
+        """Names of the cell options that are on (none in the plain layer)."""
+        return frozenset()
+
+    def _select_backend(self, x: Tensor, ragged: bool = False) -> str:
+        """The backend this call runs on (``backends.choose``); sets ``backend_reason``.
+        ``x`` is the input (its device and dtype may matter)."""
+        name, self.backend_reason = backends.choose(self.backend, self._request(x, ragged))
+        return name
 
     @property
     def _training_step(self) -> bool:
@@ -350,13 +356,14 @@ class RecurrentBase(nn.Module):
         Returns:
             ``out`` ``(B, T, D*H_out)``, zero at padded steps, and the final states.
         """
-        backend = backend or self._select_backend(x)
+        backend = backend or self._select_backend(x, ragged=lengths is not None)
         self.last_backend = backend
         if x.shape[0] == 0:  # an empty batch: nothing to run
             return x.new_zeros(0, x.shape[1], self.num_directions * self.output_size), states
         traced = trace.is_traced(self)
-        if backend == "native" and not traced:  # the whole stack in one fused call
-            return self._native_padded(x, lengths, states, self._flat_weights, self.num_layers)
+        stack = backends.get(backend).stack.get(self.family)
+        if stack is not None and not traced:  # the whole stack in one fused call
+            return stack(self.family, x, lengths, states, self._flat_weights, **self._stack_args())
         finals: list[States] = []
         D = self.num_directions
         for layer in range(self.num_layers):
@@ -374,14 +381,16 @@ class RecurrentBase(nn.Module):
         self, x: Tensor, lengths: Tensor | None, init: States, layer: int, backend: str
     ) -> tuple[Tensor, States]:
         """One layer, all its directions: ``x`` ``(B, T, I_k)`` -> ``(B, T, D*H_out)``."""
-        if backend == "native":
+        stack = backends.get(backend).stack.get(self.family)
+        if stack is not None:  # both directions of this layer in one call
             weights = [
                 w
                 for direction in range(self.num_directions)
                 for w in self._direction_weights(layer, direction)
                 if w is not None
             ]
-            return self._native_padded(x, lengths, init, weights, num_layers=1)
+            args = self._stack_args() | {"num_layers": 1}
+            return stack(self.family, x, lengths, init, weights, **args)
         outs, finals = [], []
         for direction in range(self.num_directions):
             state = tuple(s[direction] for s in init)  # each (B, size)
@@ -411,66 +420,35 @@ class RecurrentBase(nn.Module):
         Returns:
             ``out`` ``(B, T, H_out)`` zero at padded steps, and the final states ``(B, size)``.
         """
+        weights, options = self._direction_inputs(x, layer, direction)
         if direction == 1:
             x = reverse_padded(x, lengths)
-        full = lengths
-        if full is None:
-            full = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64, device=x.device)
-        out, last = self._sequence(x, full, state, self._direction_weights(layer, direction), mode)
+        run = backends.get(mode).runs[self.family]
+        out, last = run(x, lengths, state, weights, options)
         if direction == 1:
             out = reverse_padded(out, lengths)
         return out, last
 
-    def _native_padded(
-        self,
-        x: Tensor,
-        lengths: Tensor | None,
-        states: States,
-        weights: list[Tensor],
-        num_layers: int,
-    ) -> tuple[Tensor, States]:
-        """torch's fused kernel on a padded batch ``(B, T, I)``, packing it when ``lengths``."""
-        if lengths is None:
-            return self._native(x, None, states, weights, num_layers)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        states = tuple(s.index_select(1, packed.sorted_indices) for s in states)
-        data, states = self._native(packed.data, packed.batch_sizes, states, weights, num_layers)
-        out, _ = pad_packed_sequence(
-            packed._replace(data=data), batch_first=True, total_length=x.shape[1]
-        )
-        return out, tuple(s.index_select(1, packed.unsorted_indices) for s in states)
+    def _direction_inputs(
+        self, x: Tensor, layer: int, direction: int
+    ) -> tuple[Weights, backends.StepOptions]:
+        """The weights and option tensors one layer-direction runs with (the plain layer:
+        its parameters, no options). ``x`` ``(B, T, I_k)`` gives the masks' batch, steps,
+        device and dtype."""
+        return self._direction_weights(layer, direction), backends.NO_OPTIONS
 
-    def _native(
-        self,
-        data: Tensor,
-        batch_sizes: Tensor | None,
-        states: States,
-        weights: list[Tensor],
-        num_layers: int | None = None,
-    ) -> tuple[Tensor, States]:
-        """One call of ``torch._VF.<kernel>``: batch-first ``(B, T, I)`` when ``batch_sizes``
-        is None, else the packed data ``(N, I)``. Dropout between layers as torch.nn."""
-        kernel = getattr(_VF, _NATIVE_KERNELS[self.mode])
-        hx = states if self.has_cell_state else states[0]
-        num_layers = self.num_layers if num_layers is None else num_layers
-        dropout = self.dropout if num_layers > 1 else 0.0
-        args = (weights, self.bias, num_layers, dropout, self.training, self.bidirectional)
-        with _quiet_projection_note() if self.proj_size > 0 else contextlib.nullcontext():
-            if batch_sizes is None:
-                result = kernel(data, hx, *args, True)
-            else:
-                result = kernel(data, batch_sizes, hx, *args)
-        return result[0], tuple(result[1:])
+    def _stack_args(self) -> dict[str, object]:
+        """The keyword arguments of a ``Backend.stack`` function for this layer."""
+        return {
+            "has_bias": self.bias,
+            "num_layers": self.num_layers,
+            "dropout": self.dropout,
+            "training": self.training,
+            "bidirectional": self.bidirectional,
+            "proj_size": self.proj_size,
+        }
 
     # ------------------------------------------------------------------ family hooks
-
-    def _sequence(
-        self, x: Tensor, lengths: Tensor, state: States, weights: Weights, mode: str
-    ) -> tuple[Tensor, States]:
-        """One forward pass of the cell over ``x`` ``(B, T, I)`` (family-specific).
-
-        Returns ``out`` ``(B, T, H_out)`` (zero at padding) and the final states."""
-        raise NotImplementedError
 
     def _recompute(
         self, x: Tensor, h: Tensor, state: States, weights: Weights

@@ -7,8 +7,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from rnnkit.cells.convlstm import convlstm_step
-from rnnkit.layers.recurrent import check_lengths, step_mask
+from rnnkit.layers import backends
+from rnnkit.layers.recurrent import check_lengths
 
 __all__ = ["ConvLSTM1d", "ConvLSTM2d"]
 
@@ -47,6 +47,8 @@ class _ConvLSTMNd(nn.Module):
         self.kernel_size = ks
         self.num_layers = num_layers
         self.batch_first = batch_first
+        self.last_backend: str | None = None  # the backend the latest forward ran on
+        self.backend_reason: str | None = None
         factory = {"device": device, "dtype": dtype}
         for layer in range(num_layers):
             c_in = in_channels if layer == 0 else hidden_channels
@@ -88,7 +90,6 @@ class _ConvLSTMNd(nn.Module):
             )
         spatial = tuple(x.shape[3:])
         lengths = check_lengths(lengths, B, T, x.device)
-        mask = step_mask(lengths, B, T, x.device, x.dtype)  # (B, T)
         shape = (self.num_layers, B, self.hidden_channels, *spatial)
         if hx is None:
             h0 = c0 = x.new_zeros(shape)
@@ -100,19 +101,15 @@ class _ConvLSTMNd(nn.Module):
                 if not isinstance(s, Tensor) or tuple(s.shape) != shape:
                     got = tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__
                     raise ValueError(f"{name} expects {s_name} of shape {shape}, got {got}")
-        view = (B, *([1] * (n + 1)))  # broadcast a (B,) mask over (B, C_h, *S)
+        self.last_backend, self.backend_reason = backends.choose(
+            "auto", backends.Request("convlstm", device=x.device.type, dtype=x.dtype)
+        )
+        run = backends.get(self.last_backend).runs["convlstm"]
         h_n, c_n = [], []
         for layer in range(self.num_layers):
             w, b = getattr(self, f"weight_l{layer}"), getattr(self, f"bias_l{layer}")
-            h, c, outs = h0[layer], c0[layer], []
-            for t in range(T):
-                m = mask[:, t].view(view)
-                h_new, c_new = convlstm_step(x[:, t], h, c, w, b)
-                h = m * h_new + (1 - m) * h  # state held at padding
-                c = m * c_new + (1 - m) * c
-                outs.append(m * h_new)
-            x = torch.stack(outs, 1)  # (B, T, C_h, *S): the next layer's input
-            h_n.append(h)
+            x, (h, c) = run(x, lengths, (h0[layer], c0[layer]), (w, b), backends.NO_OPTIONS)
+            h_n.append(h)  # x (B, T, C_h, *S): the next layer's input
             c_n.append(c)
         output = x if self.batch_first else x.transpose(0, 1)
         return output, (torch.stack(h_n), torch.stack(c_n))

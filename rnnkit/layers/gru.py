@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.gru import gru_sequence
 from rnnkit.layers._options import CellOptions
 from rnnkit.layers._sequence import shift_right
 from rnnkit.layers.base import RecurrentBase, States, Weights
@@ -127,13 +126,6 @@ class GRU(CellOptions, RecurrentBase):
             device=device,
             dtype=dtype,
         )
-
-    def _sequence(
-        self, x: Tensor, lengths: Tensor, state: States, weights: Weights, mode: str
-    ) -> tuple[Tensor, States]:
-        w_ih, w_hh, b_ih, b_hh, _ = weights
-        out, h = gru_sequence(x, lengths, state[0], w_ih, w_hh, b_ih, b_hh, mode=mode)
-        return out, (h,)
 
     def _recompute(
         self, x: Tensor, h: Tensor, state: States, weights: Weights

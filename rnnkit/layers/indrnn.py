@@ -7,15 +7,14 @@ import math
 import torch
 from torch import Tensor, nn
 
-from rnnkit.cells.indrnn import indrnn_sequence
-from rnnkit.layers import _checks
+from rnnkit.layers import _checks, backends
 from rnnkit.layers.recurrent import (
     check_hx,
     check_input,
     check_lengths,
+    choose_backend,
     forward_unbatched,
     run_layers,
-    step_mask,
 )
 
 __all__ = ["IndRNN"]
@@ -101,10 +100,9 @@ class IndRNN(nn.Module):
         self.recurrent_max = recurrent_max
         self.recurrent_init = tuple(recurrent_init)
         self.last_layer_init = None if last_layer_init is None else tuple(last_layer_init)
-        self.backend = _checks.check_choice(
-            "IndRNN backend", backend, ("auto", "bptt", "reference")
-        )
+        self.backend = backends.check_name("IndRNN", "indrnn", backend)
         self.last_backend: str | None = None
+        self.backend_reason: str | None = None
         self.num_directions = 2 if bidirectional else 1
         factory = {"device": device, "dtype": dtype}
         self._names: list[tuple[str, str, str | None]] = []
@@ -168,17 +166,15 @@ class IndRNN(nn.Module):
         if n_in != self.input_size:
             raise ValueError(f"IndRNN expects input_size={self.input_size} features, got {n_in}")
         lengths = check_lengths(lengths, B, T, x.device)
-        mask = step_mask(lengths, B, T, x.device, x.dtype)  # (B, T)
         h0 = check_hx(hx, (self.num_layers * self.num_directions, B, self.hidden_size), "IndRNN", x)
-        mode = "reference" if self.backend == "reference" else "bptt"
-        self.last_backend = mode
+        run = choose_backend(self, "indrnn", x, lengths)
 
         def run_one(k: int, xk: Tensor, h0k: Tensor) -> tuple[Tensor, Tensor]:
             w_ih, w_hh, b = self._names[k]
             bias = getattr(self, b) if b is not None else None
-            return indrnn_sequence(
-                xk, mask, h0k, getattr(self, w_ih), self._u(w_hh), bias, mode=mode
-            )
+            weights = (getattr(self, w_ih), self._u(w_hh), bias)
+            out, (h_n,) = run(xk, lengths, (h0k,), weights, backends.NO_OPTIONS)
+            return out, h_n
 
         out, h_n = run_layers(
             x,

@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.lstm import lstm_sequence
 from rnnkit.layers._options import CellOptions
 from rnnkit.layers._sequence import shift_right
 from rnnkit.layers.base import RecurrentBase, States, Weights
@@ -139,15 +138,6 @@ class LSTM(CellOptions, RecurrentBase):
             device=device,
             dtype=dtype,
         )
-
-    def _sequence(
-        self, x: Tensor, lengths: Tensor, state: States, weights: Weights, mode: str
-    ) -> tuple[Tensor, States]:
-        w_ih, w_hh, b_ih, b_hh, w_hr = weights
-        out, h, c = lstm_sequence(
-            x, lengths, state[0], state[1], w_ih, w_hh, b_ih, b_hh, w_hr, mode=mode
-        )
-        return out, (h, c)
 
     def _recompute(
         self, x: Tensor, h: Tensor, state: States, weights: Weights

@@ -8,12 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.minrnn import _STEPS, minrnn_sequence
-from rnnkit.layers import _checks
+from rnnkit.cells.minrnn import _STEPS
+from rnnkit.layers import _checks, backends
 from rnnkit.layers.recurrent import (
     check_hx,
     check_input,
     check_lengths,
+    choose_backend,
     forward_unbatched,
     run_layers,
 )
@@ -58,10 +59,9 @@ class _MinRNN(nn.Module):
         self.batch_first = _checks.check_bool("batch_first", batch_first)
         self.dropout = _checks.check_dropout(dropout)
         self.bidirectional = _checks.check_bool("bidirectional", bidirectional)
-        self.backend = _checks.check_choice(
-            f"{name} backend", backend, ("auto", "scan", "reference")
-        )
+        self.backend = backends.check_name(name, self.kind, backend)
         self.last_backend: str | None = None
+        self.backend_reason: str | None = None
         self.num_directions = 2 if bidirectional else 1
         factory = {"device": device, "dtype": dtype}
         self._names: list[tuple[str, str | None]] = []
@@ -103,11 +103,11 @@ class _MinRNN(nn.Module):
             raise ValueError(f"{name} expects input_size={self.input_size} features, got {n_in}")
         lengths = check_lengths(lengths, B, T, x.device)
         h0 = check_hx(hx, (self.num_layers * self.num_directions, B, self.hidden_size), name, x)
-        mode = "reference" if self.backend == "reference" else "scan"
-        self.last_backend = mode
+        run = choose_backend(self, self.kind, x, lengths)
 
         def run_one(k: int, xk: Tensor, h0k: Tensor) -> tuple[Tensor, Tensor]:
-            return minrnn_sequence(self.kind, xk, lengths, h0k, *self._params(k), mode=mode)
+            out, (h_n,) = run(xk, lengths, (h0k,), self._params(k), backends.NO_OPTIONS)
+            return out, h_n
 
         out, h_n = run_layers(
             x,

@@ -306,6 +306,29 @@ def run_layers(
     return x, torch.stack(finals, 0)
 
 
+def choose_backend(
+    layer: nn.Module, family: str, x: torch.Tensor, lengths: torch.Tensor | None
+) -> Callable[..., tuple[torch.Tensor, tuple[torch.Tensor, ...]]]:
+    """The run function of the backend ``layer`` runs ``family`` on for input ``x``
+    ``(B, T, I)``; sets ``layer.last_backend`` and ``layer.backend_reason``."""
+    from rnnkit.layers import backends
+
+    first = next(layer.parameters())
+    request = backends.Request(
+        family,
+        training=torch.is_grad_enabled() and first.requires_grad,
+        device=x.device.type,
+        dtype=x.dtype,
+        ragged=lengths is not None and bool((lengths < x.shape[1]).any()),
+        batch=x.shape[0],
+        steps=x.shape[1],
+        input_size=layer.input_size,
+        hidden_size=layer.hidden_size,
+    )
+    layer.last_backend, layer.backend_reason = backends.choose(layer.backend, request)
+    return backends.get(layer.last_backend).runs[family]
+
+
 def check_input(input: torch.Tensor, rank: int, name: str, layout: str) -> None:
     """Refuse a non-tensor, non-floating or wrong-rank input, naming the expected layout."""
     if not isinstance(input, torch.Tensor):

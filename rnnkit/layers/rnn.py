@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.elman import elman_sequence
 from rnnkit.layers import _checks
 from rnnkit.layers._options import CellOptions
 from rnnkit.layers._sequence import shift_right
@@ -128,15 +127,6 @@ class RNN(CellOptions, RecurrentBase):
             device=device,
             dtype=dtype,
         )
-
-    def _sequence(
-        self, x: Tensor, lengths: Tensor, state: States, weights: Weights, mode: str
-    ) -> tuple[Tensor, States]:
-        w_ih, w_hh, b_ih, b_hh, _ = weights
-        out, h = elman_sequence(
-            x, lengths, state[0], w_ih, w_hh, b_ih, b_hh, self.nonlinearity, mode=mode
-        )
-        return out, (h,)
 
     def _recompute(
         self, x: Tensor, h: Tensor, state: States, weights: Weights
