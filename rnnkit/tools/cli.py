@@ -29,6 +29,7 @@ COMMANDS: list[str] = [
     "explain",
     "diagnose",
     "data",
+    "export",
 ]
 
 

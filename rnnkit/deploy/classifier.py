@@ -1,0 +1,115 @@
+"""``SequenceClassifier`` as ONNX: ``(inputs, lengths) -> (logits, probabilities)``.
+
+The graph mirrors :meth:`rnnkit.models.classifier.SequenceClassifier.forward` in eval mode::
+
+    inputs (B, T) int64 ──Gather(embedding)──┐
+    inputs (B, T, F) float ──MatMul + Add────┴─► (B, T, E) ─► Transpose ─► (T, B, E)
+        ─► recurrent stack (sequence_lens = lengths) ─► out (T, B, R), last (B, R)
+        ─► pooling over the real steps (last | mean | max | attention) ─► (B, R)
+        ─► MatMul + Add ─► logits (B, K) ─► sigmoid / softmax ─► probabilities (B, C)
+
+Dropout is absent (eval mode). Batch and time are dynamic axes; ``lengths`` are the real
+lengths in ``[1, T]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnnkit.deploy._graph import Graph
+from rnnkit.deploy.recurrent import write_stack
+from rnnkit.models.classifier import SequenceClassifier
+
+
+def time_mask(g: Graph, time_major: str, lengths: str) -> str:
+    """``mask (T, B)`` bool, True at real steps, for a time-major value ``(T, B, ...)``."""
+    T = g.op("Gather", g.op("Shape", time_major), g.ints("zero", [0]), hint="T")  # (1,)
+    T = g.op("Squeeze", T, g.ints("axis0", [0]), hint="T")  # scalar
+    one, zero = g.const("one_i64", 1), g.const("zero_i64", 0)
+    steps = g.op("Range", zero, T, one, hint="steps")  # (T,)
+    steps = g.op("Unsqueeze", steps, g.ints("axis1", [1]), hint="steps")  # (T, 1)
+    lens = g.op("Unsqueeze", lengths, g.ints("axis0", [0]), hint="lens")  # (1, B)
+    return g.op("Less", steps, lens, hint="mask")  # (T, B)
+
+
+def write_classifier(model: SequenceClassifier) -> tuple[Any, dict[str, Any]]:
+    """The ONNX model of ``model`` and the description of its inputs and outputs.
+
+    Returns:
+        ``(onnx.ModelProto, io)`` with ``io = {"inputs": [...], "outputs": [...]}``, each an
+        entry ``{"name", "dtype", "shape"}`` (symbolic axes ``batch``, ``time``).
+    """
+    g = Graph("rnnkit_classifier")
+    TP = g.onnx.TensorProto
+    token_ids = hasattr(model.encoder, "num_embeddings")
+    if token_ids:
+        x_info = {"name": "inputs", "dtype": "int64", "shape": ["batch", "time"]}
+        x = g.input("inputs", TP.INT64, ["batch", "time"])
+    else:
+        F = model.encoder.in_features
+        x_info = {"name": "inputs", "dtype": "float32", "shape": ["batch", "time", F]}
+        x = g.input("inputs", TP.FLOAT, ["batch", "time", F])
+    lengths = g.input("lengths", TP.INT64, ["batch"])
+
+    # encoder: (B, T) ids or (B, T, F) features -> (T, B, E)
+    if token_ids:
+        emb = g.op("Gather", g.const("embedding.weight", model.encoder.weight), x, hint="emb")
+    else:
+        emb = g.linear(x, model.encoder.weight, model.encoder.bias, "encoder")
+    emb = g.op("Transpose", emb, perm=[1, 0, 2], hint="emb_t")  # (T, B, E)
+    lengths32 = g.op("Cast", lengths, to=TP.INT32, hint="lengths32")
+    out, last = write_stack(g, model.recurrent, emb, lengths32)  # (T, B, R), (B, R)
+
+    pooled = _pool(g, model, out, last, lengths)  # (B, R)
+    logits = g.linear(pooled, model.head.weight, model.head.bias, "head")  # (B, K)
+    if model.num_classes == 2:
+        p1 = g.op("Sigmoid", logits, hint="p1")  # (B, 1)
+        p0 = g.op("Sub", g.const("one_f", [1.0]), p1, hint="p0")
+        probs = g.op("Concat", p0, p1, axis=1, hint="probs")  # (B, 2)
+    else:
+        probs = g.op("Softmax", logits, axis=1, hint="probs")
+    K = 1 if model.num_classes == 2 else model.num_classes
+    g.output(logits, "logits", TP.FLOAT, ["batch", K])
+    g.output(probs, "probabilities", TP.FLOAT, ["batch", model.num_classes])
+    io = {
+        "inputs": [x_info, {"name": "lengths", "dtype": "int64", "shape": ["batch"]}],
+        "outputs": [
+            {"name": "logits", "dtype": "float32", "shape": ["batch", K]},
+            {"name": "probabilities", "dtype": "float32", "shape": ["batch", model.num_classes]},
+        ],
+    }
+    return g.model(doc="rnnkit SequenceClassifier"), io
+
+
+def _pool(g: Graph, model: SequenceClassifier, out: str, last: str, lengths: str) -> str:
+    """One vector ``(B, R)`` per sequence from ``out`` ``(T, B, R)``, as ``model.pool``."""
+    if model.pooling == "last":
+        # forward half at the last real step, backward half at step 0: the top layer's h_n
+        return last
+    mask = time_mask(g, out, lengths)  # (T, B)
+    mask3 = g.op("Unsqueeze", mask, g.ints("axis2", [2]), hint="mask3")  # (T, B, 1)
+    if model.pooling == "mean":
+        keep = g.op("Cast", mask3, to=g.onnx.TensorProto.FLOAT, hint="keep")
+        summed = g.op(
+            "ReduceSum", g.op("Mul", out, keep), g.ints("axis0", [0]), keepdims=0, hint="summed"
+        )  # (B, R)
+        count = g.op(
+            "Cast",
+            g.op("Unsqueeze", lengths, g.ints("axis1", [1])),
+            to=g.onnx.TensorProto.FLOAT,
+            hint="count",
+        )  # (B, 1)
+        return g.op("Div", summed, count, hint="pooled")
+    neg_inf = g.const("neg_inf", [float("-inf")])
+    if model.pooling == "max":
+        masked = g.op("Where", mask3, out, neg_inf, hint="masked")  # (T, B, R)
+        return g.op("ReduceMax", masked, axes=[0], keepdims=0, hint="pooled")
+    # attention: softmax over the real steps of a small MLP's scores
+    first, _, second = model.attention
+    scores = g.op("Tanh", g.linear(out, first.weight, first.bias, "attn1"))
+    scores = g.linear(scores, second.weight, second.bias, "attn2")  # (T, B, 1)
+    scores = g.op("Where", mask3, scores, neg_inf, hint="scores")
+    weights = g.op("Softmax", scores, axis=0, hint="attn_weights")  # (T, B, 1)
+    return g.op(
+        "ReduceSum", g.op("Mul", out, weights), g.ints("axis0", [0]), keepdims=0, hint="pooled"
+    )

@@ -1,0 +1,206 @@
+"""``export_run(run_dir)``: a trained run as one ONNX file plus a JSON description of it.
+
+The file holds the whole model (encoder, recurrent stack, head) with dynamic ``batch`` and
+``time`` axes and a ``lengths`` input; its ``metadata_props["rnnkit"]`` and the sidecar
+``<file>.json`` hold what a client needs without rnnkit: the input and output names, dtypes
+and shapes, the label names, the run's preprocessing files (``tokenizer.json`` ...), the
+rnnkit version and the SHA-256 of the weights it was exported from.
+
+Before anything is written the exported graph is run with ONNX Runtime on a ragged batch
+and compared with the PyTorch model in eval mode; a mismatch refuses the export.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnkit.deploy._require import require_onnx
+from rnnkit.errors import RnnkitError
+from rnnkit.io import write_atomic, write_json
+
+EXPORT_FORMAT_VERSION = 1
+DEFAULT_NAME = "model.onnx"
+# run-directory files a client may need; embedded in the metadata when present
+ARTEFACTS = ("tokenizer.json", "labels.json", "scaler.json", "vocab.json")
+TOLERANCE = 1e-4  # the self-check at export time; the tests hold the writers to 1e-5
+
+
+@dataclass(frozen=True)
+class Writer:
+    """How one model class becomes ONNX.
+
+    Attributes:
+        write: ``model -> (onnx.ModelProto, io)``; ``io`` lists inputs and outputs.
+        example: ``(model, batch, time, generator) -> feeds``: a ragged batch for the check.
+        reference: ``(model, feeds) -> {output name: array}``: the PyTorch outputs.
+    """
+
+    write: Callable[[nn.Module], tuple[Any, dict[str, Any]]]
+    example: Callable[[nn.Module, int, int, torch.Generator], dict[str, np.ndarray]]
+    reference: Callable[[nn.Module, dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+def _classifier_writer() -> tuple[type, Writer]:
+    from rnnkit.deploy.classifier import write_classifier
+    from rnnkit.models.classifier import SequenceClassifier
+
+    def example(model: nn.Module, B: int, T: int, gen: torch.Generator) -> dict[str, np.ndarray]:
+        lengths = torch.randint(1, T + 1, (B,), generator=gen)
+        lengths[0], lengths[-1] = 1, T  # the extremes always
+        if hasattr(model.encoder, "num_embeddings"):
+            V = model.encoder.num_embeddings
+            x = torch.randint(1, V, (B, T), generator=gen)
+        else:
+            x = torch.randn(B, T, model.encoder.in_features, generator=gen)
+        return {"inputs": x.numpy(), "lengths": lengths.numpy()}
+
+    @torch.no_grad()
+    def reference(model: nn.Module, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        logits = model(torch.as_tensor(feeds["inputs"]), torch.as_tensor(feeds["lengths"]))
+        return {"logits": logits.numpy(), "probabilities": model.probabilities(logits).numpy()}
+
+    return SequenceClassifier, Writer(write_classifier, example, reference)
+
+
+# model classes the exporter knows, resolved lazily (first match by isinstance wins)
+WRITERS: list[Callable[[], tuple[type, Writer]]] = [_classifier_writer]
+
+
+def writer_for(model: nn.Module) -> Writer:
+    """The :class:`Writer` of ``model``'s class, or an RnnkitError naming what is exported."""
+    known = []
+    for entry in WRITERS:
+        cls, writer = entry()
+        if isinstance(model, cls):
+            return writer
+        known.append(cls.__name__)
+    raise RnnkitError(
+        f"no ONNX writer for {type(model).__name__} yet; exported models: {', '.join(known)}"
+    )
+
+
+def weights_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a weights file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_parity(
+    model: nn.Module, writer: Writer, proto: Any, *, batch: int = 5, time: int = 7, seed: int = 0
+) -> float:
+    """Largest absolute difference between ONNX Runtime and the model on a ragged batch."""
+    from rnnkit.deploy._require import require_onnxruntime
+
+    ort = require_onnxruntime()
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = writer.example(model, batch, time, torch.Generator().manual_seed(seed))
+    expected = writer.reference(model, feeds)
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+    return max(float(np.abs(got[name] - value).max()) for name, value in expected.items())
+
+
+def export_model(model: nn.Module) -> tuple[Any, dict[str, Any]]:
+    """``(onnx.ModelProto, io)`` of a model in eval mode (see :class:`Writer`)."""
+    require_onnx()
+    was_training = model.training
+    model.eval()
+    try:
+        return writer_for(model).write(model)
+    finally:
+        model.train(was_training)
+
+
+def export_run(
+    run_dir: str | Path, out: str | Path | None = None, *, overwrite: bool = False
+) -> tuple[Path, dict[str, Any]]:
+    """Export the best weights of ``run_dir`` as ONNX.
+
+    Args:
+        run_dir: a run directory written by ``rnnkit train``.
+        out: the ONNX file to write (default ``RUN_DIR/model.onnx``); the description goes
+            beside it as ``<out>.json``.
+        overwrite: replace existing files at ``out`` / ``<out>.json``.
+
+    Returns:
+        The path written and the metadata (also in the file and the sidecar).
+
+    Nothing is written unless every check passes: the run loads, its model has a writer,
+    the graph passes ``onnx.checker`` and ONNX Runtime agrees with PyTorch.
+    """
+    onnx = require_onnx()
+    from rnnkit import __version__, runs
+    from rnnkit.api import load
+    from rnnkit.config import to_dict
+
+    run_dir = Path(run_dir)
+    path = Path(out) if out is not None else run_dir / DEFAULT_NAME
+    sidecar = path.with_name(path.name + ".json")
+    if path.suffix != ".onnx":
+        raise RnnkitError(f"--out {path}: expected a file name ending in .onnx")
+    for target in (path, sidecar):
+        if target.exists() and not overwrite:
+            raise RnnkitError(f"{target} already exists; pass --overwrite to replace it")
+        if target.is_dir():
+            raise RnnkitError(f"{target} is a directory; --out names the .onnx file to write")
+    run = load(run_dir)
+    writer = writer_for(run.model)
+    proto, io = export_model(run.model)
+    diff = check_parity(run.model, writer, proto)
+    if not diff <= TOLERANCE:
+        raise RnnkitError(
+            f"the exported graph disagrees with the PyTorch model by {diff:.2e} (more than "
+            f"{TOLERANCE:g}); nothing was written. Please report this as a bug."
+        )
+    artefacts = {}
+    for name in ARTEFACTS:
+        file = run_dir / name
+        if file.is_file():
+            artefacts[name] = json.loads(file.read_text(encoding="utf-8"))
+    task = run.task
+    metadata = {
+        "format": "rnnkit-onnx",
+        "format_version": EXPORT_FORMAT_VERSION,
+        "rnnkit_version": __version__,
+        "task": run.config.task,
+        "model": type(run.model).__name__,
+        "opset": int(proto.opset_import[0].version),
+        **io,
+        "labels": list(getattr(task, "label_names", []) or []) or None,
+        "weights_sha256": weights_sha256(run_dir / runs.WEIGHTS),
+        "parity_max_abs_diff": diff,
+        "config": to_dict(run.config),
+        "artefacts": artefacts,
+    }
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "rnnkit", json.dumps(metadata)
+    write_atomic(path, lambda tmp: onnx.save_model(proto, str(tmp)))
+    write_json(sidecar, metadata)
+    return path, metadata
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The rnnkit metadata stored in an exported ONNX file."""
+    onnx = require_onnx()
+    path = Path(path)
+    if not path.is_file():
+        raise RnnkitError(f"{path}: no such ONNX file")
+    try:
+        proto = onnx.load_model(str(path), load_external_data=False)
+    except Exception as e:  # onnx raises DecodeError and others for a bad file
+        raise RnnkitError(f"{path} is not a readable ONNX file ({e})") from None
+    for entry in proto.metadata_props:
+        if entry.key == "rnnkit":
+            return json.loads(entry.value)
+    raise RnnkitError(f"{path} was not exported by rnnkit (no 'rnnkit' metadata)")

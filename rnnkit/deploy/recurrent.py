@@ -1,0 +1,120 @@
+"""The recurrent stack as ONNX: ``(x (T, B, I), lengths) -> (out (T, B, D*H), last (B, D*H))``.
+
+Elman RNN, LSTM and GRU map onto ONNX's own ``RNN`` / ``LSTM`` / ``GRU`` operators, which
+take ``sequence_lens`` and run the reverse direction from each sequence's own last real
+step: exactly the packed semantics of ``rnnkit.LSTM(..., lengths=...)``. What differs from
+torch is only the layout of the weights:
+
+* gate order: torch stacks LSTM gates i, f, g, o and GRU gates r, z, n; ONNX wants LSTM
+  i, o, f, c and GRU z, r, h, so the blocks are reordered;
+* GRU reset gate: torch applies ``r`` after the recurrent matmul,
+  ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``, which is ONNX's
+  ``linear_before_reset=1`` (the ONNX default 0 computes ``W_hn (r * h)``, a different
+  model);
+* biases: ONNX takes ``[b_ih, b_hh]`` concatenated, one row per direction.
+
+Layers are chained one operator per layer (both directions inside it). Dropout between
+layers is a training-time operation and is absent from the exported graph.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rnnkit.deploy._graph import Graph
+from rnnkit.errors import RnnkitError
+
+# torch block -> position, per ONNX gate order
+_GATE_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN_TANH": [0], "RNN_RELU": [0]}
+_OP = {"LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "RNN", "RNN_RELU": "RNN"}
+# eval-time options that change the cell's math (dropouts are training-only)
+_EVAL_OPTIONS = ("layer_norm", "peephole", "zoneout")
+
+
+def supported(stack: nn.Module) -> str | None:
+    """None when :func:`write_stack` can export ``stack``, else why not (one line)."""
+    mode = getattr(stack, "mode", None)
+    if mode not in _OP or not hasattr(stack, "weight_ih_l0"):
+        return f"{type(stack).__name__} has no ONNX writer yet (exported: RNN, LSTM, GRU)"
+    if getattr(stack, "proj_size", 0):
+        return "LSTM with proj_size > 0 is not exported yet (ONNX's LSTM has no projection)"
+    on = [name for name in _EVAL_OPTIONS if getattr(stack, name, False)]
+    if on:
+        return f"{type(stack).__name__} with {', '.join(on)} is not exported yet"
+    if not getattr(stack, "batch_first", True):
+        return "the stack must be batch_first (as rnnkit's models build it)"
+    return None
+
+
+def _reorder(weight: torch.Tensor, mode: str, hidden: int) -> torch.Tensor:
+    """Torch's stacked gate blocks ``(G*H, ...)`` in ONNX's gate order."""
+    blocks = weight.detach().split(hidden, dim=0)
+    return torch.cat([blocks[i] for i in _GATE_ORDER[mode]], dim=0)
+
+
+def _layer_weights(stack: nn.Module, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``W (D, G*H, I)``, ``R (D, G*H, H)``, ``B (D, 2*G*H)`` of one layer, ONNX layout."""
+    mode, H = stack.mode, stack.hidden_size
+    D = 2 if stack.bidirectional else 1
+    Ws, Rs, Bs = [], [], []
+    for direction in range(D):
+        sfx = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+        w_ih = getattr(stack, f"weight_ih{sfx}")  # (G*H, I)
+        w_hh = getattr(stack, f"weight_hh{sfx}")  # (G*H, H)
+        Ws.append(_reorder(w_ih, mode, H))
+        Rs.append(_reorder(w_hh, mode, H))
+        b_ih = getattr(stack, f"bias_ih{sfx}", None)
+        b_hh = getattr(stack, f"bias_hh{sfx}", None)
+        if b_ih is None:
+            Bs.append(torch.zeros(2 * w_ih.shape[0], dtype=w_ih.dtype))
+        else:
+            Bs.append(torch.cat([_reorder(b_ih, mode, H), _reorder(b_hh, mode, H)]))
+    return torch.stack(Ws).float(), torch.stack(Rs).float(), torch.stack(Bs).float()
+
+
+def write_stack(g: Graph, stack: nn.Module, x: str, lengths32: str) -> tuple[str, str]:
+    """Append ``stack`` (an ``RNN`` / ``LSTM`` / ``GRU``, rnnkit's or torch.nn's) to ``g``.
+
+    Args:
+        g: the graph under construction.
+        stack: the recurrent module, in eval mode semantics (no dropout).
+        x: the name of a time-major input ``(T, B, I)`` float32.
+        lengths32: the name of the real lengths ``(B,)`` int32 (ONNX's ``sequence_lens``).
+
+    Returns:
+        ``out`` ``(T, B, D*H)`` (zero at padded steps) and ``last`` ``(B, D*H)``: the
+        forward direction's state at each sequence's last real step, and the reverse
+        direction's at step 0 (as ``h_n`` of the top layer, directions side by side).
+    """
+    reason = supported(stack)
+    if reason:
+        raise RnnkitError(reason)
+    mode, H = stack.mode, stack.hidden_size
+    D = 2 if stack.bidirectional else 1
+    attrs: dict = {"hidden_size": H, "direction": "bidirectional" if D == 2 else "forward"}
+    if mode == "GRU":
+        attrs["linear_before_reset"] = 1  # torch's reset gate (see the module docstring)
+    if mode in ("RNN_TANH", "RNN_RELU"):
+        attrs["activations"] = ["Tanh" if mode == "RNN_TANH" else "Relu"] * D
+    flat = g.ints("flat_shape", [0, 0, -1])
+    h_n = ""
+    for layer in range(stack.num_layers):
+        W, R, B = _layer_weights(stack, layer)
+        hint = f"{_OP[mode].lower()}_l{layer}"
+        y, h_n = g.op(
+            _OP[mode],
+            x,
+            g.const(f"{hint}.W", W),
+            g.const(f"{hint}.R", R),
+            g.const(f"{hint}.B", B),
+            lengths32,
+            outputs=2,
+            hint=hint,
+            **attrs,
+        )  # y (T, D, B, H), h_n (D, B, H)
+        y = g.op("Transpose", y, perm=[0, 2, 1, 3], hint=f"{hint}.y")  # (T, B, D, H)
+        x = g.op("Reshape", y, flat, hint=f"{hint}.out")  # (T, B, D*H)
+    last = g.op("Transpose", h_n, perm=[1, 0, 2], hint="h_n")  # (B, D, H)
+    last = g.op("Reshape", last, g.ints("last_shape", [0, -1]), hint="last")  # (B, D*H)
+    return x, last
