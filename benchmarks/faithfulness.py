@@ -30,7 +30,6 @@ from pathlib import Path
 import torch
 
 import rnnkit
-from rnnkit.config import default_config
 from rnnkit.explain.attributions import (
     DEFAULT_RTOL,
     grad_x_input,
@@ -39,6 +38,7 @@ from rnnkit.explain.attributions import (
 )
 from rnnkit.explain.explainer import class_scalar
 from rnnkit.io import write_text
+from rnnkit.tasks.resolve import default_config
 
 KS = (1, 3, 5)
 K_MAX = max(KS)

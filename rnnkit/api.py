@@ -22,10 +22,11 @@ import torch
 from torch import nn
 
 from rnnkit import runs
-from rnnkit.config import RunConfig, apply_values, config_from_dict, nest_dotted, resolve_config
+from rnnkit.config import RunConfig, apply_values, nest_dotted
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks import get_task_class
 from rnnkit.tasks.base import Task
+from rnnkit.tasks.resolve import config_from_dict, resolve_config
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Run:
 
     def predict(self, inputs: str | list[str]) -> list[dict[str, Any]]:
         """The task's prediction for each raw input (a text for text tasks)."""
+        self.task.require("predict", "predict")
         if isinstance(inputs, str):
             inputs = [inputs]
         self.model.eval()

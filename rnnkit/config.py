@@ -231,25 +231,6 @@ def save_yaml(cfg: RunConfig, path: str | Path) -> None:
 # ----------------------------------------------------------------------------- resolving
 
 
-def _task_class(task_name: str) -> type:
-    from rnnkit.tasks import get_task_class
-
-    return get_task_class(task_name)
-
-
-def default_config(task_name: str) -> RunConfig:
-    """The config of ``rnnkit train TASK`` before any YAML or ``--set``: the task's
-    ``DataConfig()`` and its ``model_defaults`` / ``train_defaults`` applied to the shared
-    :class:`ModelConfig` / :class:`TrainConfig` defaults."""
-    cls = _task_class(task_name)
-    return RunConfig(
-        task=task_name,
-        data=cls.DataConfig(),
-        model=update_dataclass(ModelConfig(), dict(cls.model_defaults), prefix="model."),
-        train=update_dataclass(TrainConfig(), dict(cls.train_defaults), prefix="train."),
-    )
-
-
 def apply_values(cfg: RunConfig, values: dict[str, Any], origin: str = "") -> RunConfig:
     """``cfg`` with the nested ``values`` applied, type-checked. ``task`` may be given only
     when it names the same task (``origin`` names the source in the error message)."""
@@ -260,38 +241,6 @@ def apply_values(cfg: RunConfig, values: dict[str, Any], origin: str = "") -> Ru
             where = f"{origin}: " if origin else ""
             raise RnnkitError(f"{where}config key 'task' is {task!r} but the run is {cfg.task!r}")
     return update_dataclass(cfg, values)
-
-
-def config_from_dict(values: dict[str, Any], origin: str = "config") -> RunConfig:
-    """A RunConfig from a nested dict that names its task (``config.yaml`` read back)."""
-    task = values.get("task")
-    if not isinstance(task, str):
-        raise RnnkitError(f"{origin}: config key 'task' is missing or not a string")
-    return apply_values(default_config(task), values, origin)
-
-
-def resolve_config(
-    task: str,
-    config_file: str | Path | None = None,
-    overrides: list[str] | dict[str, Any] | None = None,
-    *,
-    base: RunConfig | None = None,
-) -> RunConfig:
-    """The resolved config of a run, in this order: ``base`` (or :func:`default_config`),
-    then the YAML ``config_file``, then ``overrides`` (``["train.lr=3e-4", ...]`` as given to
-    ``--set``, or a nested dict; dotted dict keys are split)."""
-    cfg = base if base is not None else default_config(task)
-    if cfg.task != task:
-        raise RnnkitError(f"the run directory holds a {cfg.task!r} run, not {task!r}")
-    if config_file is not None:
-        cfg = apply_values(cfg, load_yaml(config_file), f"config file {config_file}")
-    if overrides:
-        if isinstance(overrides, dict):
-            overrides = nest_dotted(overrides)
-        else:
-            overrides = parse_overrides(list(overrides))
-        cfg = apply_values(cfg, overrides, "--set")
-    return cfg
 
 
 def nest_dotted(values: dict[str, Any]) -> dict[str, Any]:

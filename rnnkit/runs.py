@@ -28,9 +28,10 @@ from typing import Any
 import yaml
 from torch import nn
 
-from rnnkit.config import RunConfig, config_from_dict, to_dict
+from rnnkit.config import RunConfig, to_dict
 from rnnkit.errors import RnnkitError
 from rnnkit.io import atomic_path, write_text
+from rnnkit.tasks.resolve import config_from_dict
 
 FORMAT_VERSION = 1  # bump when the layout changes; readers refuse newer formats
 

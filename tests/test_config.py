@@ -10,14 +10,13 @@ from test_training_fake import fake_task  # noqa: F401 (fixture)
 from rnnkit.config import (
     TrainConfig,
     data_key,
-    default_config,
     list_keys,
     load_yaml,
     parse_overrides,
-    resolve_config,
     update_dataclass,
 )
 from rnnkit.errors import RnnkitError
+from rnnkit.tasks.resolve import default_config, resolve_config
 
 pytestmark = pytest.mark.usefixtures("fake_task")
 

@@ -200,7 +200,9 @@ def test_a_run_of_an_unsupported_task_is_refused(tmp_path, capsys):
     )
     assert main(["explain", str(run), "test:0", "--out", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
-    assert "is a 'adding' run; explain supports the tasks sentiment, tsclass" in err
+    assert "is a 'adding' run; explain supports the tasks charlm, forecast, sentiment, tsclass" in (
+        err
+    )
     assert not (tmp_path / "r.html").exists()
 
 

@@ -19,6 +19,8 @@ from rnnkit.explain.explainer import explain
 from rnnkit.explain.figures import png_bytes, state_heatmaps_figure
 from rnnkit.explain.states import traced_states
 from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.tasks.resolve import default_config
+from rnnkit.tasks.sentiment import SentimentTask
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TEXTS = ["a gripping thriller", "dull and boring film", "great acting, great story", "bad movie"]
@@ -30,7 +32,8 @@ def _sentiment_run(run_dir: Path, **model) -> SimpleNamespace:
     tok = TextTokenizer.train(TEXTS, vocab_size=50, max_length=20)
     cfg = ModelConfig(**{"hidden_size": 8, "num_layers": 1, "embedding_dim": 8, **model})
     clf = SequenceClassifier.from_config(cfg, num_classes=2, vocab_size=tok.vocab_size).eval()
-    task = SimpleNamespace(tokenizer=tok, label_names=["rotten", "fresh"])
+    task = SentimentTask(default_config("sentiment"))
+    task.tokenizer, task.label_names = tok, ["rotten", "fresh"]
     return SimpleNamespace(
         model=clf, task=task, config=SimpleNamespace(task="sentiment"), run_dir=str(run_dir)
     )

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.config import resolve_config
 from rnnkit.data.builtin import is_available
+from rnnkit.tasks.resolve import resolve_config
 from rnnkit.tasks.smnist import SequentialMNISTTask
 from rnnkit.tools.cli import main
 

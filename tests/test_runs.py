@@ -8,8 +8,8 @@ from test_training_fake import fake_task  # noqa: F401 (fixture)
 from torch import nn
 
 from rnnkit import runs
-from rnnkit.config import default_config, resolve_config
 from rnnkit.errors import RnnkitError
+from rnnkit.tasks.resolve import default_config, resolve_config
 
 pytestmark = pytest.mark.usefixtures("fake_task")
 

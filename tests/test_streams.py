@@ -8,7 +8,7 @@ import torch
 from rnnkit.data.corpus import UNK, Vocab, encode_split, read_documents, split_text
 from rnnkit.data.streams import IGNORE_INDEX, StreamBatches
 from rnnkit.errors import RnnkitError
-from rnnkit.training.tbptt import StateCarry, detach_state, mask_state, run_with_resets
+from rnnkit.models.state import StateCarry, detach_state, mask_state, run_with_resets
 
 # ----------------------------------------------------------------------------- corpus
 

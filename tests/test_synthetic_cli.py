@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from rnnkit.config import resolve_config
 from rnnkit.tasks.adding import AddingTask
+from rnnkit.tasks.resolve import resolve_config
 from rnnkit.tools.cli import main
 
 TINY = ["--set", "model.hidden_size=8", "train.batch_size=16", "train.progress=false"]

@@ -51,6 +51,7 @@ class Model(nn.Module):
 class FakeTask(Task):
     name = "fake"
     DataConfig = FakeData
+    capabilities = frozenset({"evaluate", "predict"})
     model_defaults = {"hidden_size": 8, "num_layers": 1}
     train_defaults = {
         "epochs": 3,

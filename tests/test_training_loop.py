@@ -13,8 +13,9 @@ from test_training_fake import FakeTask, fake_task  # noqa: F401 (fixture)
 
 import rnnkit
 from rnnkit import runs
-from rnnkit.config import TrainConfig, resolve_config
+from rnnkit.config import TrainConfig
 from rnnkit.errors import RnnkitError
+from rnnkit.tasks.resolve import resolve_config
 from rnnkit.training import loop
 from rnnkit.training.optim import make_scheduler
 from rnnkit.training.seed import seed_everything

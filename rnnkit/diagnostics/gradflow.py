@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rnnkit.training.tbptt import State
+from rnnkit.models.state import State
 
 
 def _perturb_top(state: State, e: torch.Tensor) -> State:

@@ -20,7 +20,7 @@ from rnnkit.config import ModelConfig
 from rnnkit.data.streams import IGNORE_INDEX
 from rnnkit.errors import RnnkitError
 from rnnkit.models.stack import make_recurrent, output_size
-from rnnkit.training.tbptt import State, run_with_resets
+from rnnkit.models.state import State, run_with_resets
 
 
 class LanguageModel(nn.Module):

@@ -1,7 +1,8 @@
 """The registry of tasks: ``rnnkit train NAME`` looks NAME up here.
 
 Each entry is ``name -> "module:Class"`` so that importing rnnkit stays cheap and a task's
-optional dependencies are only needed when the task is used.
+optional dependencies are only needed when the task is used. A task declares what it can
+do (``Task.capabilities``); :func:`tasks_with` lists the tasks that can do one thing.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 from rnnkit.errors import RnnkitError
-from rnnkit.tasks.base import Task
+from rnnkit.tasks.base import CAPABILITIES, Task
 
 TASKS: dict[str, str] = {
     "sentiment": "rnnkit.tasks.sentiment:SentimentTask",
@@ -30,4 +31,10 @@ def get_task_class(name: str) -> type[Task]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-__all__ = ["TASKS", "Task", "get_task_class"]
+def tasks_with(capability: str) -> list[str]:
+    """The registered task names that support ``capability`` (sorted); importing each
+    task's module, so call it for messages and listings, not on a hot path."""
+    return sorted(name for name in TASKS if get_task_class(name).supports(capability))
+
+
+__all__ = ["CAPABILITIES", "TASKS", "Task", "get_task_class", "tasks_with"]

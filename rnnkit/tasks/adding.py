@@ -51,7 +51,7 @@ class SyntheticTask(Task):
         self.gradflow: GradFlowRecorder | None = None
         self.run_dir: Path | None = None
 
-    def generate(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
     def _min_length(self) -> int:
@@ -87,10 +87,10 @@ class SyntheticTask(Task):
         n = getattr(self.cfg.data, f"{split}_size")
         if split == "train" and self.cfg.data.resample and generator is not None:
             seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-            return self.generate(n, torch.Generator().manual_seed(seed))
+            return self.draw(n, torch.Generator().manual_seed(seed))
         if split not in self.fixed:
             seed = self.cfg.seed * 1_000_003 + _SPLIT_SEED[split]
-            self.fixed[split] = self.generate(n, torch.Generator().manual_seed(seed))
+            self.fixed[split] = self.draw(n, torch.Generator().manual_seed(seed))
         return self.fixed[split]
 
     def batches(
@@ -162,7 +162,7 @@ class AddingTask(SyntheticTask):
         "lstm_mse_T600": 0.164,
     }
 
-    def generate(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         return adding_problem(n, self.cfg.data.length, generator)
 
     def _min_length(self) -> int:

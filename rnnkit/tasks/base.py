@@ -6,8 +6,23 @@ published anchor. The loop in :mod:`rnnkit.training` owns everything else, and e
 command after training (evaluate, predict, generate, forecast, explain) reads only the
 run directory: ``Task.restore(run_dir)`` brings back what ``Task.prepare`` saved.
 
-Adding a task: subclass :class:`Task` in ``rnnkit/tasks/<name>.py`` and add it to
-``TASKS`` in ``rnnkit/tasks/__init__.py``.
+Adding a task: subclass :class:`Task` in ``rnnkit/tasks/<name>.py``, list what it can do
+in ``capabilities`` (and implement the matching methods), and add it to ``TASKS`` in
+``rnnkit/tasks/__init__.py``. The commands ask the task (:meth:`Task.supports`,
+:meth:`Task.require`); none of them knows a task by name.
+
+Capabilities (:data:`CAPABILITIES`) and the method each one promises:
+
+=============  ==========================================  ===========================
+capability     method                                      command
+=============  ==========================================  ===========================
+``evaluate``   :meth:`Task.evaluate` (every task)          ``rnnkit evaluate``
+``predict``    :meth:`Task.predict`                        ``rnnkit predict``
+``explain``    :meth:`Task.explain_input`                  ``rnnkit explain``
+``generate``   :meth:`Task.generate`                       ``rnnkit generate``
+``forecast``   :meth:`Task.forecast_series`                ``rnnkit forecast``
+``export``     the model runs on padded inputs + lengths   ``rnnkit export``
+=============  ==========================================  ===========================
 """
 
 from __future__ import annotations
@@ -15,7 +30,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -23,6 +38,11 @@ from torch import nn
 from rnnkit.config import RunConfig, data_key
 from rnnkit.data.batch import Batch
 from rnnkit.errors import RnnkitError
+
+if TYPE_CHECKING:
+    from rnnkit.tasks.explaining import ExplainInput
+
+CAPABILITIES = ("evaluate", "predict", "explain", "generate", "forecast", "export")
 
 
 class Task(ABC):
@@ -35,6 +55,10 @@ class Task(ABC):
             as overrides of :class:`rnnkit.config.ModelConfig` / ``TrainConfig``.
         monitor: the validation metric that picks the best epoch, and its ``mode``.
         anchor: the published figure for this task (``{"source": ..., <metric>: ...}``).
+        capabilities: what the commands may ask of this task (see :data:`CAPABILITIES`).
+        explain_help: what ``rnnkit explain``'s INPUT is for this task (``explain``).
+        explain_reads_splits: INPUT names an example of a split (``test:INDEX``), so
+            ``rnnkit explain --data`` applies.
     """
 
     name: ClassVar[str]
@@ -44,6 +68,9 @@ class Task(ABC):
     monitor: ClassVar[str] = "loss"
     monitor_mode: ClassVar[str] = "min"  # "min" or "max"
     anchor: ClassVar[dict[str, Any] | None] = None
+    capabilities: ClassVar[frozenset[str]] = frozenset({"evaluate"})
+    explain_help: ClassVar[str] = ""
+    explain_reads_splits: ClassVar[bool] = False
 
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
@@ -107,8 +134,8 @@ class Task(ABC):
 
     def predict(self, model: nn.Module, inputs: list[str]) -> list[dict[str, Any]]:
         """One prediction per raw input (``rnnkit predict``), e.g. ``{"label": ..., "p": ...}``.
-        ``model`` is in eval mode; called after :meth:`restore`."""
-        raise RnnkitError(f"task {self.name!r} does not support predict")
+        ``model`` is in eval mode; called after :meth:`restore` (capability ``predict``)."""
+        raise self.unsupported("predict", "rnnkit predict")
 
     def format_prediction(self, input: str, prediction: dict[str, Any]) -> str:
         """The line ``rnnkit predict`` prints for one input (default: ``key=value`` pairs)."""
@@ -116,3 +143,50 @@ class Task(ABC):
             f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in prediction.items()
         )
         return f"{fields}  {input!r}"
+
+    def explain_input(self, model: nn.Module, spec: str) -> ExplainInput:
+        """``rnnkit explain``'s INPUT ``spec`` as the scalar to explain and its input
+        (capability ``explain``; see :mod:`rnnkit.tasks.explaining`)."""
+        raise self.unsupported("explain", "rnnkit explain")
+
+    def generate(self, model: nn.Module, prime: str, length: int, **sampling: Any) -> str:
+        """``prime`` followed by ``length`` sampled symbols (capability ``generate``).
+        ``sampling``: ``temperature``, ``top_k``, ``top_p``, ``generator``."""
+        raise self.unsupported("generate", "rnnkit generate")
+
+    def forecast_series(
+        self,
+        model: nn.Module,
+        horizon: int | None = None,
+        *,
+        source: str | None = None,
+        backtest: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The forecast of each series after its end (capability ``forecast``)."""
+        raise self.unsupported("forecast", "rnnkit forecast")
+
+    # ------------------------------------------------------------------ capabilities
+    @classmethod
+    def supports(cls, capability: str) -> bool:
+        """Whether this task can do ``capability`` (one of :data:`CAPABILITIES`)."""
+        if capability not in CAPABILITIES:
+            raise ValueError(f"unknown capability {capability!r}; expected one of {CAPABILITIES}")
+        return capability in cls.capabilities
+
+    @classmethod
+    def unsupported(cls, capability: str, command: str) -> RnnkitError:
+        """The error for ``command`` on a task without ``capability``, naming the tasks
+        that have it."""
+        from rnnkit.tasks import tasks_with
+
+        others = ", ".join(tasks_with(capability)) or "none"
+        return RnnkitError(
+            f"{command}: a {cls.name!r} run cannot {capability}; the tasks that can: {others}"
+        )
+
+    @classmethod
+    def require(cls, capability: str, command: str) -> None:
+        """Refuse ``command`` (e.g. ``"rnnkit generate"``) unless this task supports
+        ``capability``; the message names the tasks that do."""
+        if not cls.supports(capability):
+            raise cls.unsupported(capability, command)

@@ -3,7 +3,7 @@ truncated BPTT.
 
 The training text is cut into ``train.batch_size`` parallel streams consumed in chunks of
 ``data.bptt`` steps; the state is carried from chunk to chunk and detached (see
-:mod:`rnnkit.data.streams`, :mod:`rnnkit.training.tbptt`). Evaluation carries the state
+:mod:`rnnkit.data.streams`, :mod:`rnnkit.models.state`). Evaluation carries the state
 across the whole split (``data.eval_streams`` streams; 1 reads it as one sequence). The
 metric is bits per character (``bpc`` = nats / ln 2), or per byte at ``data.level=byte``.
 """
@@ -25,9 +25,10 @@ from rnnkit.data.corpus import LEVELS, TextSplit, Vocab, encode_split, read_docu
 from rnnkit.data.streams import IGNORE_INDEX, StreamBatches
 from rnnkit.diagnostics.gradflow import GradFlowRecorder
 from rnnkit.errors import RnnkitError
-from rnnkit.models.language_model import LanguageModel
+from rnnkit.models.language_model import LanguageModel, generate_ids
+from rnnkit.models.state import StateCarry
 from rnnkit.tasks.base import Task
-from rnnkit.training.tbptt import StateCarry
+from rnnkit.tasks.explaining import ExplainInput, char_model_input
 
 LN2 = math.log(2.0)
 
@@ -54,6 +55,8 @@ class CharLMTask(Task):
     train_defaults = {"batch_size": 32, "lr": 2e-3, "epochs": 20, "clip_norm": 5.0}
     monitor = "bpc"
     monitor_mode = "min"
+    capabilities = frozenset({"evaluate", "explain", "generate", "export"})
+    explain_help = "a text the model reads (the last 400 characters are used)"
     anchor = {
         "source": "char-rnn on tiny-shakespeare (Karpathy 2015): ~1.40 nats/char validation; "
         "an LSTM on Penn Treebank characters: 1.36 bpc",
@@ -186,6 +189,44 @@ class CharLMTask(Task):
         logits, state = model(batch.inputs, self.carry.state, reset)
         self.carry.update(state)  # carried to the next chunk, detached
         return model.loss(logits, batch.targets)
+
+    # ---------------------------------------------------------- explain, generate
+    def explain_input(self, model: nn.Module, spec: str) -> ExplainInput:
+        """IG of the most likely next character's logit over the character embeddings."""
+        if self.vocab is None:
+            raise RnnkitError("the charlm run has no vocabulary (call restore first)")
+        return char_model_input(model, self.vocab, spec)
+
+    def generate(self, model: nn.Module, prime: str, length: int, **sampling: Any) -> str:
+        """``prime`` then ``length`` sampled symbols; the prime is read once and each symbol
+        is fed back with the carried state. Characters outside the vocabulary are refused.
+
+        ``sampling``: ``temperature`` (0 = greedy), ``top_k``, ``top_p``, ``generator``.
+        """
+        vocab = self.vocab
+        if vocab is None:
+            raise RnnkitError("the charlm run has no vocabulary (call restore first)")
+        if length < 1:
+            raise RnnkitError(f"--length must be at least 1, got {length}")
+        if not prime:
+            raise RnnkitError("--prime is empty; give at least one character to start from")
+        unknown = vocab.unknown(prime)
+        if unknown:
+            shown = ", ".join(repr(c) for c in unknown[:20])
+            raise RnnkitError(
+                f"--prime has {len(unknown)} character(s) outside the vocabulary of the run: "
+                f"{shown}; the model knows {len(vocab) - 1} characters"
+            )
+        ids = generate_ids(
+            model,
+            vocab.encode(prime),
+            length,
+            banned=[vocab.unk_id] if vocab.unk_id is not None else None,
+            **sampling,
+        )
+        if vocab.level == "byte":
+            return vocab.decode(torch.cat([vocab.encode(prime), ids]))
+        return prime + vocab.decode(ids)
 
     def _record_gradflow(self, model: LanguageModel, batch: Batch) -> None:
         x = model.dropout(model.embedding(batch.inputs))  # (B, T, E)

@@ -52,7 +52,7 @@ class CopyTask(SyntheticTask):
         "guessing_loss_per_step_T1000": round(copy_baseline_loss(1000), 4),
     }
 
-    def generate(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         return copy_memory(n, self.cfg.data.length, generator)
 
     def build_model(self) -> nn.Module:

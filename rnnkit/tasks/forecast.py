@@ -41,6 +41,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.metrics.forecasting import forecast_metrics, mase_scale
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.base import Task
+from rnnkit.tasks.explaining import ExplainInput, forecaster_input
 
 AIRLINE_ANCHOR = {
     "source": "LSTM(4), look-back 1, 67/33 split: Brownlee, 'Time Series Prediction with LSTM "
@@ -113,6 +114,11 @@ class ForecastTask(Task):
     monitor: ClassVar[str] = "mae"
     monitor_mode: ClassVar[str] = "min"
     anchor: ClassVar[dict[str, Any] | None] = None
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"evaluate", "predict", "explain", "forecast", "export"}
+    )
+    explain_help: ClassVar[str] = "test:INDEX (or val:INDEX, train:INDEX): that window"
+    explain_reads_splits: ClassVar[bool] = True
 
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
@@ -439,6 +445,10 @@ class ForecastTask(Task):
         return out
 
     # ------------------------------------------------------------------ after training
+    def explain_input(self, model: nn.Module, spec: str) -> ExplainInput:
+        """IG of the first forecast value over the scaled context window ``split:INDEX``."""
+        return forecaster_input(self, model, spec, self.scalers.get("targets"))
+
     @torch.no_grad()
     def forecast_series(
         self,

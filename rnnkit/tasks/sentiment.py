@@ -37,6 +37,7 @@ from rnnkit.io import write_json
 from rnnkit.metrics.classification import classification_report
 from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.tasks.base import Task
+from rnnkit.tasks.explaining import ExplainInput, token_classifier_input
 
 TOKENIZER_FILE = "tokenizer.json"
 LABELS_FILE = "labels.json"
@@ -86,6 +87,8 @@ class SentimentTask(Task):
     }
     monitor = "accuracy"
     monitor_mode = "max"
+    capabilities = frozenset({"evaluate", "predict", "explain", "export"})
+    explain_help = 'a text, e.g. "a gripping, beautifully acted thriller"'
     anchor = {
         "source": "BENCHMARKS.md: TF-IDF + logistic regression on the built-in Rotten "
         "Tomatoes snippets, 80/20 split; CNN from scratch on the similar MR set 0.761 "
@@ -344,6 +347,15 @@ class SentimentTask(Task):
     def format_prediction(self, input: str, prediction: dict[str, Any]) -> str:
         """``fresh  0.912  'A gripping thriller.'``"""
         return f"{prediction['label']}  {prediction['probability']:.3f}  {input!r}"
+
+    def explain_input(self, model: nn.Module, spec: str) -> ExplainInput:
+        """IG of the predicted class's logit over the token embeddings of the text ``spec``."""
+        if self.tokenizer is None:
+            raise RnnkitError(
+                "this sentiment run has no tokenizer (it was trained on token ids); explain "
+                "needs a text tokenizer"
+            )
+        return token_classifier_input(model, self.tokenizer, self.label_names, spec)
 
 
 def nb_log_count_ratios(

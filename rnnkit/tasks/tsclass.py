@@ -64,6 +64,7 @@ from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.models.static import FUSIONS
 from rnnkit.models.static_classifier import StaticSequenceClassifier
 from rnnkit.tasks.base import Task
+from rnnkit.tasks.explaining import ExplainInput, series_classifier_input
 
 LSTM_FCN = "LSTM-FCN (Karim et al. 2017; multivariate: MLSTM-FCN, Karim et al. 2019)"
 MAX_STEPS = 50  # data.patch=0 (auto) groups steps so that sequences have at most this many
@@ -137,6 +138,11 @@ class TSClassTask(Task):
     monitor: ClassVar[str] = "loss"
     monitor_mode: ClassVar[str] = "min"
     anchor: ClassVar[dict[str, Any] | None] = None
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"evaluate", "predict", "explain", "export"}
+    )
+    explain_help: ClassVar[str] = "test:INDEX (or val:INDEX, train:INDEX): that example"
+    explain_reads_splits: ClassVar[bool] = True
 
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
@@ -429,6 +435,11 @@ class TSClassTask(Task):
         return model.loss(model(batch.inputs, batch.lengths, **batch.extras), batch.targets)
 
     @torch.no_grad()
+    def explain_input(self, model: nn.Module, spec: str) -> ExplainInput:
+        """IG of the predicted class's logit over the scaled features of ``split:INDEX``
+        (its static features, if any, held fixed)."""
+        return series_classifier_input(self, model, spec, self.classes)
+
     def predict_proba(
         self,
         model: nn.Module,

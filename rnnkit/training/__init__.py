@@ -1,7 +1,7 @@
 """Training: the loop (:func:`fit`), optimizers and schedules, seeding, truncated BPTT.
 
-``rnnkit.training.tbptt`` (state carrying for truncated BPTT) is imported by the tasks
-that need it; importing this package stays light.
+The state carrying of truncated BPTT lives in :mod:`rnnkit.models.state` (re-exported as
+``rnnkit.training.tbptt``): tasks and models never import this package.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -27,7 +27,6 @@ from torch import nn
 from rnnkit import runs
 from rnnkit.config import to_dict
 from rnnkit.errors import RnnkitError
-from rnnkit.tasks.base import Task
 from rnnkit.training.optim import Schedule, make_optimizer, make_scheduler
 from rnnkit.training.seed import (
     deterministic_mode,
@@ -36,6 +35,9 @@ from rnnkit.training.seed import (
     seed_everything,
     set_rng_state,
 )
+
+if TYPE_CHECKING:  # the loop calls the Task protocol; it never imports the tasks
+    from rnnkit.tasks.base import Task
 
 CHECKPOINT_VERSION = 1
 # Metrics where lower is better, for a train.monitor that differs from the task's own.

@@ -107,15 +107,14 @@ def plot_forecast(
 def run(args: argparse.Namespace) -> int:
     from rnnkit.api import load
     from rnnkit.io import write_text
+    from rnnkit.runs import read_config
+    from rnnkit.tasks import get_task_class
 
-    run_obj = load(args.run_dir, device=args.device)
-    task = run_obj.task
-    if run_obj.config.task != "forecast":
-        raise RnnkitError(
-            f"{args.run_dir} is a {run_obj.config.task!r} run; rnnkit forecast needs a forecast run"
-        )
     if args.horizon is not None and args.horizon < 1:
         raise RnnkitError(f"--horizon must be >= 1, got {args.horizon}")
+    get_task_class(read_config(args.run_dir).task).require("forecast", "rnnkit forecast")
+    run_obj = load(args.run_dir, device=args.device)
+    task = run_obj.task
     results = task.forecast_series(
         run_obj.model, args.horizon, source=args.data, backtest=args.backtest
     )

@@ -1,4 +1,4 @@
-"""``rnnkit generate RUN_DIR``: sample text from a trained character language model.
+"""``rnnkit generate RUN_DIR``: sample text from a trained run that can generate (charlm).
 
 The prime is read once; then one symbol at a time is sampled and fed back with the
 carried state (the prefix is never read again). The prime must use only symbols of the
@@ -51,44 +51,28 @@ def generate_text(
     seed: int = 0,
     device: str = "cpu",
 ) -> str:
-    """The prime followed by ``length`` sampled symbols from the charlm run in ``run_dir``."""
-    from rnnkit.models.language_model import generate_ids
-    from rnnkit.runs import WEIGHTS, load_weights, read_config
+    """The prime followed by ``length`` sampled symbols from the run in ``run_dir`` (a task
+    with the ``generate`` capability, e.g. charlm): :func:`rnnkit.load`, then
+    ``Task.generate``."""
+    from rnnkit.api import load
+    from rnnkit.runs import read_config
     from rnnkit.tasks import get_task_class
 
     if length < 1:
         raise RnnkitError(f"--length must be at least 1, got {length}")
     if not prime:
         raise RnnkitError("--prime is empty; give at least one character to start from")
-    cfg = read_config(run_dir)
-    if cfg.task != "charlm":
-        raise RnnkitError(f"{run_dir} holds a {cfg.task!r} run; generate needs a charlm run")
-    task = get_task_class(cfg.task)(cfg)
-    task.restore(Path(run_dir))
-    vocab = task.vocab
-    unknown = vocab.unknown(prime)
-    if unknown:
-        shown = ", ".join(repr(c) for c in unknown[:20])
-        raise RnnkitError(
-            f"--prime has {len(unknown)} character(s) outside the vocabulary of {run_dir}: "
-            f"{shown}; the model knows {len(vocab) - 1} characters"
-        )
-    model = task.build_model().to(device)
-    load_weights(model, Path(run_dir) / WEIGHTS)
-    model.eval()
-    ids = generate_ids(
-        model,
-        vocab.encode(prime),
+    get_task_class(read_config(run_dir).task).require("generate", "rnnkit generate")
+    run_ = load(run_dir, device=device)
+    return run_.task.generate(
+        run_.model,
+        prime,
         length,
         temperature=temperature,
         top_k=top_k,
         top_p=top_p,
         generator=torch.Generator().manual_seed(seed),
-        banned=[vocab.unk_id] if vocab.unk_id is not None else None,
     )
-    if vocab.level == "byte":
-        return vocab.decode(torch.cat([vocab.encode(prime), ids]))
-    return prime + vocab.decode(ids)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -86,7 +86,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def resolve_from_args(args: argparse.Namespace):  # noqa: ANN201 (RunConfig; lazy import)
     """The RunConfig that ``args`` describe (see the module docstring for the order)."""
     from rnnkit import runs
-    from rnnkit.config import data_key, resolve_config
+    from rnnkit.config import data_key
+    from rnnkit.tasks.resolve import resolve_config
 
     base = runs.read_config(args.out) if args.resume and args.out else None
     cfg = resolve_config(args.task, args.config, args.overrides, base=base)
@@ -105,9 +106,10 @@ def resolve_from_args(args: argparse.Namespace):  # noqa: ANN201 (RunConfig; laz
 def run(args: argparse.Namespace) -> int:
     """Resolve the config, print it, train, and print where the run went."""
     from rnnkit import runs
-    from rnnkit.config import default_config, format_keys, to_dict
+    from rnnkit.config import format_keys, to_dict
     from rnnkit.errors import RnnkitError
     from rnnkit.tasks import TASKS, get_task_class
+    from rnnkit.tasks.resolve import default_config
     from rnnkit.training.loop import fit, resolve_device
 
     if args.task is None:

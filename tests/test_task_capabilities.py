@@ -1,0 +1,84 @@
+"""Tasks declare what they can do; the commands ask the task, never its name."""
+
+from __future__ import annotations
+
+import pytest
+from test_training_fake import fake_task  # noqa: F401 (fixture)
+
+import rnnkit
+from rnnkit.errors import RnnkitError
+from rnnkit.tasks import CAPABILITIES, TASKS, get_task_class, tasks_with
+from rnnkit.tasks.base import Task
+from rnnkit.tools.cli import main
+
+# capability -> the method that a task declaring it must implement
+METHODS = {
+    "predict": "predict",
+    "explain": "explain_input",
+    "generate": "generate",
+    "forecast": "forecast_series",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_declared_capabilities_match_the_implemented_methods(name):
+    cls = get_task_class(name)
+    assert cls.capabilities <= set(CAPABILITIES), cls.capabilities
+    assert "evaluate" in cls.capabilities  # every task is evaluated by the loop
+    for capability, method in METHODS.items():
+        overridden = getattr(cls, method) is not getattr(Task, method)
+        assert cls.supports(capability) == overridden, (name, capability)
+    if cls.supports("explain"):
+        assert cls.explain_help, f"{name}: explain_help says what INPUT is"
+
+
+def test_tasks_with_lists_the_tasks_that_declare_a_capability():
+    assert tasks_with("generate") == ["charlm"]
+    assert tasks_with("forecast") == ["forecast"]
+    assert set(tasks_with("explain")) >= {"sentiment", "tsclass", "forecast", "charlm"}
+    assert "adding" not in tasks_with("predict")
+
+
+def test_an_unknown_capability_is_a_programming_error():
+    with pytest.raises(ValueError, match="unknown capability 'fly'"):
+        get_task_class("adding").supports("fly")
+
+
+def test_require_names_the_command_and_the_tasks_that_can():
+    with pytest.raises(RnnkitError) as e:
+        get_task_class("adding").require("generate", "rnnkit generate")
+    assert str(e.value) == (
+        "rnnkit generate: a 'adding' run cannot generate; the tasks that can: charlm"
+    )
+    get_task_class("charlm").require("generate", "rnnkit generate")  # no error
+
+
+@pytest.fixture(scope="module")
+def adding_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "adding"
+    rnnkit.train(
+        "adding",
+        out=out,
+        verbose=False,
+        data={"length": 6, "train_size": 8, "val_size": 4, "test_size": 4},
+        model={"hidden_size": 4, "num_layers": 1},
+        train={"epochs": 1, "batch_size": 4, "progress": False, "tensorboard": False},
+    )
+    return out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["generate", "{run}"], "rnnkit generate: a 'adding' run cannot generate; the tasks "
+         "that can: charlm"),
+        (["forecast", "{run}"], "rnnkit forecast: a 'adding' run cannot forecast; the tasks "
+         "that can: forecast"),
+        (["predict", "{run}", "x"], "predict: a 'adding' run cannot predict; the tasks that "
+         "can: forecast, sentiment, tsclass"),
+    ],
+)  # fmt: skip
+def test_commands_refuse_a_task_without_the_capability(adding_run, capsys, argv, message):
+    assert main([a.format(run=adding_run) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
