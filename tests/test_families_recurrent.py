@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit.layers.recurrent import Recurrent, flip_padded
+from rnnkit.cells.padded import reverse_padded as flip_padded
+from rnnkit.layers.recurrent import Recurrent
 
 
 class TanhCell(nn.Module):

@@ -30,3 +30,27 @@ def convlstm_step(
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h = torch.sigmoid(o) * torch.tanh(c)
     return h, c
+
+
+def convlstm_gates(
+    x: Tensor, h: Tensor, state: tuple[Tensor, Tensor], weight: Tensor, bias: Tensor | None
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """The cell states and gates of a whole sequence, from its inputs and hidden states.
+
+    x (B, T, C_in, *S), h (B, T, C_h, *S) the outputs, state (h0, c0) each (B, C_h, *S).
+    The gates of every step are one convolution over all ``B * T`` steps (``h_{t-1}`` is
+    known); only ``c_t = f c_{t-1} + i g`` runs step by step. Returns ``c`` (B, T, C_h, *S)
+    and the activations ``i, f, g, o`` (B, T, C_h, *S).
+    """
+    B, T = x.shape[0], x.shape[1]
+    conv = _CONV[x.dim() - 3]
+    h_prev = torch.cat([state[0][:, None], h[:, :-1]], 1)  # (B, T, C_h, *S)
+    xh = torch.cat([x, h_prev], 2).flatten(0, 1)  # (B*T, C_in + C_h, *S)
+    pre = conv(xh, weight, bias, padding="same").unflatten(0, (B, T))  # (B, T, 4 C_h, *S)
+    i, f, g, o = pre.chunk(4, dim=2)
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    c, c_t = torch.empty_like(g), state[1]
+    for t in range(T):
+        c_t = f[:, t] * c_t + i[:, t] * g[:, t]
+        c[:, t] = c_t
+    return c, {"i": i, "f": f, "g": g, "o": o}

@@ -16,7 +16,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnkit.cells._masking import apply_bptt, autocast_off, check_mode, first_padded_step, step_mask
+from rnnkit.cells._bptt import apply_bptt, autocast_off, check_mode
+from rnnkit.cells.padded import first_padded_step, step_mask
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -90,7 +91,7 @@ def elman_sequence(
     _check_nonlinearity(nonlinearity)
     if mode == "bptt":
         return apply_bptt(ElmanBPTT, x, lengths, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
-    mask = step_mask(lengths, x.shape[1], x.device)  # (T, B, 1)
+    mask = step_mask(lengths, x.shape[1], x.device).t()[..., None]  # (T, B, 1)
     h = h0
     outs = []
     for t in range(x.shape[1]):
@@ -136,7 +137,7 @@ class ElmanBPTT(torch.autograd.Function):
         _check_nonlinearity(nonlinearity)
         B, T, I = x.shape
         H = w_hh.shape[0]
-        mask = step_mask(lengths, T, x.device)  # (T, B, 1)
+        mask = step_mask(lengths, T, x.device).t()[..., None]  # (T, B, 1)
         t_full = first_padded_step(lengths)  # steps t < t_full are real for every sequence
         act = torch.tanh_ if nonlinearity == "tanh" else torch.relu_
         xs = x.transpose(0, 1).reshape(T * B, I)  # (T*B, I) time-major

@@ -37,6 +37,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from rnnkit.cells.padded import full_lengths, step_mask
+
 KINDS = ("lstm", "gru", "rnn")
 EPS = 1e-5  # layer-norm epsilon (as torch.nn.LayerNorm)
 
@@ -112,14 +114,6 @@ def extended_step(
     return h_new, c_new
 
 
-def _step_mask(lengths: Tensor | None, B: int, T: int, like: Tensor) -> Tensor:
-    """(B, T, 1) float mask of real steps."""
-    if lengths is None:
-        return like.new_ones(B, T, 1)
-    t = torch.arange(T, device=like.device)
-    return (t[None, :] < lengths.to(like.device)[:, None]).to(like.dtype)[..., None]
-
-
 def extended_sequence(
     kind: str,
     x: Tensor,
@@ -161,7 +155,7 @@ def extended_sequence(
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     B, T, _ = x.shape
     H = h0.shape[1]
-    m = _step_mask(lengths, B, T, x)  # (B, T, 1)
+    m = step_mask(full_lengths(x, lengths), T, x.device)[..., None].to(x.dtype)  # (B, T, 1)
     # keep weight of the previous state: zoneout at real steps, 1 (hold) at padding
     keep_h = 1 - m if zoneout_h is None else 1 - m * (1 - zoneout_h.expand(B, T, H))
     keep_c = None

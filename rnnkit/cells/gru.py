@@ -20,7 +20,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnkit.cells._masking import apply_bptt, autocast_off, check_mode, first_padded_step, step_mask
+from rnnkit.cells._bptt import apply_bptt, autocast_off, check_mode
+from rnnkit.cells.padded import first_padded_step, step_mask
 
 
 def gru_step(
@@ -90,7 +91,7 @@ def gru_sequence(
     check_mode(mode)
     if mode == "bptt":
         return apply_bptt(GRUBPTT, x, lengths, h0, w_ih, w_hh, b_ih, b_hh)
-    mask = step_mask(lengths, x.shape[1], x.device)  # (T, B, 1)
+    mask = step_mask(lengths, x.shape[1], x.device).t()[..., None]  # (T, B, 1)
     h = h0
     outs = []
     for t in range(x.shape[1]):
@@ -142,7 +143,7 @@ class GRUBPTT(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor]:
         B, T, I = x.shape
         H = w_hh.shape[1]
-        mask = step_mask(lengths, T, x.device)  # (T, B, 1)
+        mask = step_mask(lengths, T, x.device).t()[..., None]  # (T, B, 1)
         t_full = first_padded_step(lengths)  # steps t < t_full are real for every sequence
         xs = x.transpose(0, 1).reshape(T * B, I)  # (T*B, I) time-major
         gi = xs @ w_ih.t() if b_ih is None else torch.addmm(b_ih, xs, w_ih.t())  # (T*B, 3H)

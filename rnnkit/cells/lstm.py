@@ -22,7 +22,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnkit.cells._masking import apply_bptt, autocast_off, check_mode, first_padded_step, step_mask
+from rnnkit.cells._bptt import apply_bptt, autocast_off, check_mode
+from rnnkit.cells.padded import first_padded_step, step_mask
 
 
 def lstm_step(
@@ -97,7 +98,7 @@ def lstm_sequence(
     check_mode(mode)
     if mode == "bptt":
         return apply_bptt(LSTMBPTT, x, lengths, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
-    mask = step_mask(lengths, x.shape[1], x.device)  # (T, B, 1)
+    mask = step_mask(lengths, x.shape[1], x.device).t()[..., None]  # (T, B, 1)
     h, c = h0, c0
     outs = []
     for t in range(x.shape[1]):
@@ -152,7 +153,7 @@ class LSTMBPTT(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor, Tensor]:
         B, T, I = x.shape
         H, H_out = c0.shape[1], w_hh.shape[1]
-        mask = step_mask(lengths, T, x.device)  # (T, B, 1)
+        mask = step_mask(lengths, T, x.device).t()[..., None]  # (T, B, 1)
         t_full = first_padded_step(lengths)  # steps t < t_full are real for every sequence
         xs = x.transpose(0, 1).reshape(T * B, I)  # (T*B, I) time-major
         gates = xs @ w_ih.t()  # (T*B, 4H): the input part of every step's gates at once

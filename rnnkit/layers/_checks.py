@@ -35,12 +35,12 @@ def check_bool(name: str, value: object) -> bool:
     raise TypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__})")
 
 
-def check_dropout(value: object) -> float:
-    """``value`` as a float in [0, 1)."""
+def check_probability(name: str, value: object) -> float:
+    """``value`` as a float in [0, 1) (``dropout`` and the cell options' probabilities)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"dropout must be a float in [0, 1), got {value!r}")
+        raise TypeError(f"{name} must be a float in [0, 1), got {value!r}")
     if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"dropout must be a float in [0, 1), got {value}")
+        raise ValueError(f"{name} must be a float in [0, 1), got {value}")
     return float(value)
 
 
@@ -111,11 +111,15 @@ def check_like_weight(name: str, arg: str, x: Tensor, weight: Tensor) -> None:
         )
 
 
-def check_lengths(name: str, lengths: object, batch: int, steps: int) -> tuple[Tensor, int, int]:
-    """``lengths``: an int64 tensor ``(B,)`` with values in ``[1, T]``.
+def check_lengths(
+    name: str, lengths: object, batch: int, steps: int, device: torch.device | None = None
+) -> tuple[Tensor, int, int]:
+    """``lengths``: an int64 tensor ``(B,)`` with values in ``[1, T]``; the same rule and
+    message for every layer family.
 
     Returns:
-        ``(lengths, min, max)``; the bounds are read once (one device sync) and reused.
+        ``(lengths, min, max)``, ``lengths`` moved to ``device`` if given; the bounds are
+        read once (one device sync) and reused.
     """
     if not isinstance(lengths, Tensor):
         raise TypeError(
@@ -129,16 +133,32 @@ def check_lengths(name: str, lengths: object, batch: int, steps: int) -> tuple[T
             f"{name}: lengths must have shape ({batch},), one length per sequence of the batch, "
             f"got {tuple(lengths.shape)}"
         )
+    if device is not None:
+        lengths = lengths.to(device)
     if batch == 0:
         return lengths, steps, steps
     lo, hi = (int(v) for v in torch.aminmax(lengths))
     if lo < 1:
-        raise ValueError(f"{name}: every length must be >= 1, got a length of {lo}")
+        raise ValueError(
+            f"{name}: every length must be >= 1, got a length of {lo} (lengths lie in [1, {steps}])"
+        )
     if hi > steps:
         raise ValueError(
-            f"{name}: lengths must not exceed the sequence length T={steps}, got a length of {hi}"
+            f"{name}: lengths must not exceed the sequence length T={steps}, got a length of "
+            f"{hi} (lengths lie in [1, {steps}])"
         )
     return lengths, lo, hi
+
+
+def padded_lengths(
+    name: str, lengths: object, batch: int, steps: int, device: torch.device
+) -> Tensor | None:
+    """:func:`check_lengths` for a layer's forward: ``lengths`` on ``device``, or None when
+    it is None or pads nothing (every length equals ``T``)."""
+    if lengths is None:
+        return None
+    lengths, shortest, _ = check_lengths(name, lengths, batch, steps, device)
+    return None if shortest == steps else lengths
 
 
 def check_state(
@@ -151,3 +171,24 @@ def check_state(
         raise ValueError(f"{name}: {arg} must have shape {expected}, got {tuple(state.shape)}")
     check_like_weight(name, arg, state, weight)
     return state
+
+
+def check_rank(name: str, x: object, rank: int, layout: str) -> Tensor:
+    """A floating-point tensor of exactly ``rank`` dimensions (``layout`` names them)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} expects a tensor input, got {type(x).__name__}")
+    if x.dim() != rank:
+        raise ValueError(f"{name} expects a {rank}-D input {layout}, got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} expects a floating-point input, got dtype {x.dtype}")
+    return x
+
+
+def check_hx(name: str, hx: object, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """``hx`` of exactly ``shape`` in the dtype of ``like`` (zeros like ``like`` when None)."""
+    if hx is None:
+        return like.new_zeros(shape)
+    if not isinstance(hx, Tensor) or tuple(hx.shape) != tuple(shape):
+        got = tuple(hx.shape) if isinstance(hx, Tensor) else type(hx).__name__
+        raise ValueError(f"{name} expects hx of shape {tuple(shape)}, got {got}")
+    return hx.to(like.dtype)

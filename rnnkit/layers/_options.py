@@ -12,24 +12,13 @@ backends hand to the extended cell. :class:`CellOptions` is mixed into the layer
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch import Tensor, nn
 
-from rnnkit.layers import backends
+from rnnkit.layers import _checks, backends
 from rnnkit.layers.backends import NO_OPTIONS, StepOptions
 
-__all__ = ["CellOptions", "check_probability", "dropout_mask", "zoneout_weights"]
-
-
-def check_probability(name: str, value: object) -> float:
-    """``value`` as a float in [0, 1); the error names the option."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a float in [0, 1), got {value!r}")
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"{name} must be a float in [0, 1), got {value}")
-    return float(value)
+__all__ = ["CellOptions", "dropout_mask", "zoneout_weights"]
 
 
 def dropout_mask(shape: tuple[int, ...], p: float, like: Tensor) -> Tensor:
@@ -73,9 +62,9 @@ class CellOptions:
         if peephole and self._cell_kind != "lstm":
             raise ValueError(f"{name}: peephole applies to LSTM only")
         self.layer_norm = layer_norm
-        self.recurrent_dropout = check_probability("recurrent_dropout", recurrent_dropout)
-        self.zoneout = check_probability("zoneout", zoneout)
-        self.weight_drop = check_probability("weight_drop", weight_drop)
+        self.recurrent_dropout = _checks.check_probability("recurrent_dropout", recurrent_dropout)
+        self.zoneout = _checks.check_probability("zoneout", zoneout)
+        self.weight_drop = _checks.check_probability("weight_drop", weight_drop)
         self.peephole = peephole
         if self.has_options:
             if self.proj_size > 0:
@@ -178,13 +167,13 @@ class CellOptions:
         )
         return (w_ih, w_hh, b_ih, b_hh, w_hr), options
 
-    def _trace_layer(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def _trace_gates(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         if self.has_options:
             raise ValueError(
                 f"{type(self).__name__}: tracing records the plain cell's gates; it does not "
                 "support layers with layer_norm/dropout/zoneout/peephole options yet"
             )
-        super()._trace_layer(*args, **kwargs)
+        return super()._trace_gates(*args, **kwargs)
 
     def _options_repr(self) -> str:
         parts = []

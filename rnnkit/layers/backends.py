@@ -50,6 +50,8 @@ import torch
 from torch import _VF, Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnkit.cells.padded import full_lengths, step_mask
+
 __all__ = [
     "AUTO_TABLE",
     "FAMILIES",
@@ -375,13 +377,6 @@ def backend_reason(layer: object) -> str | None:
 # ----------------------------------------------------------------------------- reference & bptt
 
 
-def full_lengths(x: Tensor, lengths: Tensor | None) -> Tensor:
-    """``lengths``, or every sequence full (``T``) when None: ``(B,)`` int64."""
-    if lengths is not None:
-        return lengths
-    return torch.full((x.shape[0],), x.shape[1], dtype=torch.int64, device=x.device)
-
-
 def _classic(mode: str, family: str) -> RunFn:
     """The run function of a classic family (lstm/gru/rnn_*) through rnnkit.cells."""
     from rnnkit.cells.elman import elman_sequence
@@ -425,7 +420,7 @@ def _indrnn(mode: str) -> RunFn:
         x: Tensor, lengths: Tensor | None, state: States, weights: tuple, options: StepOptions
     ) -> tuple[Tensor, States]:
         w_ih, u, b = weights
-        mask = _float_mask(x, lengths)
+        mask = step_mask(full_lengths(x, lengths), x.shape[1], x.device).to(x.dtype)
         out, h = indrnn_sequence(x, mask, state[0], w_ih, u, b, mode=mode)
         return out, (h,)
 
@@ -450,7 +445,7 @@ def _convlstm_reference(
     """Autograd over :func:`rnnkit.cells.convlstm.convlstm_step`: x ``(B, T, C, *S)``."""
     from rnnkit.cells.convlstm import convlstm_step
 
-    mask = _float_mask(x, lengths)  # (B, T)
+    mask = step_mask(full_lengths(x, lengths), x.shape[1], x.device).to(x.dtype)  # (B, T)
     view = (x.shape[0], *([1] * (x.dim() - 2)))  # broadcast (B,) over (B, C_h, *S)
     (h, c), outs = state, []
     for t in range(x.shape[1]):
@@ -460,15 +455,6 @@ def _convlstm_reference(
         c = m * c_new + (1 - m) * c
         outs.append(m * h_new)
     return torch.stack(outs, 1), (h, c)
-
-
-def _float_mask(x: Tensor, lengths: Tensor | None) -> Tensor:
-    """``(B, T)`` in x's dtype: 1 at real steps, 0 at padding."""
-    B, T = x.shape[0], x.shape[1]
-    if lengths is None:
-        return x.new_ones(B, T)
-    t = torch.arange(T, device=x.device)
-    return (t[None, :] < lengths.to(x.device)[:, None]).to(x.dtype)
 
 
 # ----------------------------------------------------------------------------- native

@@ -20,12 +20,10 @@ import math
 import warnings
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnkit.layers import _checks, backends, trace
-from rnnkit.layers._sequence import reverse_padded, step_mask
+from rnnkit.layers import _checks, backends, runner, trace
 
 States = tuple[Tensor, ...]  # (h,) or (h, c); each (num_layers * num_directions, B, size)
 Weights = tuple[Tensor | None, ...]  # (w_ih, w_hh, b_ih, b_hh, w_hr) of one layer-direction
@@ -64,7 +62,7 @@ class RecurrentBase(nn.Module):
         self.num_layers = _checks.check_int("num_layers", num_layers, minimum=1)
         self.bias = _checks.check_bool("bias", bias)
         self.batch_first = _checks.check_bool("batch_first", batch_first)
-        self.dropout = _checks.check_dropout(dropout)
+        self.dropout = _checks.check_probability("dropout", dropout)
         self.bidirectional = _checks.check_bool("bidirectional", bidirectional)
         self.proj_size = _checks.check_proj_size(proj_size, self.hidden_size)
         self.backend = backends.check_name(type(self).__name__, self.family, backend)
@@ -351,7 +349,8 @@ class RecurrentBase(nn.Module):
     def _run(
         self, x: Tensor, lengths: Tensor | None, states: States, backend: str | None = None
     ) -> tuple[Tensor, States]:
-        """All layers on a batch-first padded input ``x`` ``(B, T, I)``.
+        """All layers on a batch-first padded input ``x`` ``(B, T, I)``, through the runner
+        (or, for a backend with a whole-stack function and no trace, in one call).
 
         Returns:
             ``out`` ``(B, T, D*H_out)``, zero at padded steps, and the final states.
@@ -360,74 +359,44 @@ class RecurrentBase(nn.Module):
         self.last_backend = backend
         if x.shape[0] == 0:  # an empty batch: nothing to run
             return x.new_zeros(0, x.shape[1], self.num_directions * self.output_size), states
-        traced = trace.is_traced(self)
-        stack = backends.get(backend).stack.get(self.family)
-        if stack is not None and not traced:  # the whole stack in one fused call
+        chosen = backends.get(backend)
+        stack = chosen.stack.get(self.family)
+        if stack is not None and not trace.is_traced(self):  # the whole stack in one call
             return stack(self.family, x, lengths, states, self._flat_weights, **self._stack_args())
-        finals: list[States] = []
-        D = self.num_directions
-        for layer in range(self.num_layers):
-            init = tuple(s[layer * D : (layer + 1) * D] for s in states)  # each (D, B, size)
-            out, last = self._run_layer(x, lengths, init, layer, backend)
-            if traced:
-                self._trace_layer(x, out, lengths, init, layer)
-            finals.append(last)
-            if layer < self.num_layers - 1 and self.dropout > 0 and self.training:
-                out = F.dropout(out, self.dropout, training=True)
-            x = out
-        return x, tuple(torch.cat(parts) for parts in zip(*finals, strict=True))
+        run = chosen.runs[self.family]
+        layer_fn = None
+        if stack is not None:  # traced: the stack function one layer at a time
 
-    def _run_layer(
-        self, x: Tensor, lengths: Tensor | None, init: States, layer: int, backend: str
-    ) -> tuple[Tensor, States]:
-        """One layer, all its directions: ``x`` ``(B, T, I_k)`` -> ``(B, T, D*H_out)``."""
-        stack = backends.get(backend).stack.get(self.family)
-        if stack is not None:  # both directions of this layer in one call
-            weights = [
-                w
-                for direction in range(self.num_directions)
-                for w in self._direction_weights(layer, direction)
-                if w is not None
-            ]
-            args = self._stack_args() | {"num_layers": 1}
-            return stack(self.family, x, lengths, init, weights, **args)
-        outs, finals = [], []
-        for direction in range(self.num_directions):
-            state = tuple(s[direction] for s in init)  # each (B, size)
-            out, last = self._run_direction(x, lengths, state, layer, direction, backend)
-            outs.append(out)
-            finals.append(last)
-        out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
-        return out, tuple(torch.stack(parts) for parts in zip(*finals, strict=True))
+            def layer_fn(layer: int, xl: Tensor, init: list[States]) -> tuple[Tensor, list]:
+                weights = [
+                    w
+                    for d in range(self.num_directions)
+                    for w in self._direction_weights(layer, d)
+                    if w is not None
+                ]
+                args = self._stack_args() | {"num_layers": 1}
+                out, last = stack(
+                    self.family, xl, lengths, runner.stack_states(init), weights, **args
+                )
+                return out, runner.split_states(last, self.num_directions)
 
-    def _run_direction(
-        self,
-        x: Tensor,
-        lengths: Tensor | None,
-        state: States,
-        layer: int,
-        direction: int,
-        mode: str,
-    ) -> tuple[Tensor, States]:
-        """One direction of one layer through the cell functions (``mode`` reference/bptt).
+        def direction(layer: int, d: int, xd: Tensor, state: States) -> tuple[Tensor, States]:
+            weights, options = self._direction_inputs(xd, layer, d)
+            return run(xd, lengths, state, weights, options)
 
-        The reverse direction reads each sequence backwards from its own last real step:
-        reverse within lengths, run forward, reverse the outputs back.
-
-        Args:
-            x: ``(B, T, I_k)``; state: the initial states, each ``(B, size)``.
-
-        Returns:
-            ``out`` ``(B, T, H_out)`` zero at padded steps, and the final states ``(B, size)``.
-        """
-        weights, options = self._direction_inputs(x, layer, direction)
-        if direction == 1:
-            x = reverse_padded(x, lengths)
-        run = backends.get(mode).runs[self.family]
-        out, last = run(x, lengths, state, weights, options)
-        if direction == 1:
-            out = reverse_padded(out, lengths)
-        return out, last
+        count = self.num_layers * self.num_directions
+        shape = runner.Stack(self.num_layers, self.num_directions, self.dropout, self.training)
+        out, finals = runner.run_stack(
+            x,
+            lengths,
+            runner.split_states(states, count),
+            direction,
+            shape,
+            traced=self,
+            gates=self._trace_gates,
+            layer_fn=layer_fn,
+        )
+        return out, runner.stack_states(finals)
 
     def _direction_inputs(
         self, x: Tensor, layer: int, direction: int
@@ -460,26 +429,9 @@ class RecurrentBase(nn.Module):
 
     # ------------------------------------------------------------------ tracing
 
-    def _trace_layer(
-        self, x: Tensor, out: Tensor, lengths: Tensor | None, init: States, layer: int
-    ) -> None:
-        """Record one layer's per-step values in the open traces (see :mod:`.trace`)."""
-        size = self.output_size
-        mask = step_mask(lengths, x.shape[1], x)  # (B, T, 1) or None
-        with torch.no_grad():
-            for direction in range(self.num_directions):
-                h = out[..., direction * size : (direction + 1) * size]  # (B, T, H_out)
-                state = tuple(s[direction] for s in init)
-                weights = self._direction_weights(layer, direction)
-                if direction == 0:
-                    c, gates = self._recompute(x, h, state, weights)
-                else:  # in the reverse direction's own time order, then back
-                    c, gates = self._recompute(
-                        reverse_padded(x, lengths), reverse_padded(h, lengths), state, weights
-                    )
-                    c = None if c is None else reverse_padded(c, lengths)
-                    gates = {k: reverse_padded(v, lengths) for k, v in gates.items()}
-                if mask is not None:
-                    c = None if c is None else c * mask
-                    gates = {k: v * mask for k, v in gates.items()}
-                trace.record(self, layer, direction, h=h, c=c, gates=gates, lengths=lengths)
+    def _trace_gates(
+        self, layer: int, direction: int, x: Tensor, h: Tensor, state: States
+    ) -> tuple[Tensor | None, dict[str, Tensor]]:
+        """The runner's trace hook: ``c`` and the gates of one layer-direction, in its own
+        time order, from its input ``x`` and outputs ``h``."""
+        return self._recompute(x, h, state, self._direction_weights(layer, direction))

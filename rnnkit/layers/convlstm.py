@@ -7,8 +7,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from rnnkit.layers import backends
-from rnnkit.layers.recurrent import check_lengths
+from rnnkit.cells.convlstm import convlstm_gates
+from rnnkit.layers import _checks, backends, runner
 
 __all__ = ["ConvLSTM1d", "ConvLSTM2d"]
 
@@ -17,6 +17,7 @@ class _ConvLSTMNd(nn.Module):
     """Shared body: ``spatial_dims`` is 1 (sequences of 1-D signals) or 2 (of images)."""
 
     spatial_dims: int = 0
+    _rnnkit_traceable = True  # rnnkit.trace records h, c and the gates i, f, g, o
 
     def __init__(
         self,
@@ -28,6 +29,8 @@ class _ConvLSTMNd(nn.Module):
         batch_first: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        *,
+        bidirectional: bool = False,
     ) -> None:
         super().__init__()
         name, n = type(self).__name__, self.spatial_dims
@@ -47,26 +50,40 @@ class _ConvLSTMNd(nn.Module):
         self.kernel_size = ks
         self.num_layers = num_layers
         self.batch_first = batch_first
+        self.bidirectional = _checks.check_bool("bidirectional", bidirectional)
+        self.num_directions = 2 if self.bidirectional else 1
+        self.backend = "auto"  # ConvLSTM has one backend, reference
         self.last_backend: str | None = None  # the backend the latest forward ran on
         self.backend_reason: str | None = None
         factory = {"device": device, "dtype": dtype}
-        for layer in range(num_layers):
-            c_in = in_channels if layer == 0 else hidden_channels
+        self._suffixes = [
+            f"_l{layer}" + ("_reverse" if d == 1 else "")
+            for layer in range(num_layers)
+            for d in range(self.num_directions)
+        ]
+        for k, sfx in enumerate(self._suffixes):
+            c_in = in_channels if k < self.num_directions else hidden_channels * self.num_directions
             w = torch.empty(4 * hidden_channels, c_in + hidden_channels, *ks, **factory)
-            setattr(self, f"weight_l{layer}", nn.Parameter(w))
+            setattr(self, f"weight{sfx}", nn.Parameter(w))
             b = nn.Parameter(torch.empty(4 * hidden_channels, **factory)) if bias else None
-            setattr(self, f"bias_l{layer}", b)
+            setattr(self, f"bias{sfx}", b)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as torch's convolutions."""
-        for layer in range(self.num_layers):
-            w = getattr(self, f"weight_l{layer}")
+        for sfx in self._suffixes:
+            w = getattr(self, f"weight{sfx}")
             k = 1.0 / math.sqrt(w[0].numel())
             nn.init.uniform_(w, -k, k)
-            b = getattr(self, f"bias_l{layer}")
+            b = getattr(self, f"bias{sfx}")
             if b is not None:
                 nn.init.uniform_(b, -k, k)
+
+    def _weights(self, k: int) -> tuple[Tensor, Tensor | None]:
+        """``(weight, bias)`` of layer-direction ``k``."""
+        return getattr(self, f"weight{self._suffixes[k]}"), getattr(
+            self, f"bias{self._suffixes[k]}"
+        )
 
     def forward(
         self,
@@ -89,8 +106,9 @@ class _ConvLSTMNd(nn.Module):
                 f"{name} expects in_channels={self.in_channels} on dim 2 of {layout}, got {C}"
             )
         spatial = tuple(x.shape[3:])
-        lengths = check_lengths(lengths, B, T, x.device)
-        shape = (self.num_layers, B, self.hidden_channels, *spatial)
+        lengths = _checks.padded_lengths(name, lengths, B, T, x.device)
+        D = self.num_directions
+        shape = (self.num_layers * D, B, self.hidden_channels, *spatial)
         if hx is None:
             h0 = c0 = x.new_zeros(shape)
         else:
@@ -101,22 +119,31 @@ class _ConvLSTMNd(nn.Module):
                 if not isinstance(s, Tensor) or tuple(s.shape) != shape:
                     got = tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__
                     raise ValueError(f"{name} expects {s_name} of shape {shape}, got {got}")
-        self.last_backend, self.backend_reason = backends.choose(
-            "auto", backends.Request("convlstm", device=x.device.type, dtype=x.dtype)
+        run = runner.backend_run(self, "convlstm", x, lengths, runner.training_step(self))
+
+        def direction(layer: int, d: int, xd: Tensor, state: tuple) -> tuple[Tensor, tuple]:
+            return run(xd, lengths, state, self._weights(layer * D + d), backends.NO_OPTIONS)
+
+        def gates(layer: int, d: int, xd: Tensor, h: Tensor, state: tuple):  # noqa: ANN202
+            return convlstm_gates(xd, h, state, *self._weights(layer * D + d))
+
+        out, finals = runner.run_stack(
+            x,
+            lengths,
+            runner.split_states((h0, c0), self.num_layers * D),
+            direction,
+            runner.Stack(self.num_layers, D, feature_dim=2),
+            traced=self,
+            gates=gates,
         )
-        run = backends.get(self.last_backend).runs["convlstm"]
-        h_n, c_n = [], []
-        for layer in range(self.num_layers):
-            w, b = getattr(self, f"weight_l{layer}"), getattr(self, f"bias_l{layer}")
-            x, (h, c) = run(x, lengths, (h0[layer], c0[layer]), (w, b), backends.NO_OPTIONS)
-            h_n.append(h)  # x (B, T, C_h, *S): the next layer's input
-            c_n.append(c)
-        output = x if self.batch_first else x.transpose(0, 1)
-        return output, (torch.stack(h_n), torch.stack(c_n))
+        output = out if self.batch_first else out.transpose(0, 1)
+        h_n, c_n = runner.stack_states(finals)
+        return output, (h_n, c_n)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.hidden_channels}, kernel_size={self.kernel_size}"
         s += f", num_layers={self.num_layers}"
+        s += ", bidirectional=True" if self.bidirectional else ""
         return s + (", batch_first=True" if self.batch_first else "")
 
 
@@ -135,18 +162,23 @@ _DOC = r"""A multi-layer ConvLSTM over {what} (Shi et al. 2015).
         num_layers: stacked layers; layer ``l > 0`` reads layer ``l - 1``'s ``h``.
         bias: add ``b_l``.
         batch_first: input ``(B, T, C, {space})`` instead of ``(T, B, C, {space})``.
+        bidirectional: (keyword) a second direction per layer reading each sequence
+            backwards within its length; outputs concatenated on the channel dim.
 
     Inputs: ``input, hx=None, lengths=None``
         input: ``(T, B, C, {space})`` (or batch first); hx: ``(h_0, c_0)`` each
-        ``(num_layers, B, C_h, {space})``, zeros by default; lengths: ``(B,)`` int64.
+        ``(num_layers * D, B, C_h, {space})``, zeros by default; lengths: ``(B,)`` int64.
 
     Outputs: ``output, (h_n, c_n)``
-        output ``(T, B, C_h, {space})`` (or batch first; zeros at padding) and the final
-        states ``(num_layers, B, C_h, {space})``, held from each sequence's last real step.
+        output ``(T, B, D * C_h, {space})`` (or batch first; zeros at padding) and the final
+        states ``(num_layers * D, B, C_h, {space})``, held from each sequence's last real
+        step (D = 2 if bidirectional else 1).
 
     Attributes:
-        weight_l{{k}}: ``(4 C_h, C_in + C_h, *kernel_size)`` over ``[x, h]``; bias_l{{k}}:
-        ``(4 C_h,)``.
+        weight_l{{k}}: ``(4 C_h, C_in + C_h, *kernel_size)`` over ``[x, h]`` (``C_in`` is
+        ``D * C_h`` for k > 0); bias_l{{k}}: ``(4 C_h,)``; suffix ``_reverse`` for the
+        second direction.
+        last_backend, backend_reason: the backend of the latest call and why.
 
     Example::
 

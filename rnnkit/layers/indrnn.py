@@ -5,17 +5,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.layers import _checks, backends
-from rnnkit.layers.recurrent import (
-    check_hx,
-    check_input,
-    check_lengths,
-    choose_backend,
-    forward_unbatched,
-    run_layers,
-)
+from rnnkit.cells.padded import shift_right
+from rnnkit.layers import _checks, backends, runner
 
 __all__ = ["IndRNN"]
 
@@ -69,7 +63,7 @@ class IndRNN(nn.Module):
         >>> rnn.constrain_()  # after optimizer.step()
     """
 
-    _rnnkit_traceable = True  # rnnkit.trace records h of every layer and direction
+    _rnnkit_traceable = True  # rnnkit.trace records h and the pre-activation `pre`
 
     def __init__(
         self,
@@ -95,7 +89,7 @@ class IndRNN(nn.Module):
         self.num_layers = _checks.check_int("num_layers", num_layers, minimum=1)
         self.bias = _checks.check_bool("bias", bias)
         self.batch_first = _checks.check_bool("batch_first", batch_first)
-        self.dropout = _checks.check_dropout(dropout)
+        self.dropout = _checks.check_probability("dropout", dropout)
         self.bidirectional = _checks.check_bool("bidirectional", bidirectional)
         self.recurrent_max = recurrent_max
         self.recurrent_init = tuple(recurrent_init)
@@ -157,37 +151,16 @@ class IndRNN(nn.Module):
     def forward(
         self, input: Tensor, hx: Tensor | None = None, lengths: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
-        if isinstance(input, Tensor) and input.dim() == 2:  # one sequence (T, I)
-            return forward_unbatched(self, input, hx, lengths)
-        check_input(input, 3, "IndRNN", layout)
-        x = input if self.batch_first else input.transpose(0, 1)  # (B, T, I)
-        B, T, n_in = x.shape
-        if n_in != self.input_size:
-            raise ValueError(f"IndRNN expects input_size={self.input_size} features, got {n_in}")
-        lengths = check_lengths(lengths, B, T, x.device)
-        h0 = check_hx(hx, (self.num_layers * self.num_directions, B, self.hidden_size), "IndRNN", x)
-        run = choose_backend(self, "indrnn", x, lengths)
+        def gates(k: int, x: Tensor, h: Tensor, h0: Tensor) -> dict[str, Tensor]:
+            w_ih, u, b = self._weights(k)  # the pre-activation of every step
+            return {"pre": F.linear(x, w_ih, b) + u * shift_right(h, h0)}
 
-        def run_one(k: int, xk: Tensor, h0k: Tensor) -> tuple[Tensor, Tensor]:
-            w_ih, w_hh, b = self._names[k]
-            bias = getattr(self, b) if b is not None else None
-            weights = (getattr(self, w_ih), self._u(w_hh), bias)
-            out, (h_n,) = run(xk, lengths, (h0k,), weights, backends.NO_OPTIONS)
-            return out, h_n
+        return runner.forward_tensor_state(self, "indrnn", input, hx, lengths, self._weights, gates)
 
-        out, h_n = run_layers(
-            x,
-            lengths,
-            h0,
-            run_one,
-            num_layers=self.num_layers,
-            num_directions=self.num_directions,
-            dropout=self.dropout,
-            training=self.training,
-            traced=self,
-        )
-        return (out if self.batch_first else out.transpose(0, 1)), h_n
+    def _weights(self, k: int) -> tuple[Tensor, Tensor, Tensor | None]:
+        """``(w_ih, u clamped, b)`` of layer-direction ``k``."""
+        w_ih, w_hh, b = self._names[k]
+        return getattr(self, w_ih), self._u(w_hh), getattr(self, b) if b is not None else None
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"

@@ -9,15 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.minrnn import _STEPS
-from rnnkit.layers import _checks, backends
-from rnnkit.layers.recurrent import (
-    check_hx,
-    check_input,
-    check_lengths,
-    choose_backend,
-    forward_unbatched,
-    run_layers,
-)
+from rnnkit.layers import _checks, backends, runner
 
 __all__ = ["MinGRU", "MinLSTM"]
 
@@ -57,7 +49,7 @@ class _MinRNN(nn.Module):
         self.num_layers = _checks.check_int("num_layers", num_layers, minimum=1)
         self.bias = _checks.check_bool("bias", bias)
         self.batch_first = _checks.check_bool("batch_first", batch_first)
-        self.dropout = _checks.check_dropout(dropout)
+        self.dropout = _checks.check_probability("dropout", dropout)
         self.bidirectional = _checks.check_bool("bidirectional", bidirectional)
         self.backend = backends.check_name(name, self.kind, backend)
         self.last_backend: str | None = None
@@ -92,36 +84,10 @@ class _MinRNN(nn.Module):
     def forward(
         self, input: Tensor, hx: Tensor | None = None, lengths: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        name = type(self).__name__
-        layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
-        if isinstance(input, Tensor) and input.dim() == 2:  # one sequence (T, I)
-            return forward_unbatched(self, input, hx, lengths)
-        check_input(input, 3, name, layout)
-        x = input if self.batch_first else input.transpose(0, 1)  # (B, T, I)
-        B, T, n_in = x.shape
-        if n_in != self.input_size:
-            raise ValueError(f"{name} expects input_size={self.input_size} features, got {n_in}")
-        lengths = check_lengths(lengths, B, T, x.device)
-        h0 = check_hx(hx, (self.num_layers * self.num_directions, B, self.hidden_size), name, x)
-        run = choose_backend(self, self.kind, x, lengths)
+        def gates(k: int, x: Tensor, h: Tensor, h0: Tensor) -> dict[str, Tensor]:
+            return _gates(self.kind, F.linear(x, *self._params(k)))  # they read only x
 
-        def run_one(k: int, xk: Tensor, h0k: Tensor) -> tuple[Tensor, Tensor]:
-            out, (h_n,) = run(xk, lengths, (h0k,), self._params(k), backends.NO_OPTIONS)
-            return out, h_n
-
-        out, h_n = run_layers(
-            x,
-            lengths,
-            h0,
-            run_one,
-            num_layers=self.num_layers,
-            num_directions=self.num_directions,
-            dropout=self.dropout,
-            training=self.training,
-            traced=self,
-            gates=lambda k, xk: _gates(self.kind, F.linear(xk, *self._params(k))),
-        )
-        return (out if self.batch_first else out.transpose(0, 1)), h_n
+        return runner.forward_tensor_state(self, self.kind, input, hx, lengths, self._params, gates)
 
     def step(self, x_t: Tensor, h: Tensor | None = None) -> Tensor:
         """One step of every layer, for generation: x_t (B, I), h (num_layers, B, H) or None.
@@ -132,10 +98,12 @@ class _MinRNN(nn.Module):
         name = type(self).__name__
         if self.bidirectional:
             raise ValueError(f"{name}.step runs forward in time; a bidirectional layer cannot")
-        check_input(x_t, 2, f"{name}.step", "(B, input_size)")
+        _checks.check_rank(f"{name}.step", x_t, 2, "(B, input_size)")
         if x_t.shape[1] != self.input_size:
             raise ValueError(f"{name}.step expects {self.input_size} features, got {x_t.shape[1]}")
-        h = check_hx(h, (self.num_layers, x_t.shape[0], self.hidden_size), f"{name}.step", x_t)
+        h = _checks.check_hx(
+            f"{name}.step", h, (self.num_layers, x_t.shape[0], self.hidden_size), x_t
+        )
         step, inp, new = _STEPS[self.kind], x_t, []
         for layer in range(self.num_layers):
             inp = step(inp, h[layer], *self._params(layer))  # (B, H), feeds the next layer

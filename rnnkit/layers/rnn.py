@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.cells.padded import shift_right
 from rnnkit.layers import _checks
 from rnnkit.layers._options import CellOptions
-from rnnkit.layers._sequence import shift_right
 from rnnkit.layers.base import RecurrentBase, States, Weights
 
 
