@@ -183,10 +183,13 @@ def test_every_pooling_and_feature_inputs(cell, pooling):
     np.testing.assert_allclose(got[1], torch.softmax(ref, 1).numpy(), atol=1e-5, rtol=0)
 
 
-def test_unsupported_cell_options_are_refused_clearly():
-    cfg = ModelConfig(cell="lstm", hidden_size=4, num_layers=1, embedding_dim=4, layer_norm=True)
-    model = SequenceClassifier.from_config(cfg, num_classes=2, vocab_size=10)
-    with pytest.raises(RnnkitError, match="layer_norm is not exported yet"):
+def test_a_stack_without_writer_is_refused_clearly():
+    class Custom(torch.nn.Module):  # any user module: no ONNX writer
+        def forward(self, x, lengths=None):
+            return x, None
+
+    model = SequenceClassifier(Custom(), 4, 2, vocab_size=10, embedding_dim=4)
+    with pytest.raises(RnnkitError, match="Custom has no ONNX writer yet"):
         export_model(model)
 
 

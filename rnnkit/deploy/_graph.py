@@ -29,14 +29,25 @@ class Graph:
         nodes, initializers, inputs, outputs: the ``onnx`` protos collected so far.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, parent: Graph | None = None) -> None:
         self.onnx = require_onnx()
         self.name = name
         self.nodes: list[Any] = []
-        self.initializers: list[Any] = []
+        # a subgraph (a Scan body) puts its constants in the outermost graph, which the
+        # body reads by name from the outer scope; names are unique across all of them
+        self.initializers: list[Any] = parent.initializers if parent else []
         self.inputs: list[Any] = []
         self.outputs: list[Any] = []
-        self._used: set[str] = set()
+        self._used: set[str] = parent._used if parent else set()
+
+    def subgraph(self, name: str) -> Graph:
+        """A graph for a control-flow body (``Scan``) sharing this graph's names and
+        constants; finish it with :meth:`body`."""
+        return Graph(name, parent=self)
+
+    def body(self) -> Any:
+        """The ``onnx.GraphProto`` of a subgraph made by :meth:`subgraph`."""
+        return self.onnx.helper.make_graph(self.nodes, self.name, self.inputs, self.outputs)
 
     def fresh(self, hint: str) -> str:
         """A value name not used yet, built from ``hint``."""
@@ -48,13 +59,13 @@ class Graph:
         return name
 
     # ------------------------------------------------------------------ values
-    def input(self, name: str, elem_type: int, shape: list[int | str]) -> str:
+    def input(self, name: str, elem_type: int, shape: list[int | str] | None) -> str:
         """Declare a graph input; ``shape`` entries are sizes or symbolic axis names."""
         self._used.add(name)
         self.inputs.append(self.onnx.helper.make_tensor_value_info(name, elem_type, shape))
         return name
 
-    def output(self, value: str, name: str, elem_type: int, shape: list[int | str]) -> str:
+    def output(self, value: str, name: str, elem_type: int, shape: list[int | str] | None) -> str:
         """Declare ``value`` as the graph output ``name`` (through an Identity if renamed)."""
         if value != name:
             self._used.add(name)

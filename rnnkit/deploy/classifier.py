@@ -17,19 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from rnnkit.deploy._graph import Graph
-from rnnkit.deploy.recurrent import write_stack
+from rnnkit.deploy.recurrent import time_mask, write_stack
+from rnnkit.errors import RnnkitError
 from rnnkit.models.classifier import SequenceClassifier
-
-
-def time_mask(g: Graph, time_major: str, lengths: str) -> str:
-    """``mask (T, B)`` bool, True at real steps, for a time-major value ``(T, B, ...)``."""
-    T = g.op("Gather", g.op("Shape", time_major), g.ints("zero", [0]), hint="T")  # (1,)
-    T = g.op("Squeeze", T, g.ints("axis0", [0]), hint="T")  # scalar
-    one, zero = g.const("one_i64", 1), g.const("zero_i64", 0)
-    steps = g.op("Range", zero, T, one, hint="steps")  # (T,)
-    steps = g.op("Unsqueeze", steps, g.ints("axis1", [1]), hint="steps")  # (T, 1)
-    lens = g.op("Unsqueeze", lengths, g.ints("axis0", [0]), hint="lens")  # (1, B)
-    return g.op("Less", steps, lens, hint="mask")  # (T, B)
 
 
 def write_classifier(model: SequenceClassifier) -> tuple[Any, dict[str, Any]]:
@@ -57,8 +47,7 @@ def write_classifier(model: SequenceClassifier) -> tuple[Any, dict[str, Any]]:
     else:
         emb = g.linear(x, model.encoder.weight, model.encoder.bias, "encoder")
     emb = g.op("Transpose", emb, perm=[1, 0, 2], hint="emb_t")  # (T, B, E)
-    lengths32 = g.op("Cast", lengths, to=TP.INT32, hint="lengths32")
-    out, last = write_stack(g, model.recurrent, emb, lengths32)  # (T, B, R), (B, R)
+    out, last = write_stack(g, model.recurrent, emb, lengths)  # (T, B, R), (B, R)
 
     pooled = _pool(g, model, out, last, lengths)  # (B, R)
     logits = g.linear(pooled, model.head.weight, model.head.bias, "head")  # (B, K)
@@ -85,6 +74,11 @@ def _pool(g: Graph, model: SequenceClassifier, out: str, last: str, lengths: str
     """One vector ``(B, R)`` per sequence from ``out`` ``(T, B, R)``, as ``model.pool``."""
     if model.pooling == "last":
         # forward half at the last real step, backward half at step 0: the top layer's h_n
+        if model.bidirectional != bool(getattr(model.recurrent, "bidirectional", False)):
+            raise RnnkitError(
+                "the classifier's bidirectional flag does not match its recurrent stack; "
+                "its 'last' pooling has no ONNX writer"
+            )
         return last
     mask = time_mask(g, out, lengths)  # (T, B)
     mask3 = g.op("Unsqueeze", mask, g.ints("axis2", [2]), hint="mask3")  # (T, B, 1)

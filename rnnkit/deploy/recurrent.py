@@ -73,23 +73,44 @@ def _layer_weights(stack: nn.Module, layer: int) -> tuple[torch.Tensor, torch.Te
     return torch.stack(Ws).float(), torch.stack(Rs).float(), torch.stack(Bs).float()
 
 
-def write_stack(g: Graph, stack: nn.Module, x: str, lengths32: str) -> tuple[str, str]:
-    """Append ``stack`` (an ``RNN`` / ``LSTM`` / ``GRU``, rnnkit's or torch.nn's) to ``g``.
+def time_mask(g: Graph, time_major: str, lengths: str) -> str:
+    """``mask (T, B)`` bool, True at real steps, for a time-major value ``(T, B, ...)``."""
+    T = g.op("Gather", g.op("Shape", time_major), g.ints("zero", [0]), hint="T")  # (1,)
+    T = g.op("Squeeze", T, g.ints("axis0", [0]), hint="T")  # scalar
+    one, zero = g.const("one_i64", 1), g.const("zero_i64", 0)
+    steps = g.op("Range", zero, T, one, hint="steps")  # (T,)
+    steps = g.op("Unsqueeze", steps, g.ints("axis1", [1]), hint="steps")  # (T, 1)
+    lens = g.op("Unsqueeze", lengths, g.ints("axis0", [0]), hint="lens")  # (1, B)
+    return g.op("Less", steps, lens, hint="mask")  # (T, B)
+
+
+def write_stack(g: Graph, stack: nn.Module, x: str, lengths: str) -> tuple[str, str]:
+    """Append the recurrent ``stack`` (rnnkit's or torch.nn's layers) to ``g``.
+
+    RNN / LSTM / GRU without eval-time options become ONNX's own operators; the other
+    families and options become ``Scan`` loops (:mod:`rnnkit.deploy.scan`).
 
     Args:
         g: the graph under construction.
         stack: the recurrent module, in eval mode semantics (no dropout).
         x: the name of a time-major input ``(T, B, I)`` float32.
-        lengths32: the name of the real lengths ``(B,)`` int32 (ONNX's ``sequence_lens``).
+        lengths: the name of the real lengths ``(B,)`` int64, in ``[1, T]``.
 
     Returns:
         ``out`` ``(T, B, D*H)`` (zero at padded steps) and ``last`` ``(B, D*H)``: the
         forward direction's state at each sequence's last real step, and the reverse
         direction's at step 0 (as ``h_n`` of the top layer, directions side by side).
     """
-    reason = supported(stack)
-    if reason:
-        raise RnnkitError(reason)
+    if supported(stack) is not None:
+        from rnnkit.deploy.scan import scan_supported, write_scan_stack
+
+        reason = scan_supported(stack)
+        if reason:
+            raise RnnkitError(reason)
+        mask = g.op("Cast", time_mask(g, x, lengths), to=g.onnx.TensorProto.FLOAT)
+        mask = g.op("Unsqueeze", mask, g.ints("axis2", [2]), hint="mask_f")  # (T, B, 1)
+        return write_scan_stack(g, stack, x, lengths, mask)
+    lengths32 = g.op("Cast", lengths, to=g.onnx.TensorProto.INT32, hint="lengths32")
     mode, H = stack.mode, stack.hidden_size
     D = 2 if stack.bidirectional else 1
     attrs: dict = {"hidden_size": H, "direction": "bidirectional" if D == 2 else "forward"}
