@@ -20,6 +20,9 @@ if [ ! -f /usr/share/trans/de-en ]; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq trans-de-en
 fi
+# rnnkit's fused C++ kernels, built against the torch just installed (the layers fall back
+# to the PyTorch "bptt" path when they are missing; the build takes about 30-60 s).
+"$PY" -m rnnkit.fused.build
 # Make the `rnnkit` command visible where pyenv manages Python.
 if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
 echo "rnnkit installed: $("$PY" -c 'import rnnkit; print(rnnkit.__version__)')"
