@@ -22,3 +22,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"skipped under CI, which must install what every test needs: {reason}"
+
+
+@pytest.fixture(autouse=True)
+def _doctest_names(doctest_namespace: dict[str, object]) -> None:
+    """The docstring examples (run as doctests) read as a user's session after
+    ``import torch, rnnkit``; the seed makes their printed numbers stable."""
+    import torch
+
+    import rnnkit
+
+    torch.manual_seed(0)
+    doctest_namespace.update(torch=torch, rnnkit=rnnkit)

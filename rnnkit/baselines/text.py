@@ -9,6 +9,7 @@ datasets (Keras ``imdb.npz``) are turned into space-joined id strings first.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -72,9 +73,9 @@ def tfidf_logistic_regression(
         test[1], _full_probs(probs, best_model.classes_, num_classes), num_classes
     )
     return {
-        "accuracy": float(report["accuracy"]),
-        "f1": float(report["f1"]),
-        "roc_auc": float(report["roc_auc"]),
+        "accuracy": float(cast(float, report["accuracy"])),
+        "f1": float(cast(float, report["f1"])),
+        "roc_auc": float(cast(float, report["roc_auc"])),
         "C": best_c,
     }
 

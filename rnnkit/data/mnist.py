@@ -17,7 +17,7 @@ import pandas as pd
 
 from rnnkit.errors import RnnkitError
 
-IDX_TYPES = {
+IDX_TYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),

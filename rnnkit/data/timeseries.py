@@ -365,7 +365,7 @@ def load_series(
 
     for a, b in segments:
         dt = np.diff(time[a:b])
-        bad = np.flatnonzero(dt <= dt.dtype.type(0)) if len(dt) else []
+        bad = np.flatnonzero(dt <= dt.dtype.type(0)) if len(dt) else np.zeros(0, np.int64)
         if len(bad):
             r = int(rows[a + bad[0] + 1])
             raise RnnkitError(
@@ -600,8 +600,8 @@ def future_times(time: np.ndarray, n: int) -> np.ndarray:
                 )
         step = np.median(np.diff(time[-24:]).astype(np.int64)).astype("timedelta64[ns]")
         return time[-1] + step * np.arange(1, n + 1)
-    step = float(np.median(np.diff(time[-24:])))
-    return time[-1] + step * np.arange(1, n + 1)
+    numeric_step = float(np.median(np.diff(time[-24:])))
+    return time[-1] + numeric_step * np.arange(1, n + 1)
 
 
 def format_times(time: np.ndarray, fmt: str = "") -> list[str]:

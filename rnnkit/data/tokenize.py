@@ -91,7 +91,7 @@ class TextTokenizer:
         specials = [PAD, UNK]  # ids 0 and 1, in this order
         if kind == "word":
             tok = Tokenizer(WordLevel(unk_token=UNK))
-            trainer = WordLevelTrainer(
+            trainer: WordLevelTrainer | BpeTrainer = WordLevelTrainer(
                 vocab_size=vocab_size,
                 min_frequency=min_frequency,
                 special_tokens=specials,

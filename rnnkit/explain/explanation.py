@@ -8,6 +8,7 @@ input; :mod:`rnnkit.explain.report` renders it as one self-contained HTML file, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from rnnkit.errors import RnnkitError
@@ -96,5 +97,9 @@ def save_pngs(
             "choose another directory"
         )
     for path, fig in zip(paths, explanation.figures):
-        write_atomic(path, lambda tmp, data=fig.png: tmp.write_bytes(data))
+        write_atomic(path, partial(_write_bytes, data=fig.png))
     return paths
+
+
+def _write_bytes(tmp: Path, data: bytes) -> None:
+    tmp.write_bytes(data)

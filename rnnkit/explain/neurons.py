@@ -102,7 +102,7 @@ def feature_correlations(text: str, states: torch.Tensor) -> dict[str, torch.Ten
 def select_neurons(text: str, states: torch.Tensor, k: int = 4) -> list[NeuronPick]:
     """The ``k`` most selective units of ``states (T, H)`` over ``text``.
 
-    Features are visited from the best-explained one (highest |correlation| of any unit)
+    Features are visited from the best-explained one (highest absolute correlation of any unit)
     down; each contributes its best unit not already chosen. Remaining places go to the
     units of largest variance.
     """
