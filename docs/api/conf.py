@@ -35,7 +35,8 @@ def _io_blocks_as_rst(app, what, name, obj, options, lines: list[str]) -> None: 
 
     They are not napoleon sections: RST needs a blank line after the header line, and an
     item whose text wraps onto a deeper-indented line would start an unexpected block,
-    so wrapped lines are joined onto their item, and each item is made a bullet. The docstrings stay as they read in code.
+    so wrapped lines are joined onto their item, and each item is made a bullet. The
+    docstrings stay as they read in code.
     """
     i = 0
     while i < len(lines) - 1:
