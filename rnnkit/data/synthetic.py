@@ -10,6 +10,12 @@
   ``T + 20`` long. The target is blank everywhere except the last ten steps, which must
   reproduce the ten symbols. A memoryless model that predicts blanks and then guesses
   uniformly scores a cross-entropy of ``10 ln 8 / (T + 20)`` per step.
+- **Selective copy** (Gu & Dao 2023, "Mamba", section 3.1; Feng et al. 2024, "Were RNNs
+  all we needed?"): ``k`` symbols drawn from ``V`` are scattered at random positions of
+  ``T`` steps of noise (id 0), followed by ``k`` marker steps (id ``V + 1``) during which
+  the symbols must be reproduced in their order. Unlike copy memory, where the symbols sit
+  at fixed places, the model must decide from the content which inputs to keep: a
+  time-invariant recurrence cannot solve it. Guessing gets ``1 / V`` of the symbols right.
 """
 
 from __future__ import annotations
@@ -69,6 +75,48 @@ def copy_memory(
     return inputs, targets
 
 
+def selective_copy(
+    n: int, length: int, n_tokens: int, n_symbols: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` sequences of the selective copy task.
+
+    Args:
+        n: sequences to draw.
+        length: ``T``, the steps over which the symbols are scattered (``T >= n_tokens``).
+        n_tokens: ``k``, the symbols to remember.
+        n_symbols: ``V``, the alphabet: symbols are ids ``1..V``; 0 is noise, ``V + 1`` the
+            marker "reproduce now".
+        generator: the seeded source of randomness.
+
+    Returns:
+        ``inputs`` and ``targets``, both ``(n, T + k)`` int64 ids in ``[0, V + 2)``:
+        the targets are 0 except over the last ``k`` steps, which hold the symbols in the
+        order they appeared.
+    """
+    if n_tokens < 1 or n_symbols < 1:
+        raise ValueError(
+            f"selective copy needs n_tokens >= 1 and n_symbols >= 1, got {n_tokens} and "
+            f"{n_symbols}"
+        )
+    if length < n_tokens:
+        raise ValueError(
+            f"selective copy scatters {n_tokens} symbols over {length} steps: the length "
+            f"must be at least n_tokens"
+        )
+    total = length + n_tokens
+    symbols = torch.randint(1, n_symbols + 1, (n, n_tokens), generator=generator)  # (n, k)
+    # k distinct positions in [0, T) per sequence, in increasing order: the k smallest of
+    # T uniform keys.
+    keys = torch.rand(n, length, generator=generator)  # (n, T)
+    positions = keys.argsort(dim=1)[:, :n_tokens].sort(dim=1).values  # (n, k)
+    inputs = torch.zeros(n, total, dtype=torch.int64)
+    inputs.scatter_(1, positions, symbols)
+    inputs[:, length:] = n_symbols + 1  # the markers
+    targets = torch.zeros(n, total, dtype=torch.int64)
+    targets[:, length:] = symbols
+    return inputs, targets
+
+
 def adding_baseline_mse() -> float:
     """The MSE of always answering 1 (the mean target): Var(U1 + U2) = 1/6."""
     return 1.0 / 6.0
@@ -89,4 +137,5 @@ __all__ = [
     "adding_problem",
     "copy_baseline_loss",
     "copy_memory",
+    "selective_copy",
 ]

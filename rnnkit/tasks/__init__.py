@@ -19,6 +19,7 @@ TASKS: dict[str, str] = {
     "charlm": "rnnkit.tasks.charlm:CharLMTask",
     "adding": "rnnkit.tasks.adding:AddingTask",
     "copy": "rnnkit.tasks.copy:CopyTask",
+    "selective_copy": "rnnkit.tasks.selective_copy:SelectiveCopyTask",
     "smnist": "rnnkit.tasks.smnist:SequentialMNISTTask",
 }
 
