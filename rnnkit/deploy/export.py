@@ -154,6 +154,9 @@ def export_run(
             raise RnnkitError(f"{target} already exists; pass --overwrite to replace it")
         if target.is_dir():
             raise RnnkitError(f"{target} is a directory; --out names the .onnx file to write")
+    from rnnkit.tasks import get_task_class
+
+    get_task_class(runs.read_config(run_dir).task).require("export", "rnnkit export")
     run = load(run_dir)
     writer = writer_for(run.model)
     proto, io = export_model(run.model)

@@ -30,6 +30,7 @@ COMMANDS: list[str] = [
     "diagnose",
     "data",
     "export",
+    "serve",
 ]
 
 
