@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from rnnkit.api import Run, load, train
 from rnnkit.config import RunConfig
+from rnnkit.fused import backend as _fused_backend  # noqa: F401 (registers backend='fused')
 from rnnkit.layers import GRU, LSTM, RNN
 from rnnkit.layers.convlstm import ConvLSTM1d, ConvLSTM2d
 from rnnkit.layers.indrnn import IndRNN
