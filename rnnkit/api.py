@@ -24,6 +24,7 @@ from torch import nn
 from rnnkit import runs
 from rnnkit.config import RunConfig, apply_values, nest_dotted
 from rnnkit.errors import RnnkitError
+from rnnkit.rundir import writing
 from rnnkit.tasks import get_task_class
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.resolve import config_from_dict, resolve_config
@@ -111,9 +112,9 @@ def train(
     else:
         cfg = _as_config(config, overrides)
     resolve_device(cfg.device)  # refuse a missing GPU before creating anything
-    run_dir = runs.create_run_dir(out, cfg.task, overwrite=overwrite, resume=resume)
     task = get_task_class(cfg.task)(cfg)
-    fit(task, run_dir, resume=resume, verbose=verbose)
+    with writing(out, cfg.task, overwrite=overwrite, resume=resume) as run_dir:  # locked
+        fit(task, run_dir, resume=resume, verbose=verbose)
     return load(run_dir, device=cfg.device)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -66,6 +67,45 @@ def is_run_dir(path: str | Path) -> bool:
     return isinstance(data, dict) and "format_version" in data
 
 
+def check_run_dir(
+    out: str | Path | None,
+    task: str,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+) -> Path:
+    """The run directory a training run would write, after every check; writes nothing.
+
+    Args and checks as in :func:`create_run_dir`.
+    """
+    if overwrite and resume:
+        raise RnnkitError("--overwrite and --resume exclude each other: pick one")
+    if out is None:
+        if resume:
+            raise RnnkitError("--resume needs --out RUN_DIR: the run directory to continue")
+        return default_run_dir(task)
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise RnnkitError(f"run directory {path} exists and is a file, not a directory")
+    if resume:
+        if not (path / CHECKPOINT).is_file():
+            raise RnnkitError(f"cannot resume {path}: it holds no {CHECKPOINT} (nothing to resume)")
+        read_config(path)  # refuse a foreign or newer run directory before training
+        return path
+    if path.is_dir() and any(p.name != ".rnnkit.lock" for p in path.iterdir()):
+        if not overwrite:
+            raise RnnkitError(
+                f"run directory {path} already exists and is not empty; pass --overwrite to "
+                f"replace it, --resume to continue it, or choose another --out"
+            )
+        if not is_run_dir(path):
+            raise RnnkitError(
+                f"refusing to --overwrite {path}: it is not an rnnkit run directory (no "
+                f"{CONFIG} with a format_version); remove it yourself or choose another --out"
+            )
+    return path
+
+
 def create_run_dir(
     out: str | Path | None,
     task: str,
@@ -74,6 +114,9 @@ def create_run_dir(
     resume: bool = False,
 ) -> Path:
     """Make (or, with ``resume``, check) the run directory of a training run.
+
+    ``rnnkit train`` uses :func:`rnnkit.rundir.writing` instead, which also locks the
+    directory and replaces an old run only once every check of the new one has passed.
 
     Args:
         out: the directory; None means :func:`default_run_dir`.
@@ -86,32 +129,10 @@ def create_run_dir(
     Returns:
         The run directory, existing and empty (or, with ``resume``, as it was).
     """
-    if overwrite and resume:
-        raise RnnkitError("--overwrite and --resume exclude each other: pick one")
-    if out is None:
-        if resume:
-            raise RnnkitError("--resume needs --out RUN_DIR: the run directory to continue")
-        path = default_run_dir(task)
-    else:
-        path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise RnnkitError(f"run directory {path} exists and is a file, not a directory")
+    path = check_run_dir(out, task, overwrite=overwrite, resume=resume)
     if resume:
-        if not (path / CHECKPOINT).is_file():
-            raise RnnkitError(f"cannot resume {path}: it holds no {CHECKPOINT} (nothing to resume)")
-        read_config(path)  # refuse a foreign or newer run directory before training
         return path
     if path.is_dir() and any(path.iterdir()):
-        if not overwrite:
-            raise RnnkitError(
-                f"run directory {path} already exists and is not empty; pass --overwrite to "
-                f"replace it, --resume to continue it, or choose another --out"
-            )
-        if not is_run_dir(path):
-            raise RnnkitError(
-                f"refusing to --overwrite {path}: it is not an rnnkit run directory (no "
-                f"{CONFIG} with a format_version); remove it yourself or choose another --out"
-            )
         _replace_dir(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -148,7 +169,8 @@ def read_config(run_dir: str | Path) -> RunConfig:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise RnnkitError(f"{path}: not a readable YAML config ({e})") from None
+        detail = " ".join(str(e).split())[:200]  # yaml's messages span several lines
+        raise RnnkitError(f"{path}: damaged, not a readable YAML config ({detail})") from None
     if not isinstance(data, dict) or "format_version" not in data:
         raise RnnkitError(
             f"{run_dir} is not an rnnkit run directory: {CONFIG} has no format_version"
@@ -175,17 +197,38 @@ def save_weights(model: nn.Module, path: str | Path) -> None:
 
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
-    """Load safetensors weights into ``model`` (strict: every name must match)."""
+    """Load safetensors weights into ``model`` (strict: every name and shape must match).
+
+    A damaged file, or one that does not fit the model the config builds, is refused in
+    one line naming the file and the tensors that differ.
+    """
+    from safetensors import safe_open
     from safetensors.torch import load_model
+
+    from rnnkit.rundir import first_line, state_dict_mismatch, tied_names
 
     path = Path(path)
     if not path.is_file():
         raise RnnkitError(f"{path} is missing: the run has no saved weights (did training finish?)")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            found = {k: f.get_slice(k).get_shape() for k in f.keys()}  # noqa: SIM118
+    except Exception as e:  # noqa: BLE001 (safetensors raises its own error types)
+        raise RnnkitError(
+            f"{path}: damaged, not a readable safetensors file ({first_line(e)})"
+        ) from None
+    state = model.state_dict()
+    mismatch = state_dict_mismatch(state, found, tied=tied_names(state))
+    if mismatch:
+        raise RnnkitError(
+            f"{path}: the weights do not fit the model that {CONFIG} describes (was the "
+            f"config edited, or the file copied from another run?): {mismatch}"
+        )
     device = next((p.device for p in model.parameters()), "cpu")
     try:
         load_model(model, str(path), device=str(device))
-    except RuntimeError as e:
-        raise RnnkitError(f"{path}: the weights do not fit this model ({e})") from None
+    except Exception as e:  # noqa: BLE001
+        raise RnnkitError(f"{path}: the weights do not fit this model ({first_line(e)})") from None
 
 
 def read_report(run_dir: str | Path) -> dict[str, Any] | None:
@@ -193,16 +236,60 @@ def read_report(run_dir: str | Path) -> dict[str, Any] | None:
     path = Path(run_dir) / REPORT
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RnnkitError(f"{path}: damaged, not readable JSON ({e})") from None
+    if not isinstance(report, dict):
+        raise RnnkitError(f"{path}: damaged, expected a JSON object")
+    return report
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The per-epoch lines of ``metrics.jsonl`` (empty when there are none yet)."""
+    """The per-epoch lines of ``metrics.jsonl`` (empty when there are none yet).
+
+    A last line that is not JSON (torn by a copy or a disk that filled up; rnnkit itself
+    rewrites the file by rename) is left out with a note on stderr, and disappears at the
+    next write; a bad line before the last is refused, naming its number.
+    """
     path = Path(run_dir) / METRICS
     if not path.is_file():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise RnnkitError(f"{path}: damaged, not UTF-8 text") from None
+    numbered = [(i, line) for i, line in enumerate(lines, 1) if line.strip()]
+    rows = []
+    for n, (i, line) in enumerate(numbered):
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+                raise ValueError("not an object with an integer epoch")
+        except ValueError as e:
+            if n == len(numbered) - 1:
+                print(f"note: {path}: line {i} is torn ({e}); it is left out", file=sys.stderr)
+                break
+            raise RnnkitError(f"{path}: line {i} is damaged ({e})") from None
+        rows.append(row)
+    return rows
+
+
+def rows_up_to(run_dir: str | Path, epoch: int) -> list[dict[str, Any]]:
+    """The lines of ``metrics.jsonl`` for epochs 1..``epoch`` (a resumed run's history).
+
+    Lines after ``epoch`` (written by a run killed before its checkpoint) are dropped;
+    a history with epochs missing is refused, since it no longer matches the checkpoint.
+    """
+    rows = [r for r in read_metrics(run_dir) if r["epoch"] <= epoch]
+    if [r["epoch"] for r in rows] != list(range(1, epoch + 1)):
+        have = [r["epoch"] for r in rows]
+        raise RnnkitError(
+            f"{Path(run_dir) / METRICS} does not match {CHECKPOINT}: the checkpoint is at "
+            f"epoch {epoch}, the file has epochs {have or 'none'}; restore the file or "
+            f"start again with --overwrite"
+        )
+    return rows
 
 
 def write_metrics(run_dir: str | Path, rows: list[dict[str, Any]]) -> None:

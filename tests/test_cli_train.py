@@ -88,11 +88,11 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, monkeypatch, capsys, argv
     one_line_error(capsys, 2, argv, message)
 
 
-def test_a_run_that_failed_in_prepare_can_be_overwritten(tmp_path, capsys):
+def test_a_run_that_failed_in_prepare_leaves_nothing_behind(tmp_path, capsys):
     out = tmp_path / "run"
     one_line_error(capsys, 2, ["train", "fake", "--out", str(out), "--data", "x"], "fake data")
-    assert (out / "config.yaml").is_file()  # marked as a run directory before prepare
-    assert main(["train", "fake", "--out", str(out), "--overwrite", "--epochs", "1"]) == 0
+    assert not out.exists()  # the refused fresh run is removed again: the name is free
+    assert main(["train", "fake", "--out", str(out), "--epochs", "1"]) == 0
 
 
 def test_interrupted_training_says_how_to_resume(tmp_path, capsys):

@@ -101,7 +101,7 @@ def test_weights_round_trip_with_tied_parameters(tmp_path):
     runs.save_weights(a, tmp_path / "w.safetensors")
     runs.load_weights(b, tmp_path / "w.safetensors")
     assert torch.equal(a.emb.weight, b.out.weight)
-    with pytest.raises(RnnkitError, match="do not fit this model"):
+    with pytest.raises(RnnkitError, match="weights do not fit the model"):
         runs.load_weights(nn.Linear(2, 2), tmp_path / "w.safetensors")
     with pytest.raises(RnnkitError, match="is missing"):
         runs.load_weights(b, tmp_path / "none.safetensors")

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from rnnkit import runs
+from rnnkit import rundir, runs
 from rnnkit.config import to_dict
 from rnnkit.errors import RnnkitError
+from rnnkit.rundir import first_line, state_dict_mismatch
 from rnnkit.training.optim import Schedule, make_optimizer, make_scheduler
 from rnnkit.training.seed import (
     deterministic_mode,
@@ -262,14 +263,14 @@ def load_checkpoint(
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 (any unpickling failure means a bad file)
-        raise RnnkitError(f"{path}: not a readable rnnkit checkpoint ({e})") from None
+        raise RnnkitError(f"{path}: damaged, not a readable checkpoint ({first_line(e)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("version", 0) > CHECKPOINT_VERSION:
         raise RnnkitError(f"{path}: written by a newer rnnkit (checkpoint format unknown)")
     try:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
     except (RuntimeError, ValueError, KeyError) as e:
-        first = str(e).strip().splitlines()[0]
+        first = state_dict_mismatch(model.state_dict(), ckpt.get("model", {})) or first_line(e)
         raise RnnkitError(
             f"{path} does not fit the model and optimizer of this config (were model.* or "
             f"train.optimizer changed since?): {first}"
@@ -364,12 +365,13 @@ def fit(task: Task, run_dir: str | Path, *, resume: bool = False, verbose: bool 
             state = load_checkpoint(
                 run_dir / runs.CHECKPOINT, model, optimizer, schedule, generator
             )
-            state.rows = [r for r in runs.read_metrics(run_dir) if r["epoch"] <= state.epoch]
+            state.rows = runs.rows_up_to(run_dir, state.epoch)
             if state.stopped == "early_stopping":
                 say(f"resuming {run_dir}: training had stopped early; evaluating the best epoch")
             else:
                 state.stopped = ""
                 say(f"resuming {run_dir} after epoch {state.epoch}")
+        rundir.setup_done(run_dir)  # every check passed: config and task files go in place
         earlier = state.wall_time_s  # wall time of the sessions before this one
         # train.max_minutes bounds the training itself: data preparation is not counted
         minutes = cfg.train.max_minutes

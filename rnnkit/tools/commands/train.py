@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit import runs
     from rnnkit.config import format_keys, to_dict
     from rnnkit.errors import RnnkitError
+    from rnnkit.rundir import writing
     from rnnkit.tasks import TASKS, get_task_class
     from rnnkit.tasks.resolve import default_config
     from rnnkit.training.loop import fit, resolve_device
@@ -119,15 +120,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     cfg = resolve_from_args(args)
     resolve_device(cfg.device)  # refuse a missing GPU before creating anything
-    run_dir = runs.create_run_dir(args.out, cfg.task, overwrite=args.overwrite, resume=args.resume)
-    print(yaml.safe_dump(to_dict(cfg), sort_keys=False).rstrip())
-    print(f"run directory: {run_dir}")
-    try:
-        report = fit(get_task_class(cfg.task)(cfg), run_dir, resume=args.resume)
-    except KeyboardInterrupt:
-        if (run_dir / runs.CHECKPOINT).is_file():
-            print(f"the last finished epoch is saved; continue with: rnnkit train {cfg.task} "
-                  f"--out {run_dir} --resume", file=sys.stderr)  # fmt: skip
-        raise
+    task = get_task_class(cfg.task)(cfg)
+    # locked; nothing of the run goes in place until fit has made every check
+    with writing(args.out, cfg.task, overwrite=args.overwrite, resume=args.resume) as run_dir:
+        print(yaml.safe_dump(to_dict(cfg), sort_keys=False).rstrip())
+        print(f"run directory: {run_dir}")
+        try:
+            report = fit(task, run_dir, resume=args.resume)
+        except KeyboardInterrupt:
+            if (run_dir / runs.CHECKPOINT).is_file():
+                print(f"the last finished epoch is saved; continue with: rnnkit train "
+                      f"{cfg.task} --out {run_dir} --resume", file=sys.stderr)  # fmt: skip
+            raise
     print(f"report: {run_dir / runs.REPORT}  ({report['wall_time_s']:.1f}s)")
     return 0

@@ -1,0 +1,299 @@
+"""Run-directory safety: one writer at a time, and nothing written before every check.
+
+A command that writes a run directory (``rnnkit train``, with or without ``--resume`` or
+``--overwrite``, and :func:`rnnkit.train`) does it inside :func:`writing`::
+
+    with writing(out, task, overwrite=False, resume=False) as run_dir:
+        fit(task, run_dir, resume=resume)   # fit calls setup_done(run_dir) once all
+                                            # checks have passed
+What that gives:
+
+* **One writer.** :class:`RunLock` is an exclusive ``flock`` on ``RUN_DIR/.rnnkit.lock``
+  holding the writer's process id, host and start time. A second writer is refused at
+  once with those three; the kernel drops the lock of a process that dies (even by
+  ``kill -9``), so a stale lock is taken over and named (:attr:`RunLock.taken_over`).
+* **Refused means untouched.** Until :func:`setup_done`, every atomic write under the run
+  directory stops short of its rename (:func:`rnnkit.io.defer_renames`): ``config.yaml``
+  and the task's files (tokenizer, scaler ...) wait beside their targets under temporary
+  names. A check that fails before then (the data, the checkpoint against the config)
+  leaves every file as it was; ``--overwrite`` removes the old run only at that point.
+* **Files that fit each other.** :func:`state_dict_mismatch` describes, in one line,
+  which tensors of a weights file or checkpoint differ from what the config builds.
+
+Readers take no lock: every file is replaced by a rename, so they see the old version or
+the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rnnkit import io
+from rnnkit.errors import RnnkitError
+
+LOCK = ".rnnkit.lock"  # the lock file (kept: deleting a lock file races with its takers)
+TRASH_PREFIX = ".rnnkit-old-"  # an --overwrite moves the old files here, then deletes them
+
+
+# ----------------------------------------------------------------------------- the lock
+
+
+class RunLock:
+    """An exclusive, non-blocking lock on a run directory (``flock`` on :data:`LOCK`).
+
+    Args:
+        run_dir: the run directory (must exist).
+
+    Attributes:
+        taken_over: the holder record a dead process left in the lock file, or None.
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK
+        self.fd: int | None = None
+        self.taken_over: dict[str, Any] | None = None
+
+    def acquire(self) -> RunLock:
+        """Take the lock, or raise :class:`RnnkitError` naming the process that holds it."""
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise RnnkitError(
+                f"{self.run_dir} is being written by another rnnkit process "
+                f"({describe_holder(holder)}); wait for it to end or stop it, then try again"
+            ) from None
+        # A clean release empties the file: a record left in it is from a process that died.
+        self.taken_over = _read_holder(fd) or None
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:])[:300],
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        """Empty the lock file (the mark of a clean release) and drop the lock."""
+        import fcntl
+
+        if self.fd is None:
+            return
+        try:
+            os.ftruncate(self.fd, 0)
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        finally:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _read_holder(fd: int) -> dict[str, Any]:
+    """The JSON record in the lock file ``fd`` ({} when empty or unreadable)."""
+    try:
+        text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+        record = json.loads(text) if text else {}
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def describe_holder(holder: Mapping[str, Any]) -> str:
+    """``"pid 123 on host, started 2026-01-01 12:00:00 UTC: rnnkit train ..."``."""
+    if not holder:
+        return "holder unknown"
+    text = f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
+    text += f"started {holder.get('started', '?')}"
+    return text + (f": {holder['command']}" if holder.get("command") else "")
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+@dataclass
+class _Session:
+    """A writer's session: the run directory, and whether setup is still deferred."""
+
+    run_dir: Path
+    overwrite: bool  # remove the old run's files at setup_done
+    created: bool  # this session made the directory (removed again if refused)
+
+
+_SESSIONS: dict[Path, _Session] = {}
+
+
+@contextmanager
+def writing(
+    out: str | Path | None,
+    task: str,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+) -> Iterator[Path]:
+    """Open a run directory for writing: check it, lock it, defer the setup's writes.
+
+    Args:
+        out: the run directory; None means a fresh ``runs/<task>-<timestamp>``.
+        task: the task name (for the default directory).
+        overwrite: the run may replace an existing run directory (at :func:`setup_done`).
+        resume: the run continues ``out``, which must hold a checkpoint.
+
+    Yields:
+        The run directory, locked by this process. If the block raises before
+        :func:`setup_done`, the deferred writes are deleted and an existing run is left
+        byte-identical (a directory this call made is removed again).
+    """
+    from rnnkit import runs
+
+    path = runs.check_run_dir(out, task, overwrite=overwrite, resume=resume)
+    created = not path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(path)
+    try:
+        lock.acquire()
+    except RnnkitError:
+        if created:
+            _remove_if_only_lock(path)
+        raise
+    if lock.taken_over:
+        print(
+            f"note: took over the lock of {path} left by a process that ended without "
+            f"releasing it ({describe_holder(lock.taken_over)})",
+            file=sys.stderr,
+        )
+    key = path.resolve()
+    try:
+        runs.check_run_dir(path, task, overwrite=overwrite, resume=resume)  # again, locked
+        _SESSIONS[key] = _Session(path, overwrite=overwrite and not created, created=created)
+        io.defer_renames(path)
+        yield path
+    finally:
+        refused = io.is_deferring(path)
+        io.discard_renames(path)
+        _SESSIONS.pop(key, None)
+        lock.release()
+        if refused and created:
+            _remove_if_only_lock(path)
+
+
+def setup_done(run_dir: str | Path) -> None:
+    """Every check of the run has passed: move the deferred writes into place.
+
+    With ``--overwrite``, the old run's files are moved aside and deleted first. Outside
+    :func:`writing` (a direct call of ``fit``) this does nothing.
+    """
+    session = _SESSIONS.get(Path(run_dir).resolve())
+    if session is None or not io.is_deferring(run_dir):
+        return
+    pending = {tmp.name for tmp in io.pending_renames(run_dir).values()}
+    keep = pending | {LOCK}
+    trash = Path(tempfile.mkdtemp(prefix=TRASH_PREFIX, dir=session.run_dir))
+    for entry in session.run_dir.iterdir():
+        if entry.name in keep or entry == trash:
+            continue
+        stale = entry.name.startswith(TRASH_PREFIX) or (
+            entry.name.startswith(".") and entry.name.endswith(".tmp")
+        )  # left by a session that was killed
+        if session.overwrite or stale:
+            os.replace(entry, trash / entry.name)
+    io.commit_renames(run_dir)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _remove_if_only_lock(path: Path) -> None:
+    """Remove ``path`` if nothing but the lock file is in it (a refused fresh run)."""
+    try:
+        if {p.name for p in path.iterdir()} <= {LOCK}:
+            (path / LOCK).unlink(missing_ok=True)
+            path.rmdir()
+    except OSError:
+        pass
+
+
+# ----------------------------------------------------------------------------- fitting
+
+
+def state_dict_mismatch(
+    expected: Mapping[str, Any],
+    found: Mapping[str, Any],
+    *,
+    tied: Mapping[str, str] | None = None,
+    limit: int = 3,
+) -> str:
+    """One line saying how the tensors ``found`` in a file differ from those ``expected``.
+
+    Args:
+        expected: name -> tensor or shape, what the config's model holds.
+        found: name -> tensor or shape, what the file holds.
+        tied: name -> the name it shares storage with (a file may keep only one of them).
+        limit: how many names to list per kind of difference.
+
+    Returns:
+        ``""`` when every name and shape agrees; else e.g. ``"head.weight is [1, 128] in
+        the file, [1, 7] by the config; missing from the file: a.b"``.
+    """
+    tied = tied or {}
+
+    def shape(v: Any) -> list[int]:
+        return list(getattr(v, "shape", v))
+
+    def listed(names: list[str]) -> str:
+        more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
+        return ", ".join(names[:limit]) + more
+
+    sizes = [
+        f"{k} is {shape(found[k])} in the file, {shape(v)} by the config"
+        for k, v in expected.items()
+        if k in found and shape(found[k]) != shape(v)
+    ]
+    missing = [k for k in expected if k not in found and tied.get(k) not in found]
+    extra = [k for k in found if k not in expected]
+    parts = sizes[:limit] + ([f"(+{len(sizes) - limit} more sizes)"] if len(sizes) > limit else [])
+    if missing:
+        parts.append(f"missing from the file: {listed(missing)}")
+    if extra:
+        parts.append(f"not in the config's model: {listed(extra)}")
+    return "; ".join(parts)
+
+
+def tied_names(state: Mapping[str, Any]) -> dict[str, str]:
+    """name -> another name of the same storage, for tensors of ``state`` that share it."""
+    first: dict[tuple[int, tuple[int, ...]], str] = {}
+    tied: dict[str, str] = {}
+    for name, t in state.items():
+        key = (t.data_ptr(), tuple(t.shape))
+        if key in first:
+            tied[name], tied[first[key]] = first[key], name
+        else:
+            first[key] = name
+    return tied
+
+
+def first_line(error: BaseException) -> str:
+    """The first non-empty line of ``str(error)`` (torch's messages span many lines)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__

@@ -1,0 +1,281 @@
+"""A run directory is never damaged: a refused command of any kind leaves every file of an
+existing run byte-identical, and files that do not fit each other (or are damaged) are
+named in one line by every command that reads them.
+
+The bad command lines are a table: a new command or kind of bad input is one row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rnnkit.tools.cli import main
+
+POS = ["a joy", "brilliant", "great fun", "warm and witty", "superb"]
+NEG = ["a dull mess", "boring", "awful", "flat and tired", "painfully bad"]
+TINY = [
+    "--set", "model.hidden_size=8", "model.embedding_dim=8", "model.num_layers=1",
+    "train.batch_size=16", "train.progress=false", "train.tensorboard=false",
+    "data.text_column=review", "data.label_column=sentiment",
+]  # fmt: skip
+
+
+def digest(run: Path) -> dict[str, str]:
+    """relative path -> sha256 of every file under ``run`` (hidden files included)."""
+    return {
+        str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(run.rglob("*"))
+        if p.is_file()
+    }
+
+
+def call(argv: list[str], capsys) -> tuple[int, str]:
+    """Run the CLI; return its exit code and stderr (argparse's exit counts as a code)."""
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:  # argparse refusing an option
+        code = e.code if isinstance(e.code, int) else 2
+    return code, capsys.readouterr().err
+
+
+def assert_one_line(code: int, err: str, *needles: str) -> None:
+    """Exit code != 0, one ``error:`` line (notes aside), no traceback, naming ``needles``."""
+    assert code not in (0, None), err
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("note:")]
+    if lines and lines[0].startswith("usage:"):  # argparse: the usage lines, then the error
+        lines = [line for line in lines if ": error: " in line]
+    assert len(lines) == 1, err
+    for needle in needles:
+        assert needle in lines[0], err
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """A tiny review CSV (80 rows), and beside it a file of the wrong shape."""
+    root = tmp_path_factory.mktemp("data")
+    rows = ["review,sentiment"]
+    rows += [f"{POS[i % 5]} film {i},positive" for i in range(40)]
+    rows += [f"{NEG[i % 5]} movie {i},negative" for i in range(40)]
+    (root / "reviews.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (root / "wrong.csv").write_text("a,b\n1,2\n3,4\n", encoding="utf-8")
+    (root / "binary.csv").write_bytes(bytes(range(256)) * 4)
+    return root
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, data) -> Path:
+    """A finished two-epoch sentiment run (trained once for the module; copy it to damage)."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    argv = ["train", "sentiment", "--data", data / "reviews.csv", "--out", run, "--epochs", "2"]
+    assert main([str(a) for a in argv + TINY]) == 0
+    return run
+
+
+def copy_of(run: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "run"
+    shutil.copytree(run, target)
+    return target
+
+
+# (argv with RUN and DATA standing for the run directory and the data folder, words the
+#  one-line error must contain)
+BAD = [
+    # train into an existing run: the config, the data, the checkpoint against the config
+    (["train", "sentiment", "--out", "RUN", "--resume", "--set", "model.hidden_size=7"],
+     ["checkpoint.pt", "[32, 8] in the file, [28, 8] by the config"]),
+    (["train", "sentiment", "--out", "RUN", "--resume", "--set", "bogus.key=1"], ["bogus"]),
+    (["train", "sentiment", "--out", "RUN", "--resume", "--set", "train.lr=abc"], ["train.lr"]),
+    (["train", "sentiment", "--out", "RUN", "--resume", "--data", "DATA/none.csv"], ["none.csv"]),
+    (["train", "sentiment", "--out", "RUN", "--resume", "--data", "DATA/wrong.csv"], ["review"]),
+    (["train", "sentiment", "--out", "RUN", "--resume", "--device", "bogus"], ["device"]),
+    (["train", "sentiment", "--out", "RUN", "--resume", "--epochs", "0"], ["train.epochs"]),
+    (["train", "forecast", "--out", "RUN", "--resume"], ["sentiment"]),
+    (["train", "sentiment", "--out", "RUN"], ["--overwrite"]),
+    (["train", "sentiment", "--out", "RUN", "--overwrite", "--data", "DATA/wrong.csv"],
+     ["wrong.csv", "no column"]),
+    (["train", "sentiment", "--out", "RUN", "--overwrite", "--data", "DATA/binary.csv"],
+     ["binary.csv"]),
+    (["train", "sentiment", "--out", "RUN", "--overwrite", "--set", "model.cell=nope"],
+     ["model.cell"]),
+    (["train", "sentiment", "--out", "RUN", "--overwrite", "--resume"], ["--resume"]),
+    # the readers, with bad inputs
+    (["evaluate", "RUN", "--data", "DATA/none.csv"], ["none.csv"]),
+    (["evaluate", "RUN", "--data", "DATA/wrong.csv"], ["review"]),
+    (["evaluate", "RUN", "--split", "nope"], ["--split"]),
+    (["predict", "RUN"], ["nothing to predict"]),
+    (["predict", "RUN", "--file", "DATA/none.txt"], ["none.txt"]),
+    (["predict", "RUN", "--file", "DATA/binary.csv"], ["binary.csv"]),
+    (["forecast", "RUN"], ["sentiment"]),
+    (["generate", "RUN"], ["sentiment"]),
+    (["explain", "RUN", "great fun", "--steps", "0"], ["--steps"]),
+    (["explain", "RUN", "great fun", "--out", "DATA"], ["DATA"]),
+]  # fmt: skip
+
+
+def test_refused_commands_leave_the_run_byte_identical(finished, data, tmp_path, capsys):
+    run = copy_of(finished, tmp_path)
+    before = digest(run)
+    assert "config.yaml" in before and "checkpoint.pt" in before and "report.json" in before
+    for argv, needles in BAD:
+        argv = [str(a).replace("RUN", str(run)).replace("DATA", str(data)) for a in argv]
+        code, err = call(argv, capsys)
+        needles = [n.replace("DATA", str(data)) for n in needles]
+        assert_one_line(code, err, *needles)
+        assert digest(run) == before, f"{' '.join(argv)} changed the run directory"
+    # and the run still works
+    assert call(["evaluate", run], capsys)[0] == 0
+
+
+def test_a_refused_fresh_run_leaves_no_directory(data, tmp_path, capsys):
+    run = tmp_path / "fresh"
+    argv = ["train", "sentiment", "--out", run, "--data", data / "wrong.csv", *TINY]
+    assert_one_line(*call(argv, capsys), "review")
+    assert not run.exists()
+
+
+def test_overwrite_replaces_the_old_run_only_once_the_new_one_is_checked(
+    finished, data, tmp_path, capsys
+):
+    run = copy_of(finished, tmp_path)
+    (run / "stale-artefact.json").write_text("{}", encoding="utf-8")
+    argv = ["train", "sentiment", "--out", run, "--overwrite", "--data", data / "reviews.csv"]
+    assert call(argv + ["--epochs", "1", *TINY], capsys)[0] == 0
+    names = {p.name for p in run.iterdir()}
+    assert "stale-artefact.json" not in names and not any(n.endswith(".tmp") for n in names)
+    assert not any(n.startswith(".rnnkit-old-") for n in names)
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------- damaged runs
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def edit_config(path: Path) -> None:
+    text = path.read_text(encoding="utf-8").replace("hidden_size: 8", "hidden_size: 7")
+    path.write_text(text, encoding="utf-8")
+
+
+def newer_format(path: Path) -> None:
+    text = path.read_text(encoding="utf-8").replace("format_version: 1", "format_version: 99")
+    path.write_text(text, encoding="utf-8")
+
+
+DAMAGE = [
+    # (file, how, words the one line names)
+    ("model.safetensors", truncate, ["model.safetensors", "damaged"]),
+    ("model.safetensors", lambda p: p.write_bytes(b""), ["model.safetensors"]),
+    ("config.yaml", edit_config, ["model.safetensors", "config.yaml", "[32, 8]", "[28, 7]"]),
+    ("config.yaml", lambda p: p.write_text("task: [unclosed\n"), ["config.yaml", "YAML"]),
+    ("config.yaml", newer_format, ["format 99", "upgrade rnnkit"]),
+    ("tokenizer.json", lambda p: p.unlink(), ["tokenizer.json"]),
+    ("tokenizer.json", lambda p: p.write_text("{not json"), ["tokenizer.json"]),
+    ("labels.json", lambda p: p.write_text("[1, 2"), ["labels.json"]),
+    ("report.json", lambda p: p.write_text("{"), ["report.json"]),
+]
+
+READERS = [
+    ["evaluate", "RUN"],
+    ["predict", "RUN", "great fun"],
+    ["explain", "RUN", "great fun", "--out", "OUT/x.html"],
+]
+
+
+@pytest.mark.parametrize(("name", "damage", "needles"), DAMAGE)
+def test_every_reader_names_a_damaged_file_in_one_line(
+    finished, tmp_path, capsys, name, damage, needles
+):
+    run = copy_of(finished, tmp_path)
+    damage(run / name)
+    before = digest(run)
+    for argv in READERS:
+        argv = [a.replace("RUN", str(run)).replace("OUT", str(tmp_path)) for a in argv]
+        code, err = call(argv, capsys)
+        if name == "report.json" and argv[0] != "evaluate":
+            continue  # only evaluate reads the report (for nothing but display)
+        assert_one_line(code, err, *needles)
+    assert digest(run) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "needles"),
+    [
+        ("checkpoint.pt", truncate, ["checkpoint.pt", "damaged"]),
+        ("metrics.jsonl", lambda p: p.write_text('{"epoch": 1}\n{"ep\n{"epoch": 2}\n'),
+         ["metrics.jsonl", "line 2"]),
+        ("metrics.jsonl", lambda p: p.write_text('{"epoch": 2}\n'), ["metrics.jsonl", "epoch"]),
+        ("config.yaml", edit_config, ["checkpoint.pt", "[28, 7] by the config"]),
+    ],
+)  # fmt: skip
+def test_resume_names_a_damaged_file_in_one_line(
+    finished, data, tmp_path, capsys, name, damage, needles
+):
+    run = copy_of(finished, tmp_path)
+    damage(run / name)
+    before = digest(run)
+    argv = ["train", "sentiment", "--out", run, "--resume", "--data", data / "reviews.csv"]
+    assert_one_line(*call(argv + ["--epochs", "3"], capsys), *needles)
+    assert digest(run) == before
+
+
+def test_a_torn_last_metrics_line_is_noted_and_repaired_on_resume(
+    finished, data, tmp_path, capsys
+):
+    run = copy_of(finished, tmp_path)
+    with (run / "metrics.jsonl").open("a", encoding="utf-8") as f:
+        f.write('{"epoch": 3, "train.lo')  # a write cut short
+    argv = ["train", "sentiment", "--out", run, "--resume", "--data", data / "reviews.csv"]
+    code, err = call(argv + ["--epochs", "3", *TINY], capsys)
+    assert code == 0 and "metrics.jsonl: line 3 is torn" in err
+    lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [line[:12] for line in lines] == ['{"epoch": 1,', '{"epoch": 2,', '{"epoch": 3,']
+
+
+# ----------------------------------------------------------------------------- one writer
+
+HOLD = """
+import sys, time
+from rnnkit.rundir import RunLock
+RunLock(sys.argv[1]).acquire()
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_second_writer_is_refused_naming_the_holder_and_a_dead_ones_lock_is_taken_over(
+    finished, data, tmp_path, capsys
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    run = copy_of(finished, tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before = digest(run)
+        for mode in (["--overwrite"], ["--resume"]):
+            argv = ["train", "sentiment", "--out", run, *mode, "--epochs", "3", *TINY]
+            code, err = call(argv, capsys)
+            assert_one_line(code, err, "being written by another rnnkit process",
+                            f"pid {holder.pid} on ", "started ")  # fmt: skip
+            assert digest(run) == before
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        holder.stdout.close()
+    code, err = call(argv, capsys)  # the dead holder's lock is taken over
+    assert code == 0 and f"took over the lock of {run} left by" in err and str(holder.pid) in err
+    assert (run / ".rnnkit.lock").read_text() == ""  # released cleanly
