@@ -31,6 +31,7 @@ COMMANDS: list[str] = [
     "data",
     "export",
     "serve",
+    "info",
 ]
 
 
