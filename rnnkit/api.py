@@ -22,12 +22,12 @@ import torch
 from torch import nn
 
 from rnnkit import runs
-from rnnkit.config import RunConfig, apply_values, nest_dotted
+from rnnkit.config import RunConfig, nest_dotted
 from rnnkit.errors import RnnkitError
 from rnnkit.rundir import writing
 from rnnkit.tasks import get_task_class
 from rnnkit.tasks.base import Task
-from rnnkit.tasks.resolve import config_from_dict, resolve_config
+from rnnkit.tasks.resolve import apply_task_values, config_from_dict, resolve_config
 
 
 @dataclass
@@ -76,7 +76,7 @@ def _as_config(config: RunConfig | dict[str, Any] | str, overrides: dict[str, An
         return resolve_config(config, overrides=overrides or None)
     else:
         raise TypeError(f"config: expected a RunConfig, dict or task name, got {type(config)}")
-    return apply_values(cfg, nest_dotted(overrides), "overrides") if overrides else cfg
+    return apply_task_values(cfg, nest_dotted(overrides), "overrides") if overrides else cfg
 
 
 def train(

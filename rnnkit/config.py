@@ -1,9 +1,14 @@
 """One dataclass tree for every run: ``RunConfig(task, data, model, train, ...)``.
 
-``data`` is the task's own dataclass (each task declares it); ``model`` and ``train`` are
-shared by all tasks, with per-task defaults. Configs come from YAML files and
+``data`` and ``model`` are the task's own dataclasses (each task declares them; a task's
+model config extends :class:`ModelConfig`, the recurrent stack, with its head's fields);
+``train`` is shared by all tasks, with per-task defaults. Configs come from YAML files and
 ``--set key.sub=value`` overrides, every value type-checked against its field, and the
 resolved config is saved in the run directory as ``config.yaml``.
+
+Every field says what it means in its metadata (``option(default, "help")``); that text
+is what ``rnnkit train --list-keys TASK`` prints. Resolving a config by task name (which
+needs the task registry) is :mod:`rnnkit.tasks.resolve`; this module never imports a task.
 """
 
 from __future__ import annotations
@@ -20,63 +25,88 @@ import yaml
 from rnnkit.errors import RnnkitError
 
 
+def option(default: Any, help: str) -> Any:
+    """A config field with its meaning: ``lr: float = option(1e-3, "peak learning rate")``.
+
+    ``help`` (the field metadata ``"help"``) is printed by ``--list-keys``; a list default
+    is copied for each instance.
+    """
+    if isinstance(default, list):
+        items = list(default)
+        return field(default_factory=lambda: list(items), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class ModelConfig:
-    """The network: input encoder -> recurrent stack -> task head."""
+    """The recurrent stack every task's model has; a task's model config extends it with
+    the fields of its encoder and head (e.g. :class:`rnnkit.models.classifier.ClassifierConfig`)."""
 
-    cell: str = "lstm"  # lstm | gru | rnn | indrnn | mingru | minlstm
-    hidden_size: int = 128  # units per layer and direction
-    num_layers: int = 2  # stacked recurrent layers
-    bidirectional: bool = False  # run a second direction right-to-left
-    dropout: float = 0.0  # dropout between stacked layers, in [0, 1)
-    backend: str = "auto"  # auto | native | bptt | reference (see rnnkit.layers)
-    nonlinearity: str = "tanh"  # Elman RNN only: tanh | relu
-    embedding_dim: int = 128  # text tasks: size of the token embedding
-    pooling: str = "last"  # classifiers: last | mean | max | attention
-    head_dropout: float = 0.0  # dropout before the output head
+    cell: str = option("lstm", "lstm | gru | rnn | indrnn | mingru | minlstm")
+    hidden_size: int = option(128, "units per layer and direction")
+    num_layers: int = option(2, "stacked recurrent layers")
+    bidirectional: bool = option(False, "run a second direction right-to-left")
+    dropout: float = option(0.0, "dropout between stacked layers, in [0, 1)")
+    backend: str = option("auto", "auto | native | bptt | reference (see rnnkit.layers)")
+    nonlinearity: str = option("tanh", "Elman RNN only: tanh | relu")
     # Regularised / normalised cells (rnnkit.LSTM / rnnkit.GRU options):
-    layer_norm: bool = False  # layer-normalise pre-activations (Ba et al. 2016)
-    recurrent_dropout: float = 0.0  # variational dropout on the recurrent input
-    zoneout: float = 0.0  # zoneout of the hidden (and cell) state
-    weight_drop: float = 0.0  # DropConnect on the recurrent weights
-    peephole: bool = False  # LSTM peephole connections
+    layer_norm: bool = option(False, "layer-normalise pre-activations (Ba et al. 2016)")
+    recurrent_dropout: float = option(0.0, "variational dropout on the recurrent input")
+    zoneout: float = option(0.0, "zoneout of the hidden (and cell) state")
+    weight_drop: float = option(0.0, "DropConnect on the recurrent weights")
+    peephole: bool = option(False, "LSTM peephole connections")
 
 
 @dataclass
 class TrainConfig:
     """The training loop."""
 
-    epochs: int = 10  # passes over the training split
-    batch_size: int = 64  # sequences per step
-    optimizer: str = "adam"  # sgd | adam | adamw
-    lr: float = 1e-3  # peak learning rate
-    momentum: float = 0.9  # SGD only
-    weight_decay: float = 0.0  # L2 (sgd, adam) or decoupled (adamw)
-    schedule: str = "constant"  # constant | cosine | step | plateau
-    warmup_steps: int = 0  # linear warmup before the schedule
-    lr_decay: float = 0.1  # step / plateau: multiply the learning rate by this
-    lr_step_epochs: int = 0  # step: decay every this many epochs; 0 = a third of the epochs
-    lr_patience: int = 1  # plateau: epochs without improvement before decaying
-    clip_norm: float = 1.0  # clip the global gradient norm to this; 0 turns clipping off
-    early_stopping: int = 3  # stop after this many epochs without improvement; 0 = off
-    monitor: str = ""  # validation metric for early stopping and best weights; "" = task's
-    monitor_mode: str = ""  # min | max for train.monitor; "" = the task's, or by the name
-    deterministic: bool = False  # torch.use_deterministic_algorithms
-    progress: bool = True  # progress bar with loss, metric and throughput
-    tensorboard: bool = True  # write TensorBoard scalars to RUN_DIR/tb
-    max_minutes: float = 0.0  # stop after this many minutes of training (not data prep); 0 = off
+    epochs: int = option(10, "passes over the training split")
+    batch_size: int = option(64, "sequences per step")
+    optimizer: str = option("adam", "sgd | adam | adamw")
+    lr: float = option(1e-3, "peak learning rate")
+    momentum: float = option(0.9, "SGD only")
+    weight_decay: float = option(0.0, "L2 (sgd, adam) or decoupled (adamw)")
+    schedule: str = option("constant", "constant | cosine | step | plateau")
+    warmup_steps: int = option(0, "linear warmup before the schedule")
+    lr_decay: float = option(0.1, "step / plateau: multiply the learning rate by this")
+    lr_step_epochs: int = option(0, "step: decay every this many epochs; 0 = a third of the epochs")
+    lr_patience: int = option(1, "plateau: epochs without improvement before decaying")
+    clip_norm: float = option(1.0, "clip the global gradient norm to this; 0 turns clipping off")
+    early_stopping: int = option(3, "stop after this many epochs without improvement; 0 = off")
+    monitor: str = option(
+        "",
+        'validation metric for early stopping and best weights; "" = the task\'s',
+    )
+    monitor_mode: str = option(
+        "",
+        'min | max for train.monitor; "" = the task\'s, or by the name',
+    )
+    deterministic: bool = option(False, "torch.use_deterministic_algorithms")
+    progress: bool = option(True, "progress bar with loss, metric and throughput")
+    tensorboard: bool = option(True, "write TensorBoard scalars to RUN_DIR/tb")
+    max_minutes: float = option(
+        0.0, "stop after this many minutes of training (not data prep); 0 = off"
+    )
+    gradflow: bool = option(
+        False,
+        "record ||dL/dh_t|| over the time steps on the first batch of each epoch and save "
+        "RUN_DIR/gradflow.png (tasks whose model exposes its recurrent stack)",
+    )
 
 
 @dataclass
 class RunConfig:
     """Everything that defines a run; saved as ``config.yaml`` in the run directory."""
 
-    task: str  # sentiment | forecast | tsclass | charlm | adding | copy | smnist
-    data: Any  # the task's data dataclass
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    seed: int = 0  # seeds data splits, initialisation and shuffling
-    device: str = "cpu"  # cpu | cuda
+    task: str = field(metadata={"help": "the task name (rnnkit train TASK)"})
+    data: Any = field(metadata={"help": "the task's data dataclass"})
+    model: ModelConfig = field(
+        default_factory=ModelConfig, metadata={"help": "the task's model dataclass"}
+    )
+    train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "the loop"})
+    seed: int = option(0, "seeds data splits, initialisation and shuffling")
+    device: str = option("cpu", "cpu | cuda")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -280,11 +310,12 @@ class KeyInfo:
     key: str  # dotted key, e.g. "train.lr"
     type: str  # the annotation as written, e.g. "float"
     default: Any  # the default for the task
-    comment: str  # the comment beside the field in the source
+    comment: str  # the field's help (metadata "help"), in full
 
 
 def _field_comments(cls: type) -> dict[str, str]:
-    """The ``# comment`` written after each field of dataclass ``cls`` in its source."""
+    """The ``# comment`` written after each field of dataclass ``cls`` in its source: the
+    help of a dataclass whose fields carry no ``option()`` metadata (one line only)."""
     import inspect
     import io
     import tokenize
@@ -312,7 +343,7 @@ def list_keys(cfg: Any, prefix: str = "") -> list[KeyInfo]:
     """Every settable key of config dataclass ``cfg`` (for a RunConfig: ``data.*``,
     ``model.*``, ``train.*``, ``seed``, ``device``) with its type, value and comment."""
     out: list[KeyInfo] = []
-    comments = _field_comments(type(cfg))
+    comments = _field_comments(type(cfg))  # for dataclasses not written with option()
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if f.name == "task" or value is None and f.name == "data":
@@ -321,7 +352,8 @@ def list_keys(cfg: Any, prefix: str = "") -> list[KeyInfo]:
             out += list_keys(value, f"{prefix}{f.name}.")
             continue
         tp = f.type if isinstance(f.type, str) else _type_name(f.type)
-        out.append(KeyInfo(f"{prefix}{f.name}", tp, value, comments.get(f.name, "")))
+        help_ = f.metadata.get("help") or comments.get(f.name, "")
+        out.append(KeyInfo(f"{prefix}{f.name}", tp, value, help_))
     return out
 
 

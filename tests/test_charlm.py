@@ -7,20 +7,20 @@ import math
 import pytest
 import torch
 
-from rnnkit.config import ModelConfig, RunConfig, TrainConfig
+from rnnkit.config import RunConfig, TrainConfig
 from rnnkit.errors import RnnkitError
-from rnnkit.models.language_model import LanguageModel, generate_ids
+from rnnkit.models.language_model import LanguageModel, LanguageModelConfig, generate_ids
 from rnnkit.tasks.charlm import CharLMData, CharLMTask
 
 TEXT = "to be, or not to be, that is the question:\nwhether 'tis nobler in the mind\n" * 6
 
 
-def _task(tmp_path, source, **data) -> CharLMTask:
+def _task(tmp_path, source, gradflow=False, **data) -> CharLMTask:
     cfg = RunConfig(
         task="charlm",
         data=CharLMData(source=str(source), **data),
-        model=ModelConfig(hidden_size=8, num_layers=1, embedding_dim=4),
-        train=TrainConfig(batch_size=2),
+        model=LanguageModelConfig(hidden_size=8, num_layers=1, embedding_dim=4),
+        train=TrainConfig(batch_size=2, gradflow=gradflow),
     )
     task = CharLMTask(cfg)
     task.prepare(tmp_path / "run")

@@ -4,16 +4,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnkit.config import ModelConfig
 from rnnkit.errors import RnnkitError
-from rnnkit.models.classifier import POOLINGS, SequenceClassifier
+from rnnkit.models.classifier import POOLINGS, ClassifierConfig, SequenceClassifier
 from rnnkit.models.stack import make_recurrent
 
 LENGTHS = torch.tensor([5, 2, 3])
 
 
 def small(pooling="last", bidirectional=False, cell="lstm", num_classes=2, **kw):
-    cfg = ModelConfig(
+    cfg = ClassifierConfig(
         cell=cell,
         hidden_size=8,
         embedding_dim=6,
@@ -98,6 +97,6 @@ def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="exactly one of vocab_size"):
         SequenceClassifier(torch.nn.Identity(), 4, 2)
     with pytest.raises(RnnkitError, match="model.pooling: 'sum'"):
-        SequenceClassifier.from_config(ModelConfig(pooling="sum"), num_classes=2, vocab_size=5)
+        SequenceClassifier.from_config(ClassifierConfig(pooling="sum"), num_classes=2, vocab_size=5)
     with pytest.raises(RnnkitError, match="model.cell: 'tcn' is not one of"):
-        make_recurrent(ModelConfig(cell="tcn"), 4)
+        make_recurrent(ClassifierConfig(cell="tcn"), 4)

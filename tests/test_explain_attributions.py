@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnkit.config import ModelConfig
 from rnnkit.explain import feature_correlations, grad_x_input, integrated_gradients, select_neurons
-from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 
 
 def _classifier(**model) -> SequenceClassifier:
     torch.manual_seed(0)
-    cfg = ModelConfig(hidden_size=16, num_layers=2, embedding_dim=8, **model)
+    cfg = ClassifierConfig(hidden_size=16, num_layers=2, embedding_dim=8, **model)
     return SequenceClassifier.from_config(cfg, num_classes=2, vocab_size=40).eval()
 
 

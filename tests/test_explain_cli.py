@@ -79,9 +79,9 @@ def charlm_run(tmp_path_factory):
         "charlm",
         out=out,
         verbose=False,
-        data={"source": str(corpus), "bptt": 16, "gradflow": True},
+        data={"source": str(corpus), "bptt": 16},
         model=TINY_MODEL,
-        train={"epochs": 1, "batch_size": 4, "progress": False},
+        train={"epochs": 1, "batch_size": 4, "progress": False, "gradflow": True},
     )
     return out
 

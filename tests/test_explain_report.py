@@ -10,7 +10,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from rnnkit.config import ModelConfig
 from rnnkit.data.tokenize import TextTokenizer
 from rnnkit.errors import RnnkitError
 from rnnkit.explain import render_html, save_pngs, write_report
@@ -18,7 +17,7 @@ from rnnkit.explain.browser import find_chromium, render_page
 from rnnkit.explain.explainer import explain
 from rnnkit.explain.figures import png_bytes, state_heatmaps_figure
 from rnnkit.explain.states import traced_states
-from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks.resolve import default_config
 from rnnkit.tasks.sentiment import SentimentTask
 
@@ -30,7 +29,7 @@ def _sentiment_run(run_dir: Path, **model) -> SimpleNamespace:
     """An in-memory run: a real tokenizer and SequenceClassifier (untrained)."""
     torch.manual_seed(0)
     tok = TextTokenizer.train(TEXTS, vocab_size=50, max_length=20)
-    cfg = ModelConfig(**{"hidden_size": 8, "num_layers": 1, "embedding_dim": 8, **model})
+    cfg = ClassifierConfig(**{"hidden_size": 8, "num_layers": 1, "embedding_dim": 8, **model})
     clf = SequenceClassifier.from_config(cfg, num_classes=2, vocab_size=tok.vocab_size).eval()
     task = SentimentTask(default_config("sentiment"))
     task.tokenizer, task.label_names = tok, ["rotten", "fresh"]

@@ -11,10 +11,9 @@ import torch
 from tokenizers import Tokenizer
 
 import rnnkit
-from rnnkit.config import ModelConfig
 from rnnkit.deploy import export_model, read_metadata
 from rnnkit.errors import RnnkitError
-from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tools.cli import main
 
 POS = ["a joy", "brilliant", "great fun", "warm and witty", "superb"]
@@ -169,7 +168,7 @@ def test_gru_reset_gate_semantics_are_torchs(trained):
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_every_pooling_and_feature_inputs(cell, pooling):
     torch.manual_seed(0)
-    cfg = ModelConfig(
+    cfg = ClassifierConfig(
         cell=cell, hidden_size=5, num_layers=2, bidirectional=True, embedding_dim=4, pooling=pooling
     )
     model = SequenceClassifier.from_config(cfg, num_classes=3, input_size=3).eval()

@@ -110,10 +110,10 @@ def test_long_format_with_covariates_and_static_features(tmp_path: Path) -> None
     data = {
         "source": str(path), "time_column": "week", "targets": ["units"],
         "past_covariates": ["temp"], "future_covariates": ["promo"], "id_column": "store",
-        "static_categorical": ["region"], "static_numeric": ["size"], "static_fusion": "init",
+        "static_categorical": ["region"], "static_numeric": ["size"],
         "context": 8, "horizon": 4, "test_fraction": 0.25, "val_fraction": 0.15,
     }  # fmt: skip
-    model = {"hidden_size": 6, "embedding_dim": 4, "cell": "gru"}
+    model = {"hidden_size": 6, "embedding_dim": 4, "cell": "gru", "static_fusion": "init"}
     run = train("forecast", out=tmp_path / "run", verbose=False, data=data, model=model,
                 train={"epochs": 1, "progress": False})  # fmt: skip
     assert run.report["data"].startswith(str(path)) and "2 series" in run.report["data"]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnkit.config import ModelConfig
 from rnnkit.errors import RnnkitError
-from rnnkit.models.forecaster import Forecaster
+from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.models.static import StaticFusion
 
-CFG = ModelConfig(cell="lstm", hidden_size=8, num_layers=1, embedding_dim=6)
+CFG = ForecasterConfig(cell="lstm", hidden_size=8, num_layers=1, embedding_dim=6)
 
 
 def make(output: str = "direct", **kw) -> Forecaster:
@@ -73,7 +72,7 @@ def test_past_covariates_refuse_feeding_back() -> None:
 @pytest.mark.parametrize("fusion", ["concat", "init"])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_static_features_change_the_forecast(fusion: str, cell: str) -> None:
-    cfg = ModelConfig(cell=cell, hidden_size=8, num_layers=2, embedding_dim=6)
+    cfg = ForecasterConfig(cell=cell, hidden_size=8, num_layers=2, embedding_dim=6)
     m = make(cfg=cfg, input_size=1, static_cardinalities=[3], static_numeric=1,
              static_fusion=fusion)  # fmt: skip
     assert m.static is not None and m.static.mode == fusion
@@ -103,7 +102,7 @@ def test_init_fusion_state_shapes_and_cell_check() -> None:
 
 
 def test_config_errors() -> None:
-    with pytest.raises(RnnkitError, match="data.output"):
+    with pytest.raises(RnnkitError, match="model.output"):
         make("sideways")
     with pytest.raises(RnnkitError, match="bidirectional"):
-        make("rollout", cfg=ModelConfig(hidden_size=4, embedding_dim=4, bidirectional=True))
+        make("rollout", cfg=ForecasterConfig(hidden_size=4, embedding_dim=4, bidirectional=True))

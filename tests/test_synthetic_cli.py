@@ -23,7 +23,7 @@ def _train(task, tmp_path, *extra):
 
 
 def test_train_adding_reports_mse_baseline_and_anchor(tmp_path):
-    out, report = _train("adding", tmp_path, "data.length=12", "data.gradflow=true")
+    out, report = _train("adding", tmp_path, "data.length=12", "train.gradflow=true")
     assert report["test"]["mse"] >= 0
     assert report["baselines"]["predict_one_expected"]["mse"] == pytest.approx(1 / 6)
     assert 0.05 < report["baselines"]["predict_one"]["mse"] < 0.35

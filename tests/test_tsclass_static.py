@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.config import ModelConfig, RunConfig, TrainConfig
+from rnnkit.config import RunConfig, TrainConfig
 from rnnkit.errors import RnnkitError
+from rnnkit.models.static_classifier import StaticClassifierConfig
 from rnnkit.tasks.tsclass import TSClassData, TSClassTask
 from rnnkit.tools.cli import main
 
@@ -40,11 +41,13 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_csv(tmp_path_factory.mktemp("static") / "toy.csv", 64, 0)
 
 
-def task_for(source: str, **data) -> TSClassTask:
+def task_for(source: str, static_fusion: str = "concat", **data) -> TSClassTask:
     cfg = RunConfig(
         "tsclass",
         TSClassData(source=source, **data),
-        ModelConfig(hidden_size=4, embedding_dim=4, pooling="mean"),
+        StaticClassifierConfig(
+            hidden_size=4, embedding_dim=4, pooling="mean", static_fusion=static_fusion
+        ),
         TrainConfig(batch_size=8),
     )
     return TSClassTask(cfg)
@@ -114,7 +117,7 @@ def test_bad_static_config(toy: Path, tmp_path: Path) -> None:
         task_for(str(toy), static_categorical=["nope"]).prepare(tmp_path)
     with pytest.raises(RnnkitError, match="'label'.*is the label column"):
         task_for(str(toy), static_numeric=["label"]).prepare(tmp_path)
-    with pytest.raises(RnnkitError, match="data.static_fusion"):
+    with pytest.raises(RnnkitError, match="model.static_fusion"):
         task_for(str(toy), static_fusion="add")
     with pytest.raises(RnnkitError, match="twice"):
         task_for(str(toy), static_categorical=["site"], static_numeric=["site"])

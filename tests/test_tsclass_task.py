@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnkit.config import ModelConfig, RunConfig, TrainConfig
+from rnnkit.config import RunConfig, TrainConfig
 from rnnkit.errors import RnnkitError
+from rnnkit.models.static_classifier import StaticClassifierConfig
 from rnnkit.tasks.tsclass import TSClassData, TSClassTask, stratified_split
 from rnnkit.tools.cli import main
 
@@ -46,11 +47,13 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d / "Toy_TRAIN.ts"
 
 
-def task_for(source: str, **data) -> TSClassTask:
+def task_for(source: str, static_fusion: str = "concat", **data) -> TSClassTask:
     cfg = RunConfig(
         "tsclass",
         TSClassData(source=source, **data),
-        ModelConfig(hidden_size=4, embedding_dim=4, pooling="mean"),
+        StaticClassifierConfig(
+            hidden_size=4, embedding_dim=4, pooling="mean", static_fusion=static_fusion
+        ),
         TrainConfig(batch_size=8),
     )
     return TSClassTask(cfg)

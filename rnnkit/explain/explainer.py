@@ -187,7 +187,7 @@ def explain(
     if not grad:
         notes.append(
             "no gradient-flow picture in the run directory (charlm, adding, copy and smnist "
-            "runs trained with data.gradflow=true save one)"
+            "runs trained with train.gradflow=true save one)"
         )
     figs += grad
     return Explanation(

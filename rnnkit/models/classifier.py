@@ -16,13 +16,29 @@ for attribution methods that interpolate in embedding space (Integrated Gradient
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnkit.config import ModelConfig
+from rnnkit.config import ModelConfig, option
 from rnnkit.errors import RnnkitError
 from rnnkit.models.stack import make_recurrent, output_size
+
+
+@dataclass
+class ClassifierConfig(ModelConfig):
+    """``model`` section of a sequence classifier: the stack, its encoder and its head."""
+
+    embedding_dim: int = option(
+        128,
+        "size of the encoder's output: the token embedding, or the linear encoder of "
+        "real-valued inputs",
+    )
+    pooling: str = option("last", "how the steps become one vector: last | mean | max | attention")
+    head_dropout: float = option(0.0, "dropout on the pooled vector before the head")
+
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -55,7 +71,7 @@ class SequenceClassifier(nn.Module):
 
     Example::
 
-        model = SequenceClassifier.from_config(ModelConfig(), num_classes=2, vocab_size=10_000)
+        model = SequenceClassifier.from_config(ClassifierConfig(), num_classes=2, vocab_size=10_000)
         logits = model(batch.inputs, batch.lengths)       # (B, 1)
         loss = model.loss(logits, batch.targets)
         probs = model.probabilities(logits)               # (B, 2)
@@ -102,13 +118,13 @@ class SequenceClassifier(nn.Module):
     @classmethod
     def from_config(
         cls,
-        cfg: ModelConfig,
+        cfg: ClassifierConfig,
         *,
         num_classes: int,
         vocab_size: int | None = None,
         input_size: int | None = None,
     ) -> SequenceClassifier:
-        """The classifier a :class:`ModelConfig` describes (``model.dropout`` applies to the
+        """The classifier a :class:`ClassifierConfig` describes (``model.dropout`` applies to the
         embeddings as well as between stacked layers)."""
         if cfg.pooling not in POOLINGS:
             raise RnnkitError(f"model.pooling: {cfg.pooling!r} is not one of {', '.join(POOLINGS)}")

@@ -23,15 +23,35 @@ units; the task inverts the scaling.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from rnnkit.config import ModelConfig
+from rnnkit.config import ModelConfig, option
 from rnnkit.errors import RnnkitError
 from rnnkit.models.stack import make_recurrent, output_size
 from rnnkit.models.static import StaticFusion
 
 OUTPUTS = ("direct", "rollout")
+
+
+@dataclass
+class ForecasterConfig(ModelConfig):
+    """``model`` section of a forecaster: the stack, its encoder, its output head and the
+    fusion of static features (these four were ``data.*`` keys before; the old names are
+    still read, with a note)."""
+
+    embedding_dim: int = option(128, "size of the linear encoder of each input step")
+    head_dropout: float = option(0.0, "dropout before the output head")
+    output: str = option(
+        "direct", "direct (H outputs at once) | rollout (a one-step head fed back)"
+    )
+    residual: bool = option(True, "predict the change from the last observed value")
+    static_fusion: str = option(
+        "concat", "how static features enter: concat (every step) | init (initial state)"
+    )
+    static_size: int = option(8, "size of the encoded static feature vector")
 
 
 class Forecaster(nn.Module):
@@ -122,9 +142,9 @@ class Forecaster(nn.Module):
         """The forecaster a :class:`ModelConfig` describes (``model.embedding_dim`` is the
         encoder size; the stack comes from :func:`make_recurrent`)."""
         if output not in OUTPUTS:
-            raise RnnkitError(f"data.output: expected direct or rollout, got {output!r}")
+            raise RnnkitError(f"model.output: expected direct or rollout, got {output!r}")
         if output == "rollout" and cfg.bidirectional:
-            raise RnnkitError("data.output=rollout cannot use model.bidirectional=true")
+            raise RnnkitError("model.output=rollout cannot use model.bidirectional=true")
         static = None
         if static_cardinalities or static_numeric:
             try:
@@ -139,7 +159,7 @@ class Forecaster(nn.Module):
                     num_directions=2 if cfg.bidirectional else 1,
                 )
             except ValueError as e:
-                raise RnnkitError(f"data.static_fusion: {e}") from None
+                raise RnnkitError(f"model.static_fusion: {e}") from None
         return cls(
             make_recurrent(cfg, cfg.embedding_dim),
             output_size(cfg),

@@ -12,15 +12,24 @@ time (:meth:`LanguageModel.step`) without re-reading the prefix.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnkit.config import ModelConfig
+from rnnkit.config import ModelConfig, option
 from rnnkit.data.streams import IGNORE_INDEX
 from rnnkit.errors import RnnkitError
 from rnnkit.models.stack import make_recurrent, output_size
 from rnnkit.models.state import State, run_with_resets
+
+
+@dataclass
+class LanguageModelConfig(ModelConfig):
+    """``model`` section of a language model: the stack and its symbol embedding."""
+
+    embedding_dim: int = option(128, "size of the symbol embedding (the stack's input)")
 
 
 class LanguageModel(nn.Module):
@@ -60,8 +69,8 @@ class LanguageModel(nn.Module):
         self.head = nn.Linear(recurrent_size, vocab_size)
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig, vocab_size: int) -> LanguageModel:
-        """The model a :class:`ModelConfig` describes (``model.dropout`` applies to the
+    def from_config(cls, cfg: LanguageModelConfig, vocab_size: int) -> LanguageModel:
+        """The model a :class:`LanguageModelConfig` describes (``model.dropout`` applies to the
         embeddings and the stack output as well as between stacked layers)."""
         if cfg.bidirectional:
             raise RnnkitError(
@@ -149,4 +158,4 @@ def generate_ids(
     return torch.tensor(out, dtype=torch.int64)
 
 
-__all__ = ["LanguageModel", "generate_ids"]
+__all__ = ["LanguageModel", "LanguageModelConfig", "generate_ids"]

@@ -13,13 +13,26 @@ the classifier keeps its own API and is used as is (for ``concat`` it is built w
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from rnnkit.config import ModelConfig
+from rnnkit.config import option
 from rnnkit.errors import RnnkitError
-from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.models.static import StaticFusion
+
+
+@dataclass
+class StaticClassifierConfig(ClassifierConfig):
+    """``model`` section of a classifier of series with static features (the two fields
+    below were ``data.*`` keys before; the old names are still read, with a note)."""
+
+    static_fusion: str = option(
+        "concat", "how static features enter: concat (every step) | init (initial state)"
+    )
+    static_size: int = option(8, "size of the encoded static feature vector")
 
 
 class StaticSequenceClassifier(nn.Module):
@@ -46,7 +59,7 @@ class StaticSequenceClassifier(nn.Module):
     @classmethod
     def from_config(
         cls,
-        cfg: ModelConfig,
+        cfg: ClassifierConfig,
         *,
         num_classes: int,
         input_size: int,
@@ -55,7 +68,7 @@ class StaticSequenceClassifier(nn.Module):
         fusion: str = "concat",
         size: int = 8,
     ) -> StaticSequenceClassifier:
-        """The model a :class:`ModelConfig` and the static columns describe."""
+        """The model a :class:`ClassifierConfig` and the static columns describe."""
         try:
             static = StaticFusion(
                 fusion,
@@ -68,7 +81,7 @@ class StaticSequenceClassifier(nn.Module):
                 num_directions=2 if cfg.bidirectional else 1,
             )
         except ValueError as e:
-            raise RnnkitError(f"data.static_fusion: {e}") from None
+            raise RnnkitError(f"model.static_fusion: {e}") from None
         clf = SequenceClassifier.from_config(
             cfg, num_classes=num_classes, input_size=input_size + static.extra_inputs
         )

@@ -20,12 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.config import option
 from rnnkit.data.batch import Batch
 from rnnkit.data.synthetic import adding_baseline_mse, adding_problem
 from rnnkit.diagnostics.gradflow import GradFlowRecorder
 from rnnkit.errors import RnnkitError
 from rnnkit.models.regressor import SequenceModel
-from rnnkit.tasks.base import Task
+from rnnkit.tasks.base import GRADFLOW_RENAMED, Task
 
 _SPLIT_SEED = {"val": 1, "test": 2, "train": 100}
 
@@ -34,12 +35,11 @@ _SPLIT_SEED = {"val": 1, "test": 2, "train": 100}
 class AddingData:
     """``data`` section of ``rnnkit train adding``."""
 
-    length: int = 100  # T, steps per sequence (one marker in each half)
-    train_size: int = 10000  # training sequences per epoch
-    val_size: int = 1000  # validation sequences (fixed)
-    test_size: int = 1000  # test sequences (fixed)
-    resample: bool = True  # draw fresh training sequences every epoch (unlimited data)
-    gradflow: bool = False  # record ||dL/dh_t|| on the first batch of each epoch (gradflow.png)
+    length: int = option(100, "T, steps per sequence (one marker in each half)")
+    train_size: int = option(10000, "training sequences per epoch")
+    val_size: int = option(1000, "validation sequences (fixed)")
+    test_size: int = option(1000, "test sequences (fixed)")
+    resample: bool = option(True, "draw fresh training sequences every epoch (unlimited data)")
 
 
 class SyntheticTask(Task):
@@ -106,7 +106,7 @@ class SyntheticTask(Task):
         return int(getattr(self.cfg.data, f"{split}_size"))
 
     def on_epoch_start(self, model: nn.Module, split: str) -> None:
-        if split == "train" and self.cfg.data.gradflow and self.run_dir is not None:
+        if split == "train" and self.cfg.train.gradflow and self.run_dir is not None:
             self.gradflow = self.gradflow or GradFlowRecorder(self.run_dir)
             self.gradflow.arm()
 
@@ -151,6 +151,7 @@ class AddingTask(SyntheticTask):
 
     name = "adding"
     DataConfig = AddingData
+    renamed_keys = GRADFLOW_RENAMED
     model_defaults = {"cell": "lstm", "hidden_size": 128, "num_layers": 1}
     train_defaults = {"batch_size": 50, "lr": 1e-3, "epochs": 20, "early_stopping": 0}
     monitor = "mse"

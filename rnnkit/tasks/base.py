@@ -21,12 +21,13 @@ capability     method                                      command
 ``explain``    :meth:`Task.explain_input`                  ``rnnkit explain``
 ``generate``   :meth:`Task.generate`                       ``rnnkit generate``
 ``forecast``   :meth:`Task.forecast_series`                ``rnnkit forecast``
-``export``     the model runs on padded inputs + lengths   ``rnnkit export``
+``export``     its model is one ``rnnkit export`` writes   ``rnnkit export``
 =============  ==========================================  ===========================
 """
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
-from rnnkit.config import RunConfig, data_key
+from rnnkit.config import ModelConfig, RunConfig, data_key
 from rnnkit.data.batch import Batch
 from rnnkit.errors import RnnkitError
 
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from rnnkit.tasks.explaining import ExplainInput
 
 CAPABILITIES = ("evaluate", "predict", "explain", "generate", "forecast", "export")
+# data.gradflow became train.gradflow (the loop's gradient-flow callback)
+GRADFLOW_RENAMED = {"data.gradflow": "train.gradflow"}
 
 
 class Task(ABC):
@@ -51,8 +54,12 @@ class Task(ABC):
     Class attributes:
         name: the name used on the command line (``rnnkit train NAME``).
         DataConfig: the dataclass of this task's ``data`` config section.
-        model_defaults / train_defaults: this task's defaults for the shared sections,
-            as overrides of :class:`rnnkit.config.ModelConfig` / ``TrainConfig``.
+        ModelConfig: the dataclass of its ``model`` section: :class:`rnnkit.config.ModelConfig`
+            (the recurrent stack) or a subclass adding the encoder's and head's fields.
+        model_defaults / train_defaults: this task's defaults for the ``model`` and the
+            shared ``train`` section, as overrides of ``ModelConfig`` / ``TrainConfig``.
+        renamed_keys: config keys this task used to have, ``{"data.old": "model.new"}``:
+            still read (YAML, ``--set``, saved runs), with a note giving the new name.
         monitor: the validation metric that picks the best epoch, and its ``mode``.
         anchor: the published figure for this task (``{"source": ..., <metric>: ...}``).
         capabilities: what the commands may ask of this task (see :data:`CAPABILITIES`).
@@ -63,6 +70,8 @@ class Task(ABC):
 
     name: ClassVar[str]
     DataConfig: ClassVar[type]
+    ModelConfig: ClassVar[type] = ModelConfig
+    renamed_keys: ClassVar[dict[str, str]] = {}
     model_defaults: ClassVar[dict[str, Any]] = {}
     train_defaults: ClassVar[dict[str, Any]] = {}
     monitor: ClassVar[str] = "loss"
@@ -73,6 +82,12 @@ class Task(ABC):
     explain_reads_splits: ClassVar[bool] = False
 
     def __init__(self, cfg: RunConfig) -> None:
+        if not isinstance(cfg.model, self.ModelConfig) and dataclasses.is_dataclass(cfg.model):
+            # a RunConfig made by hand with the plain stack config: this task's model config
+            # with the stack's values (and the head's defaults)
+            known = {f.name for f in dataclasses.fields(self.ModelConfig)}
+            values = {k: v for k, v in vars(cfg.model).items() if k in known}
+            cfg = dataclasses.replace(cfg, model=self.ModelConfig(**values))
         self.cfg = cfg
 
     # --------------------------------------------------------------- data

@@ -19,15 +19,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from rnnkit.config import option
 from rnnkit.data.batch import Batch
 from rnnkit.data.builtin import BUILTIN, package_file
 from rnnkit.data.corpus import LEVELS, TextSplit, Vocab, encode_split, read_documents, split_text
 from rnnkit.data.streams import IGNORE_INDEX, StreamBatches
 from rnnkit.diagnostics.gradflow import GradFlowRecorder
 from rnnkit.errors import RnnkitError
-from rnnkit.models.language_model import LanguageModel, generate_ids
+from rnnkit.models.language_model import LanguageModel, LanguageModelConfig, generate_ids
 from rnnkit.models.state import StateCarry
-from rnnkit.tasks.base import Task
+from rnnkit.tasks.base import GRADFLOW_RENAMED, Task
 from rnnkit.tasks.explaining import ExplainInput, char_model_input
 
 LN2 = math.log(2.0)
@@ -37,13 +38,12 @@ LN2 = math.log(2.0)
 class CharLMData:
     """``data`` section of ``rnnkit train charlm``."""
 
-    source: str = "hamlet"  # built-in corpus name, or a UTF-8 text file or folder of them
-    level: str = "char"  # char (one id per character) | byte (one id per UTF-8 byte)
-    bptt: int = 128  # truncated-BPTT chunk length: steps per training batch
-    val_fraction: float = 0.05  # the validation part, taken after the training part
-    test_fraction: float = 0.05  # the test part, at the end of the text
-    eval_streams: int = 1  # parallel streams for val/test (1 = the split as one sequence)
-    gradflow: bool = False  # record ||dL/dh_t|| on the first chunk of each epoch (gradflow.png)
+    source: str = option("hamlet", "built-in corpus name, or a UTF-8 text file or folder of them")
+    level: str = option("char", "char (one id per character) | byte (one id per UTF-8 byte)")
+    bptt: int = option(128, "truncated-BPTT chunk length: steps per training batch")
+    val_fraction: float = option(0.05, "the validation part, taken after the training part")
+    test_fraction: float = option(0.05, "the test part, at the end of the text")
+    eval_streams: int = option(1, "parallel streams for val/test (1 = the split as one sequence)")
 
 
 class CharLMTask(Task):
@@ -51,11 +51,13 @@ class CharLMTask(Task):
 
     name = "charlm"
     DataConfig = CharLMData
+    ModelConfig = LanguageModelConfig
+    renamed_keys = GRADFLOW_RENAMED
     model_defaults = {"cell": "lstm", "hidden_size": 256, "num_layers": 2, "embedding_dim": 64}
     train_defaults = {"batch_size": 32, "lr": 2e-3, "epochs": 20, "clip_norm": 5.0}
     monitor = "bpc"
     monitor_mode = "min"
-    capabilities = frozenset({"evaluate", "explain", "generate", "export"})
+    capabilities = frozenset({"evaluate", "explain", "generate"})
     explain_help = "a text the model reads (the last 400 characters are used)"
     anchor = {
         "source": "char-rnn on tiny-shakespeare (Karpathy 2015): ~1.40 nats/char validation; "
@@ -178,7 +180,7 @@ class CharLMTask(Task):
     def on_epoch_start(self, model: nn.Module, split: str) -> None:
         if split == "train":
             self.carry.reset()
-            if self.cfg.data.gradflow:
+            if self.cfg.train.gradflow:
                 self.gradflow = self.gradflow or GradFlowRecorder(self._run_dir)
                 self.gradflow.arm()
 

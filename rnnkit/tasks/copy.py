@@ -20,21 +20,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.config import option
 from rnnkit.data.synthetic import COPY_VOCAB, N_COPY, N_SYMBOLS, copy_baseline_loss, copy_memory
 from rnnkit.models.regressor import SequenceModel
 from rnnkit.tasks.adding import SyntheticTask
+from rnnkit.tasks.base import GRADFLOW_RENAMED
 
 
 @dataclass
 class CopyData:
     """``data`` section of ``rnnkit train copy``."""
 
-    length: int = 100  # T: blanks to wait through (the sequence is T + 20 steps)
-    train_size: int = 10000  # training sequences per epoch
-    val_size: int = 1000  # validation sequences (fixed)
-    test_size: int = 1000  # test sequences (fixed)
-    resample: bool = True  # draw fresh training sequences every epoch (unlimited data)
-    gradflow: bool = False  # record ||dL/dh_t|| on the first batch of each epoch (gradflow.png)
+    length: int = option(100, "T: blanks to wait through (the sequence is T + 20 steps)")
+    train_size: int = option(10000, "training sequences per epoch")
+    val_size: int = option(1000, "validation sequences (fixed)")
+    test_size: int = option(1000, "test sequences (fixed)")
+    resample: bool = option(True, "draw fresh training sequences every epoch (unlimited data)")
 
 
 class CopyTask(SyntheticTask):
@@ -42,6 +43,7 @@ class CopyTask(SyntheticTask):
 
     name = "copy"
     DataConfig = CopyData
+    renamed_keys = GRADFLOW_RENAMED
     model_defaults = {"cell": "lstm", "hidden_size": 128, "num_layers": 1}
     train_defaults = {"batch_size": 50, "lr": 1e-3, "epochs": 20, "early_stopping": 0}
     monitor = "loss"

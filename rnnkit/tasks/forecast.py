@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.baselines.forecasting import naive, seasonal_naive
-from rnnkit.config import RunConfig
+from rnnkit.config import RunConfig, option
 from rnnkit.data.batch import Batch
 from rnnkit.data.timeseries import (
     Scaler,
@@ -39,7 +39,7 @@ from rnnkit.data.timeseries import (
 )
 from rnnkit.errors import RnnkitError
 from rnnkit.metrics.forecasting import forecast_metrics, mase_scale
-from rnnkit.models.forecaster import Forecaster
+from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.explaining import ExplainInput, forecaster_input
 
@@ -54,28 +54,35 @@ AIRLINE_ANCHOR = {
 class ForecastData:
     """The ``data`` section of ``rnnkit train forecast``."""
 
-    source: str = "airline"  # built-in (airline | sunspots | co2) or a .csv/.parquet path
-    time_column: str = ""  # "" = the built-in's, or the file's first column
-    time_format: str = ""  # strftime format of the time column; "" = guess (or numeric)
-    targets: list[str] = field(default_factory=list)  # [] = built-in's / every other column
-    past_covariates: list[str] = field(default_factory=list)  # known up to the origin
-    future_covariates: list[str] = field(default_factory=list)  # known ahead (calendar ...)
-    id_column: str = ""  # long format: the series id column
-    static_categorical: list[str] = field(default_factory=list)  # per-series categories
-    static_numeric: list[str] = field(default_factory=list)  # per-series numbers
-    static_fusion: str = "concat"  # concat (every step) | init (initial state)
-    static_size: int = 8  # size of the static feature vector
-    context: int = 24  # L: input steps per window
-    horizon: int = 12  # H: steps forecast per window
-    output: str = "direct"  # direct (H outputs) | rollout (one-step head fed back)
-    residual: bool = True  # predict the change from the last observed value
-    val_fraction: float = 0.1  # last part of the series before the test part
-    test_fraction: float = 0.33  # last part of each series
-    scaling: str = "standard"  # standard | minmax | none, fitted on the train part
-    transform: str = "auto"  # auto | log | none; auto = log for built-ins with growing seasons
-    fill_missing: str = ""  # "" = the built-in's default, or none | interpolate
-    seasonality: int = 0  # season length m for MASE and seasonal naive; 0 = built-in's or 1
-    stride: int = 1  # steps between training windows
+    source: str = option("airline", "built-in (airline | sunspots | co2) or a .csv/.parquet path")
+    time_column: str = option(
+        "",
+        "\"\" = the built-in's, or the file's first column",
+    )
+    time_format: str = option(
+        "",
+        'strftime format of the time column; "" = guess (or numeric)',
+    )
+    targets: list[str] = option([], "[] = built-in's / every other column")
+    past_covariates: list[str] = option([], "known up to the origin")
+    future_covariates: list[str] = option([], "known ahead (calendar ...)")
+    id_column: str = option("", "long format: the series id column")
+    static_categorical: list[str] = option([], "per-series categories")
+    static_numeric: list[str] = option([], "per-series numbers")
+    context: int = option(24, "L: input steps per window")
+    horizon: int = option(12, "H: steps forecast per window")
+    val_fraction: float = option(0.1, "last part of the series before the test part")
+    test_fraction: float = option(0.33, "last part of each series")
+    scaling: str = option("standard", "standard | minmax | none, fitted on the train part")
+    transform: str = option(
+        "auto", "auto | log | none; auto = log for built-ins with growing seasons"
+    )
+    fill_missing: str = option(
+        "",
+        '"" = the built-in\'s default, or none | interpolate',
+    )
+    seasonality: int = option(0, "season length m for MASE and seasonal naive; 0 = built-in's or 1")
+    stride: int = option(1, "steps between training windows")
 
 
 _LOG_BUILTINS = {"airline"}  # multiplicative seasonality: log makes the seasons additive
@@ -98,6 +105,10 @@ class ForecastTask(Task):
 
     name: ClassVar[str] = "forecast"
     DataConfig: ClassVar[type] = ForecastData
+    ModelConfig: ClassVar[type] = ForecasterConfig
+    renamed_keys: ClassVar[dict[str, str]] = {
+        f"data.{k}": f"model.{k}" for k in ("output", "residual", "static_fusion", "static_size")
+    }
     model_defaults: ClassVar[dict[str, Any]] = {
         "cell": "lstm",
         "hidden_size": 64,
@@ -115,7 +126,7 @@ class ForecastTask(Task):
     monitor_mode: ClassVar[str] = "min"
     anchor: ClassVar[dict[str, Any] | None] = None
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"evaluate", "predict", "explain", "forecast", "export"}
+        {"evaluate", "predict", "explain", "forecast"}
     )
     explain_help: ClassVar[str] = "test:INDEX (or val:INDEX, train:INDEX): that window"
     explain_reads_splits: ClassVar[bool] = True
@@ -129,13 +140,14 @@ class ForecastTask(Task):
             )
         if d.stride < 1:
             raise RnnkitError(f"data.stride must be >= 1, got {d.stride}")
-        if d.output not in ("direct", "rollout"):
-            raise RnnkitError(f"data.output: expected direct or rollout, got {d.output!r}")
+        m: ForecasterConfig = self.cfg.model
+        if m.output not in ("direct", "rollout"):
+            raise RnnkitError(f"model.output: expected direct or rollout, got {m.output!r}")
         if d.transform not in ("auto", "log", "none"):
             raise RnnkitError(f"data.transform: expected auto, log or none, got {d.transform!r}")
-        if d.output == "rollout" and d.past_covariates:
+        if m.output == "rollout" and d.past_covariates:
             raise RnnkitError(
-                "data.output=rollout feeds forecasts back as inputs, so it cannot use "
+                "model.output=rollout feeds forecasts back as inputs, so it cannot use "
                 "data.past_covariates (their future values are unknown); use output=direct"
             )
         self.builtin = builtin_series_name(d.source)
@@ -353,7 +365,7 @@ class ForecastTask(Task):
             "static_cat": s.static_cat[idx],  # (B, Kc)
             "static_num": s.static_num[idx],  # (B, Kn)
         }
-        if self.cfg.data.output == "rollout":
+        if self.cfg.model.output == "rollout":
             extras["teacher"] = s.teacher[idx]  # (B, H-1, F)
         return extras
 
@@ -376,6 +388,7 @@ class ForecastTask(Task):
 
     def build_model(self) -> nn.Module:
         d: ForecastData = self.cfg.data
+        m: ForecasterConfig = self.cfg.model
         s = self._shapes()
         return Forecaster.from_config(
             self.cfg.model,
@@ -383,12 +396,12 @@ class ForecastTask(Task):
             num_targets=s["C"],
             horizon=d.horizon,
             future_size=s["K"],
-            output=d.output,
-            residual=d.residual,
+            output=m.output,
+            residual=m.residual,
             static_cardinalities=s["cards"],
             static_numeric=s["n_num"],
-            static_fusion=d.static_fusion,
-            static_size=d.static_size,
+            static_fusion=m.static_fusion,
+            static_size=m.static_size,
         )
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rnnkit.config import option
 from rnnkit.data.batch import Batch
 from rnnkit.data.batching import BucketedBatches
 from rnnkit.data.text import TextDataset, load_text_dataset
@@ -35,7 +36,7 @@ from rnnkit.data.tokenize import TextTokenizer, clip_token_ids
 from rnnkit.errors import RnnkitError
 from rnnkit.io import write_json
 from rnnkit.metrics.classification import classification_report
-from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.explaining import ExplainInput, token_classifier_input
 
@@ -47,21 +48,30 @@ LABELS_FILE = "labels.json"
 class SentimentData:
     """The ``data`` section of a sentiment run."""
 
-    name: str = "rotten_tomatoes"  # built-in name, or a path: folder (aclImdb), .npz, .csv, .jsonl
-    format: str = "auto"  # auto | builtin | aclimdb | npz | csv | jsonl
-    text_column: str = "text"  # CSV column / JSONL key holding the text
-    label_column: str = "label"  # CSV column / JSONL key holding the label (any classes >= 2)
-    tokenizer: str = "word"  # word (lower-cased words, punctuation split off) | bpe
-    vocab_size: int = 10_000  # ids in the vocabulary, [PAD] and [UNK] included
-    min_frequency: int = 1  # words seen fewer times in training get no id
-    lowercase: bool = True  # lower-case texts before tokenizing
-    max_length: int = 200  # tokens kept per text
-    truncate: str = "end"  # end: cut the tail of long texts | start: cut the head
-    val_fraction: float = 0.1  # held out for validation (from train when a test split exists)
-    test_fraction: float = 0.1  # held out for testing when the data has no test split
-    bucket_batches: int = 50  # batches per length-sorted chunk (1 = plain random batches)
-    nb_init_dims: int = 16  # embedding dims started at each token's naive-Bayes log-count
-    # ratio on the training split (Wang & Manning 2012; one-vs-rest per class); 0 = random
+    name: str = option(
+        "rotten_tomatoes", "built-in name, or a path: folder (aclImdb), .npz, .csv, .jsonl"
+    )
+    format: str = option("auto", "auto | builtin | aclimdb | npz | csv | jsonl")
+    text_column: str = option("text", "CSV column / JSONL key holding the text")
+    label_column: str = option(
+        "label", "CSV column / JSONL key holding the label (any classes >= 2)"
+    )
+    tokenizer: str = option("word", "word (lower-cased words, punctuation split off) | bpe")
+    vocab_size: int = option(10_000, "ids in the vocabulary, [PAD] and [UNK] included")
+    min_frequency: int = option(1, "words seen fewer times in training get no id")
+    lowercase: bool = option(True, "lower-case texts before tokenizing")
+    max_length: int = option(200, "tokens kept per text")
+    truncate: str = option("end", "end: cut the tail of long texts | start: cut the head")
+    val_fraction: float = option(
+        0.1, "held out for validation (from train when a test split exists)"
+    )
+    test_fraction: float = option(0.1, "held out for testing when the data has no test split")
+    bucket_batches: int = option(50, "batches per length-sorted chunk (1 = plain random batches)")
+    nb_init_dims: int = option(
+        16,
+        "embedding dims started at each token's naive-Bayes log-count ratio on the training split "
+        "(Wang & Manning 2012; one-vs-rest per class); 0 = random",
+    )
 
 
 class SentimentTask(Task):
@@ -69,6 +79,7 @@ class SentimentTask(Task):
 
     name = "sentiment"
     DataConfig = SentimentData
+    ModelConfig = ClassifierConfig
     model_defaults = {
         "cell": "lstm",
         "embedding_dim": 128,

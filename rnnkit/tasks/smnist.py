@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.config import option
 from rnnkit.data.batch import Batch
 from rnnkit.data.builtin import BUILTIN, package_file
 from rnnkit.data.mnist import load_mnist_csv, load_mnist_folder
@@ -33,7 +34,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.io import write_json
 from rnnkit.models.regressor import SequenceModel
 from rnnkit.tasks.adding import _Batches
-from rnnkit.tasks.base import Task
+from rnnkit.tasks.base import GRADFLOW_RENAMED, Task
 
 MODES = {"row": (28, 28), "pixel": (784, 1)}  # mode -> (steps, features per step)
 
@@ -42,14 +43,13 @@ MODES = {"row": (28, 28), "pixel": (784, 1)}  # mode -> (steps, features per ste
 class SMNISTData:
     """``data`` section of ``rnnkit train smnist``."""
 
-    source: str = "mnist5k"  # built-in name, a folder of MNIST IDX files, or a CSV
-    mode: str = "row"  # row (28 steps of 28 pixels) | pixel (784 steps of 1 pixel)
-    permute: bool = False  # read the pixels in a fixed random order (permuted MNIST)
-    permutation_seed: int = 0  # the seed of that order
-    val_fraction: float = 0.1  # validation part of the training digits (stratified)
-    test_fraction: float = 0.1  # test part, when the data has no separate test set
-    limit: int = 0  # use at most this many digits before splitting (0 = all)
-    gradflow: bool = False  # record ||dL/dh_t|| on the first batch of each epoch (gradflow.png)
+    source: str = option("mnist5k", "built-in name, a folder of MNIST IDX files, or a CSV")
+    mode: str = option("row", "row (28 steps of 28 pixels) | pixel (784 steps of 1 pixel)")
+    permute: bool = option(False, "read the pixels in a fixed random order (permuted MNIST)")
+    permutation_seed: int = option(0, "the seed of that order")
+    val_fraction: float = option(0.1, "validation part of the training digits (stratified)")
+    test_fraction: float = option(0.1, "test part, when the data has no separate test set")
+    limit: int = option(0, "use at most this many digits before splitting (0 = all)")
 
 
 class SequentialMNISTTask(Task):
@@ -57,6 +57,7 @@ class SequentialMNISTTask(Task):
 
     name = "smnist"
     DataConfig = SMNISTData
+    renamed_keys = GRADFLOW_RENAMED
     model_defaults = {"cell": "lstm", "hidden_size": 128, "num_layers": 1}
     train_defaults = {"batch_size": 64, "lr": 1e-3, "epochs": 20}
     monitor = "accuracy"
@@ -191,7 +192,7 @@ class SequentialMNISTTask(Task):
         return F.cross_entropy(model(batch.inputs), batch.targets)
 
     def on_epoch_start(self, model: nn.Module, split: str) -> None:
-        if split == "train" and self.cfg.data.gradflow and self.run_dir is not None:
+        if split == "train" and self.cfg.train.gradflow and self.run_dir is not None:
             self.gradflow = self.gradflow or GradFlowRecorder(self.run_dir)
             self.gradflow.arm()
 

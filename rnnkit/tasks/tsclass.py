@@ -31,9 +31,9 @@ they are not time steps. Categories are coded from the training split (a value u
 there is code 0, "unknown"); numbers are standardised with the training split's mean and
 standard deviation; both are saved in the run directory (``static.json``). They reach the
 recurrent stack through :class:`rnnkit.models.static.StaticFusion` as
-``data.static_fusion`` says: ``concat`` (appended to every step's input, the default) or
+``model.static_fusion`` says: ``concat`` (appended to every step's input, the default) or
 ``init`` (the initial state; lstm, gru and rnn cells), in a vector of
-``data.static_size`` values.
+``model.static_size`` values.
 
 Model: :class:`rnnkit.models.classifier.SequenceClassifier` with a linear encoder
 (wrapped in :class:`rnnkit.models.static_classifier.StaticSequenceClassifier` when there
@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -54,7 +54,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnkit.config import RunConfig
+from rnnkit.config import RunConfig, option
 from rnnkit.data.batch import Batch
 from rnnkit.data.timeseries import Scaler
 from rnnkit.data.ucr import LabelledSeries, builtin_ucr_name, load_classification
@@ -62,7 +62,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.metrics.classification import accuracy, f1_score
 from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.models.static import FUSIONS
-from rnnkit.models.static_classifier import StaticSequenceClassifier
+from rnnkit.models.static_classifier import StaticClassifierConfig, StaticSequenceClassifier
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.explaining import ExplainInput, series_classifier_input
 
@@ -80,16 +80,14 @@ ANCHORS: dict[str, float] = {
 class TSClassData:
     """The ``data`` section of ``rnnkit train tsclass``."""
 
-    source: str = "GunPoint"  # built-in archive, a .ts file or folder, or a .csv path
-    label_column: str = "label"  # CSV files: the label column (other columns: time steps)
-    normalize: str = "auto"  # auto | series (per-series z-norm) | train (fitted) | none
-    val_fraction: float = 0.2  # carved from train, stratified by class
-    test_fraction: float = 0.3  # carved (stratified) only when there is no test file
-    patch: int = 0  # group this many steps into one input step; 0 = auto (<= 50 steps)
-    static_categorical: list[str] = field(default_factory=list)  # CSV: per-series categories
-    static_numeric: list[str] = field(default_factory=list)  # CSV: per-series numbers
-    static_fusion: str = "concat"  # concat (every step) | init (initial state)
-    static_size: int = 8  # size of the static feature vector
+    source: str = option("GunPoint", "built-in archive, a .ts file or folder, or a .csv path")
+    label_column: str = option("label", "CSV files: the label column (other columns: time steps)")
+    normalize: str = option("auto", "auto | series (per-series z-norm) | train (fitted) | none")
+    val_fraction: float = option(0.2, "carved from train, stratified by class")
+    test_fraction: float = option(0.3, "carved (stratified) only when there is no test file")
+    patch: int = option(0, "group this many steps into one input step; 0 = auto (<= 50 steps)")
+    static_categorical: list[str] = option([], "CSV: per-series categories")
+    static_numeric: list[str] = option([], "CSV: per-series numbers")
 
 
 def stratified_split(
@@ -119,6 +117,11 @@ class TSClassTask(Task):
 
     name: ClassVar[str] = "tsclass"
     DataConfig: ClassVar[type] = TSClassData
+    ModelConfig: ClassVar[type] = StaticClassifierConfig
+    renamed_keys: ClassVar[dict[str, str]] = {
+        "data.static_fusion": "model.static_fusion",
+        "data.static_size": "model.static_size",
+    }
     model_defaults: ClassVar[dict[str, Any]] = {
         "cell": "lstm",
         "hidden_size": 64,
@@ -138,9 +141,7 @@ class TSClassTask(Task):
     monitor: ClassVar[str] = "loss"
     monitor_mode: ClassVar[str] = "min"
     anchor: ClassVar[dict[str, Any] | None] = None
-    capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"evaluate", "predict", "explain", "export"}
-    )
+    capabilities: ClassVar[frozenset[str]] = frozenset({"evaluate", "predict", "explain", "export"})
     explain_help: ClassVar[str] = "test:INDEX (or val:INDEX, train:INDEX): that example"
     explain_reads_splits: ClassVar[bool] = True
 
@@ -156,12 +157,13 @@ class TSClassTask(Task):
         for key in ("val_fraction", "test_fraction"):
             if not 0.0 <= getattr(d, key) < 1.0:
                 raise RnnkitError(f"data.{key}: expected a fraction in [0, 1)")
-        if d.static_fusion not in FUSIONS:
+        m: StaticClassifierConfig = self.cfg.model
+        if m.static_fusion not in FUSIONS:
             raise RnnkitError(
-                f"data.static_fusion: expected {' or '.join(FUSIONS)}, got {d.static_fusion!r}"
+                f"model.static_fusion: expected {' or '.join(FUSIONS)}, got {m.static_fusion!r}"
             )
-        if d.static_size < 1:
-            raise RnnkitError(f"data.static_size: expected >= 1, got {d.static_size}")
+        if m.static_size < 1:
+            raise RnnkitError(f"model.static_size: expected >= 1, got {m.static_size}")
         both = set(d.static_categorical) & set(d.static_numeric)
         if both or len(set(d.static_categorical)) < len(d.static_categorical):
             twice = sorted(both) or d.static_categorical
@@ -364,7 +366,7 @@ class TSClassTask(Task):
         if self.has_static:
             static = (
                 f"; static: {', '.join([*d.static_categorical, *d.static_numeric])} "
-                f"(fusion={d.static_fusion})"
+                f"(fusion={self.cfg.model.static_fusion})"
             )
         return (
             f"{d.source}: {len(self.classes)} classes, {self.channels} channel(s), "
@@ -422,8 +424,8 @@ class TSClassTask(Task):
                 input_size=self.channels * d.patch,
                 cardinalities=[len(self.static_vocab[c]) for c in d.static_categorical],
                 num_numeric=len(d.static_numeric),
-                fusion=d.static_fusion,
-                size=d.static_size,
+                fusion=self.cfg.model.static_fusion,
+                size=self.cfg.model.static_size,
             )
         return SequenceClassifier.from_config(
             self.cfg.model,

@@ -22,7 +22,7 @@ examples:
   rnnkit train --list-keys sentiment                         # every key of one task
 
 config keys shared by all tasks (KEY  TYPE  DEFAULT  # MEANING; tasks change some defaults
-and add their own data.* keys: see --list-keys TASK):
+and add their own data.* and model.* keys: see --list-keys TASK):
 """
 
 
