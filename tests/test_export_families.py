@@ -6,9 +6,8 @@ import pytest
 import torch
 
 import rnnkit
-from rnnkit.config import ModelConfig
 from rnnkit.deploy import export_model
-from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 
 V = 20  # vocabulary of the test models
 
@@ -35,7 +34,7 @@ def assert_parity(model, steps=(1, 6, 20)):
 
 def classifier(pooling="last", **model):
     torch.manual_seed(0)
-    cfg = ModelConfig(hidden_size=6, num_layers=2, embedding_dim=5, pooling=pooling, **model)
+    cfg = ClassifierConfig(hidden_size=6, num_layers=2, embedding_dim=5, pooling=pooling, **model)
     return SequenceClassifier.from_config(cfg, num_classes=3, vocab_size=V)
 
 

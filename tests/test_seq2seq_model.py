@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnkit.config import ModelConfig
 from rnnkit.errors import RnnkitError
-from rnnkit.models.seq2seq import Attention, Seq2Seq
+from rnnkit.models.seq2seq import Attention, Seq2Seq, Seq2SeqConfig
 
 BOS, EOS = 2, 3
 SRC_V, TGT_V = 11, 12
@@ -15,7 +14,7 @@ SRC_V, TGT_V = 11, 12
 
 def make_model(attention: str = "bahdanau", cell: str = "lstm", layers: int = 1) -> Seq2Seq:
     torch.manual_seed(0)
-    cfg = ModelConfig(
+    cfg = Seq2SeqConfig(
         cell=cell, hidden_size=16, num_layers=layers, bidirectional=True, embedding_dim=8
     )
     return Seq2Seq.from_config(cfg, SRC_V, TGT_V, attention=attention, bos_id=BOS, eos_id=EOS)
@@ -129,7 +128,7 @@ def test_reverse_task_is_learned(one_thread: None) -> None:
     """The whole path as a smoke test: reverse 2-5 symbols; held-out outputs all right."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
-    cfg = ModelConfig(
+    cfg = Seq2SeqConfig(
         cell="gru", hidden_size=48, num_layers=1, bidirectional=True, embedding_dim=16
     )
     model = Seq2Seq.from_config(cfg, SRC_V, TGT_V, attention="luong", bos_id=BOS, eos_id=EOS)
@@ -161,7 +160,7 @@ def test_reverse_task_is_learned(one_thread: None) -> None:
 
 @pytest.mark.parametrize("cell", ["mingru", "indrnn"])
 def test_any_encoder_family_with_an_lstm_decoder(cell: str) -> None:
-    cfg = ModelConfig(cell=cell, hidden_size=8, num_layers=1, bidirectional=True, embedding_dim=4)
+    cfg = Seq2SeqConfig(cell=cell, hidden_size=8, num_layers=1, bidirectional=True, embedding_dim=4)
     model = Seq2Seq.from_config(cfg, SRC_V, TGT_V, bos_id=BOS, eos_id=EOS)
     assert model.decoder.cell == "lstm"
     src, lengths = padded([[4, 5, 6], [7]])
@@ -171,9 +170,9 @@ def test_any_encoder_family_with_an_lstm_decoder(cell: str) -> None:
 
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(RnnkitError, match="attention: 'dot' is not one of bahdanau, luong"):
-        Seq2Seq.from_config(ModelConfig(hidden_size=8, embedding_dim=4), 5, 6, attention="dot")
+        Seq2Seq.from_config(Seq2SeqConfig(hidden_size=8, embedding_dim=4), 5, 6, attention="dot")
     with pytest.raises(RnnkitError, match="decoder cell: 'rnn'"):
-        Seq2Seq.from_config(ModelConfig(hidden_size=8, embedding_dim=4), 5, 6, decoder_cell="rnn")
+        Seq2Seq.from_config(Seq2SeqConfig(hidden_size=8, embedding_dim=4), 5, 6, decoder_cell="rnn")
     model = make_model()
     with pytest.raises(RnnkitError, match="beam size"):
         model.beam_search(*padded([[4]]), max_length=3, beam_size=0)

@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.gru import gru_step
 from rnnkit.cells.lstm import lstm_step
-from rnnkit.config import ModelConfig
+from rnnkit.config import ModelConfig, option
 from rnnkit.errors import RnnkitError
 from rnnkit.models.stack import make_recurrent, output_size
 
@@ -191,6 +191,14 @@ class Decoded:
     attention: list[Tensor]
 
 
+@dataclass
+class Seq2SeqConfig(ModelConfig):
+    """``model`` section of an encoder-decoder: the encoder stack (the decoder takes the
+    same sizes) and the size of both embeddings."""
+
+    embedding_dim: int = option(128, "size of the source and the target token embeddings")
+
+
 class Seq2Seq(nn.Module):
     """Recurrent encoder-decoder with attention.
 
@@ -209,7 +217,7 @@ class Seq2Seq(nn.Module):
 
     Example::
 
-        model = Seq2Seq.from_config(ModelConfig(cell="gru", bidirectional=True), 30, 40,
+        model = Seq2Seq.from_config(Seq2SeqConfig(cell="gru", bidirectional=True), 30, 40,
                                     bos_id=2, eos_id=3)
         logits, attn = model(src, src_lengths, tgt_in)  # (B, T, 40), (B, T, S)
         out = model.beam_search(src, src_lengths, beam_size=4, max_length=30)
@@ -253,7 +261,7 @@ class Seq2Seq(nn.Module):
     @classmethod
     def from_config(
         cls,
-        cfg: ModelConfig,
+        cfg: Seq2SeqConfig,
         src_vocab: int,
         tgt_vocab: int,
         *,
@@ -262,7 +270,7 @@ class Seq2Seq(nn.Module):
         bos_id: int = 2,
         eos_id: int = 3,
     ) -> Seq2Seq:
-        """The model a :class:`~rnnkit.config.ModelConfig` names: ``cell``, ``hidden_size``,
+        """The model a :class:`Seq2SeqConfig` names: ``cell``, ``hidden_size``,
         ``num_layers``, ``bidirectional``, ``backend``... for the encoder, the same sizes for
         the decoder (``decoder_cell`` "" = ``cfg.cell`` when it is lstm / gru, else lstm)."""
         encoder = make_recurrent(cfg, cfg.embedding_dim)

@@ -23,24 +23,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.config import option
 from rnnkit.data.synthetic import selective_copy
 from rnnkit.errors import RnnkitError
 from rnnkit.models.regressor import SequenceModel
 from rnnkit.tasks.adding import SyntheticTask
+from rnnkit.tasks.base import GRADFLOW_RENAMED
 
 
 @dataclass
 class SelectiveCopyData:
     """``data`` section of ``rnnkit train selective_copy``."""
 
-    length: int = 200  # T: noise steps over which the symbols are scattered
-    n_tokens: int = 10  # k: symbols to remember and reproduce in order
-    n_symbols: int = 8  # V: alphabet of the symbols (ids 1..V; 0 noise, V+1 marker)
-    train_size: int = 10000  # training sequences per epoch
-    val_size: int = 1000  # validation sequences (fixed)
-    test_size: int = 1000  # test sequences (fixed)
-    resample: bool = True  # draw fresh training sequences every epoch (unlimited data)
-    gradflow: bool = False  # record ||dL/dh_t|| on the first batch of each epoch (gradflow.png)
+    length: int = option(200, "T: noise steps over which the symbols are scattered")
+    n_tokens: int = option(10, "k: symbols to remember and reproduce in order")
+    n_symbols: int = option(8, "V: alphabet of the symbols (ids 1..V; 0 noise, V+1 marker)")
+    train_size: int = option(10000, "training sequences per epoch")
+    val_size: int = option(1000, "validation sequences (fixed)")
+    test_size: int = option(1000, "test sequences (fixed)")
+    resample: bool = option(True, "draw fresh training sequences every epoch (unlimited data)")
 
 
 class SelectiveCopyTask(SyntheticTask):
@@ -48,6 +49,7 @@ class SelectiveCopyTask(SyntheticTask):
 
     name = "selective_copy"
     DataConfig = SelectiveCopyData
+    renamed_keys = GRADFLOW_RENAMED
     model_defaults = {"cell": "lstm", "hidden_size": 128, "num_layers": 2}
     train_defaults = {"batch_size": 64, "lr": 1e-3, "epochs": 20, "early_stopping": 0}
     monitor = "loss"
