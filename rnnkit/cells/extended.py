@@ -21,7 +21,7 @@ gate orders LSTM i,f,g,o and GRU r,z,n; ``G`` = 4H, 3H or H gate rows):
 * ``weight_drop`` (DropConnect, Merity et al. 2018) is a mask on ``W_hh`` drawn once per
   forward pass; it is applied by the caller (the weights passed here are already masked).
 
-The masks are *inputs* here (``rnnkit.layers._options`` samples them), so every option is
+The masks are *inputs* here (``rnnkit.layers.options`` samples them), so every option is
 a deterministic function of its inputs: the hand-written BPTT (:class:`ExtendedRecurrence`)
 can be gradchecked with fixed masks, and equals autograd over the plain step.
 
@@ -74,13 +74,18 @@ def extended_step(
     keep_h: Tensor | None = None,
     keep_c: Tensor | None = None,
     nonlinearity: str = "tanh",
+    w_hr: Tensor | None = None,
+    gates: dict[str, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """One reference step of ``kind`` ("lstm", "gru", "rnn") with options (module docstring).
 
-    Shapes: x_t (B, I); h, c (B, H) (c None unless LSTM); w_ih (G, I); w_hh (G, H);
-    b_ih, b_hh (G,) or None; ln_* (gain, bias) of (G,) (ln_c: (H,)); peephole
-    (w_ci, w_cf, w_co) each (H,); rec_mask (B, H); keep_h, keep_c (B, H) zoneout weights
-    of the previous state. Returns ``(h_t, c_t)`` (c_t None unless LSTM).
+    Shapes: x_t (B, I); h (B, H_out), c (B, H) (c None unless LSTM); w_ih (G, I); w_hh
+    (G, H_out); b_ih, b_hh (G,) or None; ln_* (gain, bias) of (G,) (ln_c: (H,)); peephole
+    (w_ci, w_cf, w_co) each (H,); rec_mask (B, H_out); keep_h (B, H_out), keep_c (B, H)
+    zoneout weights of the previous state; w_hr (H_out, H) the LSTM projection
+    ``h = W_hr (o * tanh(c))`` (H_out = H without it). Returns ``(h_t, c_t)`` (c_t None
+    unless LSTM). When ``gates`` is a dict it receives the step's gate activations
+    (LSTM ``i, f, g, o``; GRU ``r, z, n``; Elman ``pre``, the pre-activation), each (B, H).
     """
     hr = h if rec_mask is None else h * rec_mask  # variational dropout on h_{t-1}
     xa = _ln(x_t @ w_ih.t(), ln_ih)  # (B, G)
@@ -95,10 +100,12 @@ def extended_step(
         r, z = torch.sigmoid(xr + hr_), torch.sigmoid(xz + hz)
         n = torch.tanh(xn + r * hn)
         h_new, c_new = (1 - z) * n + z * h, None
+        found = {"r": r, "z": z, "n": n}
     else:
         a = xa + ha if b_hh is None else xa + ha + b_hh
         if kind == "rnn":
             h_new, c_new = (torch.tanh(a) if nonlinearity == "tanh" else torch.relu(a)), None
+            found = {"pre": a}
         else:
             ai, af, ag, ao = a.chunk(4, 1)
             if peephole is not None:
@@ -107,6 +114,11 @@ def extended_step(
             c_new = f * c + i * g
             o = torch.sigmoid(ao if peephole is None else ao + peephole[2] * c_new)
             h_new = o * torch.tanh(_ln(c_new, ln_c))
+            if w_hr is not None:
+                h_new = h_new @ w_hr.t()  # (B, H_out)
+            found = {"i": i, "f": f, "g": g, "o": o}
+    if gates is not None:
+        gates.update(found)
     if keep_h is not None:  # zoneout: keep a random part of the previous state
         h_new = keep_h * h + (1 - keep_h) * h_new
     if c_new is not None and keep_c is not None:
@@ -133,6 +145,7 @@ def extended_sequence(
     zoneout_h: Tensor | None = None,
     zoneout_c: Tensor | None = None,
     nonlinearity: str = "tanh",
+    w_hr: Tensor | None = None,
     mode: str = "bptt",
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Run one layer and direction of an extended cell over right-padded x (B, T, I).
@@ -140,8 +153,9 @@ def extended_sequence(
     ``zoneout_h``, ``zoneout_c`` are the keep weights of every step, broadcastable to
     (B, T, H) (0/1 samples in training, ``p`` in evaluation); the other options as in
     :func:`extended_step`. ``mode`` is "reference" (autograd over the step) or "bptt"
-    (:class:`ExtendedRecurrence`). Returns ``out (B, T, H)`` (zero at padding),
-    ``h_n (B, H)`` and ``c_n (B, H)`` (None unless LSTM), held after the last real step.
+    (:class:`ExtendedRecurrence`; no projection ``w_hr``: the reference runs it).
+    Returns ``out (B, T, H_out)`` (zero at padding), ``h_n (B, H_out)`` and ``c_n (B, H)``
+    (None unless LSTM), held after the last real step.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -153,6 +167,8 @@ def extended_sequence(
         raise ValueError("ln_c (cell-state layer norm) applies to LSTM only")
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    if w_hr is not None and (kind != "lstm" or mode == "bptt"):
+        raise ValueError("w_hr (projection) applies to the LSTM, in mode='reference'")
     B, T, _ = x.shape
     H = h0.shape[1]
     m = step_mask(full_lengths(x, lengths), T, x.device)[..., None].to(x.dtype)  # (B, T, 1)
@@ -160,7 +176,8 @@ def extended_sequence(
     keep_h = 1 - m if zoneout_h is None else 1 - m * (1 - zoneout_h.expand(B, T, H))
     keep_c = None
     if kind == "lstm":
-        keep_c = 1 - m if zoneout_c is None else 1 - m * (1 - zoneout_c.expand(B, T, H))
+        Hc = c0.shape[1]
+        keep_c = 1 - m if zoneout_c is None else 1 - m * (1 - zoneout_c.expand(B, T, Hc))
     if mode == "reference":
         h, c, outs = h0, c0, []
         for t in range(T):
@@ -168,8 +185,8 @@ def extended_sequence(
             h, c = extended_step(
                 kind, x[:, t], h, c, w_ih, w_hh, b_ih, b_hh, ln_ih=ln_ih, ln_hh=ln_hh,
                 ln_c=ln_c, peephole=peephole, rec_mask=rec_mask,
-                keep_h=keep_h[:, t].expand(B, H), keep_c=None if kc is None else kc.expand(B, H),
-                nonlinearity=nonlinearity,
+                keep_h=keep_h[:, t].expand(B, H), keep_c=None if kc is None else kc.expand(B, Hc),
+                nonlinearity=nonlinearity, w_hr=w_hr,
             )  # fmt: skip
             outs.append(m[:, t] * h)
         return torch.stack(outs, 1), h, c
@@ -190,6 +207,49 @@ def extended_sequence(
         h0, c0, w_hh, b_hh, ln_g, ln_b, lnc_g, lnc_b, w_ci, w_cf, w_co, rec_mask,
     )  # fmt: skip
     return out.transpose(0, 1), h_n, (c_n if kind == "lstm" else None)
+
+
+def extended_trace(
+    kind: str,
+    x: Tensor,
+    h: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor | None,
+    b_hh: Tensor | None,
+    *,
+    nonlinearity: str = "tanh",
+    w_hr: Tensor | None = None,
+    zoneout_h: Tensor | None = None,
+    zoneout_c: Tensor | None = None,
+    **options: object,
+) -> tuple[Tensor | None, dict[str, Tensor]]:
+    """The cell states and gates of a run, from its inputs ``x`` (B, T, I) and hidden states
+    ``h`` (B, T, H_out) (the outputs, so ``h_{t-1}`` is known at every real step), by
+    :func:`extended_step` with ``gates``: the same math that ran, no second copy.
+
+    ``options``: ``ln_ih, ln_hh, ln_c, peephole, rec_mask`` as :func:`extended_step`, and
+    the zoneout keep weights of the run (broadcastable to (B, T, H)). Returns ``c``
+    (B, T, H) (None unless LSTM) and name -> (B, T, H) gate activations; values at padded
+    steps are meaningless (the caller zeroes them).
+    """
+    B, T, _ = x.shape
+    h_prev = torch.cat([h0[:, None], h[:, :-1]], 1)  # (B, T, H_out)
+    c, cs, steps = c0, [], []
+    for t in range(T):
+        kh = None if zoneout_h is None else zoneout_h.expand(B, T, h.shape[2])[:, t]
+        kc = None if zoneout_c is None else zoneout_c.expand(B, T, c0.shape[1])[:, t]
+        found: dict[str, Tensor] = {}
+        _, c = extended_step(
+            kind, x[:, t], h_prev[:, t], c, w_ih, w_hh, b_ih, b_hh, keep_h=kh, keep_c=kc,
+            nonlinearity=nonlinearity, w_hr=w_hr, gates=found, **options,
+        )  # fmt: skip
+        cs.append(c)
+        steps.append(found)
+    gates = {name: torch.stack([g[name] for g in steps], 1) for name in steps[0]}
+    return (None if c0 is None else torch.stack(cs, 1)), gates
 
 
 # ----------------------------------------------------------------------------- BPTT

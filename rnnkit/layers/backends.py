@@ -298,8 +298,9 @@ _SPEED = "docs/benchmarks/speed.md"
 AUTO_TABLE: tuple[AutoRow, ...] = (
     AutoRow(
         CLASSIC,
-        ("bptt",),
-        "torch's kernels cannot apply the cell options; bptt is their hand-derived BPTT",
+        ("bptt", "reference"),
+        "torch's kernels cannot apply the cell options; bptt is their hand-derived BPTT "
+        "(reference where it cannot: options with proj_size)",
         options=True,
     ),
     AutoRow(
@@ -394,7 +395,7 @@ def _classic(mode: str, family: str) -> RunFn:
         if options.any:
             c0 = state[1] if kind == "lstm" else None
             out, h, c = extended_sequence(
-                kind, x, lengths, state[0], c0, w_ih, w_hh, b_ih, b_hh,
+                kind, x, lengths, state[0], c0, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr,
                 nonlinearity=nonlinearity, mode=mode, **options.as_kwargs(),
             )  # fmt: skip
             return out, ((h, c) if kind == "lstm" else (h,))
@@ -540,6 +541,12 @@ def _native(family: str) -> RunFn:
     return run
 
 
+def _bptt_check(request: Request) -> str | None:
+    if request.options and request.proj_size > 0:
+        return "the hand-derived BPTT of the cell options has no projection (proj_size)"
+    return None
+
+
 def _native_check(request: Request) -> str | None:
     if request.options:
         return f"torch's fused kernels cannot apply {', '.join(sorted(request.options))}"
@@ -565,6 +572,7 @@ register(
     Backend(
         "bptt",
         {**{f: _classic("bptt", f) for f in CLASSIC}, "indrnn": _indrnn("bptt")},
+        check=_bptt_check,
         description="the cell's hand-derived backward through time, in PyTorch ops",
     )
 )

@@ -3,9 +3,11 @@
 It owns the torch.nn-compatible parameters (names, shapes, init), the input forms
 (batched, unbatched, ``PackedSequence``, right-padded with ``lengths``), initial and final
 states, layers x directions, dropout between layers, the backend choice and tracing. A
-family subclass supplies only its class attributes (``gate_count``, ``has_cell_state``)
-and :meth:`_recompute` (its gates, after the fact, for :mod:`rnnkit.layers.trace`); the
-cell math runs in the backends.
+family subclass supplies only its class attributes (``gate_count``, ``has_cell_state``),
+its docstring and constructor; the cell math runs in the backends, and the trace reads the
+gates of the cell step (:func:`rnnkit.cells.extended.extended_trace`). The cell options are
+one frozen value (:class:`rnnkit.layers.options.CellOptions`, ``layer.options``), composed
+in, not mixed in.
 
 Backends come from the registry :mod:`rnnkit.layers.backends`: the layer describes each
 call as a :class:`~rnnkit.layers.backends.Request`, ``backends.choose`` picks the backend
@@ -23,7 +25,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from rnnkit.cells.extended import extended_trace
 from rnnkit.layers import _checks, backends, runner, trace
+from rnnkit.layers.options import NO_CELL_OPTIONS, CellOptions
 
 States = tuple[Tensor, ...]  # (h,) or (h, c); each (num_layers * num_directions, B, size)
 Weights = tuple[Tensor | None, ...]  # (w_ih, w_hh, b_ih, b_hh, w_hr) of one layer-direction
@@ -33,7 +37,7 @@ _FAMILIES = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh", "RNN_RELU": "
 
 class RecurrentBase(nn.Module):
     """A stack of recurrent layers, torch.nn compatible. Subclasses set the class attributes
-    below and implement :meth:`_recompute`."""
+    below and pass their cell options."""
 
     gate_count: int = 1  # blocks stacked in weight_ih: 4 (LSTM i,f,g,o), 3 (GRU r,z,n), 1
     has_cell_state: bool = False  # LSTM: the state is (h, c) and hx a tuple
@@ -53,6 +57,8 @@ class RecurrentBase(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         backend: str = "auto",
+        *,
+        options: CellOptions = NO_CELL_OPTIONS,
     ) -> None:
         super().__init__()
         self.mode = mode  # torch's name: "LSTM", "GRU", "RNN_TANH" or "RNN_RELU"
@@ -66,6 +72,10 @@ class RecurrentBase(nn.Module):
         self.bidirectional = _checks.check_bool("bidirectional", bidirectional)
         self.proj_size = _checks.check_proj_size(proj_size, self.hidden_size)
         self.backend = backends.check_name(type(self).__name__, self.family, backend)
+        if not isinstance(options, CellOptions):
+            raise TypeError(f"options must be a CellOptions, got {type(options).__name__}")
+        options.check(type(self).__name__, self.family)
+        self.options = options  # the cell options (frozen); their parameters are below
         if self.dropout > 0 and self.num_layers == 1:
             warnings.warn(
                 "dropout option adds dropout after all but last recurrent layer, so non-zero "
@@ -84,6 +94,17 @@ class RecurrentBase(nn.Module):
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
                 self._flat_weights_names += self._make_direction_params(layer, direction, factory)
+        self._option_names: list[str] = []  # after torch.nn's, so the same seed gives its weights
+        G, H = self.gate_count * self.hidden_size, self.hidden_size
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+                for name, size in options.parameter_shapes(self.family, H, G).items():
+                    param = nn.Parameter(torch.empty(size, **factory))
+                    self.register_parameter(name + suffix, param)
+                    self._option_names.append(name + suffix)
+        if options.any:  # the option is refused by name where the backend cannot apply it
+            self._check_backend_takes_options()
         self.reset_parameters()
         self.flatten_parameters()  # for a layer created on a GPU
 
@@ -124,6 +145,19 @@ class RecurrentBase(nn.Module):
         bound = 1.0 / math.sqrt(self.hidden_size)
         for name in self._flat_weights_names:
             nn.init.uniform_(getattr(self, name), -bound, bound)
+        CellOptions.reset(self, self._option_names, self.hidden_size)
+
+    def _check_backend_takes_options(self) -> None:
+        """Refuse, at construction, a named backend that cannot apply the options."""
+        if self.backend == "auto":
+            return
+        request = backends.Request(self.family, options=self.options.on, proj_size=self.proj_size)
+        reason = backends.get(self.backend).refusal(request)
+        if reason is not None:
+            raise ValueError(
+                f"{type(self).__name__}: backend={self.backend!r} {reason}; use "
+                "backend='auto', 'bptt' (rnnkit's BPTT) or 'reference'"
+            )
 
     def _direction_weights(self, layer: int, direction: int) -> Weights:
         """``(w_ih, w_hh, b_ih, b_hh, w_hr)`` of one layer-direction; None where absent."""
@@ -205,7 +239,7 @@ class RecurrentBase(nn.Module):
             s += ", bidirectional=True"
         if self.backend != "auto":
             s += f", backend={self.backend!r}"
-        return s
+        return s + self.options.repr_parts()
 
     # ------------------------------------------------------------------ forward
 
@@ -332,8 +366,8 @@ class RecurrentBase(nn.Module):
         )
 
     def _options_on(self) -> frozenset[str]:
-        """Names of the cell options that are on (none in the plain layer)."""
-        return frozenset()
+        """Names of the cell options that are on."""
+        return self.options.on
 
     def _select_backend(self, x: Tensor, ragged: bool = False) -> str:
         """The backend this call runs on (``backends.choose``); sets ``backend_reason``.
@@ -380,9 +414,16 @@ class RecurrentBase(nn.Module):
                 )
                 return out, runner.split_states(last, self.num_directions)
 
+        ran: dict[tuple[int, int], tuple] = {}  # what each direction ran with, for the trace
+
         def direction(layer: int, d: int, xd: Tensor, state: States) -> tuple[Tensor, States]:
             weights, options = self._direction_inputs(xd, layer, d)
+            ran[layer, d] = (weights, options)
             return run(xd, lengths, state, weights, options)
+
+        def gates(layer: int, d: int, xd: Tensor, h: Tensor, state: States):  # noqa: ANN202
+            weights, options = ran.get((layer, d), (self._direction_weights(layer, d), None))
+            return self._trace_gates(xd, h, state, weights, options or backends.NO_OPTIONS)
 
         count = self.num_layers * self.num_directions
         shape = runner.Stack(self.num_layers, self.num_directions, self.dropout, self.training)
@@ -393,7 +434,7 @@ class RecurrentBase(nn.Module):
             direction,
             shape,
             traced=self,
-            gates=self._trace_gates,
+            gates=gates,
             layer_fn=layer_fn,
         )
         return out, runner.stack_states(finals)
@@ -401,10 +442,18 @@ class RecurrentBase(nn.Module):
     def _direction_inputs(
         self, x: Tensor, layer: int, direction: int
     ) -> tuple[Weights, backends.StepOptions]:
-        """The weights and option tensors one layer-direction runs with (the plain layer:
-        its parameters, no options). ``x`` ``(B, T, I_k)`` gives the masks' batch, steps,
+        """The weights and option tensors one layer-direction runs with (the options'
+        masks sampled for this call). ``x`` ``(B, T, I_k)`` gives the masks' batch, steps,
         device and dtype."""
-        return self._direction_weights(layer, direction), backends.NO_OPTIONS
+        return self.options.direction(
+            self,
+            f"_l{layer}" + ("_reverse" if direction == 1 else ""),
+            self._direction_weights(layer, direction),
+            x,
+            family=self.family,
+            state_size=self.output_size,
+            training=self.training,
+        )
 
     def _stack_args(self) -> dict[str, object]:
         """The keyword arguments of a ``Backend.stack`` function for this layer."""
@@ -417,21 +466,39 @@ class RecurrentBase(nn.Module):
             "proj_size": self.proj_size,
         }
 
-    # ------------------------------------------------------------------ family hooks
-
-    def _recompute(
-        self, x: Tensor, h: Tensor, state: States, weights: Weights
-    ) -> tuple[Tensor | None, dict[str, Tensor]]:
-        """The cell states and gates of one direction, from its inputs ``x`` ``(B, T, I)``,
-        its hidden states ``h`` ``(B, T, H_out)`` and initial ``state``, all in the
-        direction's own time order (family-specific). Returns ``(c or None, gates)``."""
-        raise NotImplementedError
-
     # ------------------------------------------------------------------ tracing
 
     def _trace_gates(
-        self, layer: int, direction: int, x: Tensor, h: Tensor, state: States
+        self,
+        x: Tensor,
+        h: Tensor,
+        state: States,
+        weights: Weights,
+        options: backends.StepOptions,
     ) -> tuple[Tensor | None, dict[str, Tensor]]:
         """The runner's trace hook: ``c`` and the gates of one layer-direction, in its own
-        time order, from its input ``x`` and outputs ``h``."""
-        return self._recompute(x, h, state, self._direction_weights(layer, direction))
+        time order, from its input ``x`` ``(B, T, I_k)`` and outputs ``h`` ``(B, T, H_out)``,
+        by the cell step that ran (with the options' tensors of the run)."""
+        w_ih, w_hh, b_ih, b_hh, w_hr = weights
+        kind = {"lstm": "lstm", "gru": "gru"}.get(self.family, "rnn")
+        nonlinearity = "relu" if self.family == "rnn_relu" else "tanh"
+        c0 = state[1] if self.has_cell_state else None
+        return extended_trace(
+            kind, x, h, state[0], c0, w_ih, w_hh, b_ih, b_hh,
+            nonlinearity=nonlinearity, w_hr=w_hr, **options.as_kwargs(),
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ options
+
+    @property
+    def has_options(self) -> bool:
+        """True when any cell option is on (the layer then runs the extended cell)."""
+        return self.options.any
+
+
+def _option_property(name: str) -> property:
+    return property(lambda self: getattr(self.options, name), doc=f"``options.{name}``")
+
+
+for _name in ("layer_norm", "recurrent_dropout", "zoneout", "weight_drop", "peephole"):
+    setattr(RecurrentBase, _name, _option_property(_name))

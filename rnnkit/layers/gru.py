@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor
 
-from rnnkit.cells.padded import shift_right
-from rnnkit.layers._options import CellOptions
-from rnnkit.layers.base import RecurrentBase, States, Weights
+from rnnkit.layers.base import RecurrentBase
+from rnnkit.layers.options import CellOptions
 
 
-class GRU(CellOptions, RecurrentBase):
+class GRU(RecurrentBase):
     r"""A multi-layer gated recurrent unit (GRU) RNN, drop-in compatible with
     :class:`torch.nn.GRU`.
 
@@ -42,7 +39,7 @@ class GRU(CellOptions, RecurrentBase):
         backend: ``"auto"``, ``"native"``, ``"bptt"`` or ``"reference"`` (see
             :class:`rnnkit.LSTM`). Default: ``"auto"``.
         layer_norm, recurrent_dropout, zoneout, weight_drop: the cell options of
-            :mod:`rnnkit.layers._options` (keyword only; Ba et al. 2016 layer norm,
+            :mod:`rnnkit.layers.options` (keyword only; Ba et al. 2016 layer norm,
             variational dropout of ``h_{t-1}``, zoneout, DropConnect of ``W_hh``;
             ``peephole=True`` is refused: it applies to LSTM only).
             With any of them on, ``auto`` runs rnnkit's BPTT and ``native`` is refused.
@@ -82,7 +79,6 @@ class GRU(CellOptions, RecurrentBase):
     """
 
     gate_count = 3
-    _cell_kind = "gru"
 
     def __init__(
         self,
@@ -116,25 +112,12 @@ class GRU(CellOptions, RecurrentBase):
             device,
             dtype,
             backend,
+            options=CellOptions.named(
+                type(self).__name__,
+                layer_norm=layer_norm,
+                recurrent_dropout=recurrent_dropout,
+                zoneout=zoneout,
+                weight_drop=weight_drop,
+                peephole=peephole,
+            ),
         )
-        self._init_options(
-            layer_norm=layer_norm,
-            recurrent_dropout=recurrent_dropout,
-            zoneout=zoneout,
-            weight_drop=weight_drop,
-            peephole=peephole,
-            device=device,
-            dtype=dtype,
-        )
-
-    def _recompute(
-        self, x: Tensor, h: Tensor, state: States, weights: Weights
-    ) -> tuple[Tensor | None, dict[str, Tensor]]:
-        w_ih, w_hh, b_ih, b_hh, _ = weights
-        h_prev = shift_right(h, state[0])  # (B, T, H)
-        xr, xz, xn = F.linear(x, w_ih, b_ih).chunk(3, dim=-1)  # each (B, T, H)
-        hr, hz, hn = F.linear(h_prev, w_hh, b_hh).chunk(3, dim=-1)
-        r = (xr + hr).sigmoid()
-        z = (xz + hz).sigmoid()
-        n = (xn + r * hn).tanh()
-        return None, {"r": r, "z": z, "n": n}

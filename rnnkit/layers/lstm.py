@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor
 
-from rnnkit.cells.padded import shift_right
-from rnnkit.layers._options import CellOptions
-from rnnkit.layers.base import RecurrentBase, States, Weights
+from rnnkit.layers.base import RecurrentBase
+from rnnkit.layers.options import CellOptions
 
 
-class LSTM(CellOptions, RecurrentBase):
+class LSTM(RecurrentBase):
     r"""A multi-layer long short-term memory (LSTM) RNN, drop-in compatible with
     :class:`torch.nn.LSTM`.
 
@@ -46,7 +43,7 @@ class LSTM(CellOptions, RecurrentBase):
             kernels: oneDNN / cuDNN), ``"bptt"`` (rnnkit's hand-derived BPTT) or
             ``"reference"`` (autograd through the plain step). Default: ``"auto"``.
         layer_norm, recurrent_dropout, zoneout, weight_drop, peephole: the cell options of
-            :mod:`rnnkit.layers._options` (keyword only; Ba et al. 2016 layer norm,
+            :mod:`rnnkit.layers.options` (keyword only; Ba et al. 2016 layer norm,
             variational dropout of ``h_{t-1}``, zoneout, DropConnect of ``W_hh``;
             peephole: diagonal ``w_ci, w_cf, w_co``).
             With any of them on, ``auto`` runs rnnkit's BPTT and ``native`` is refused.
@@ -92,7 +89,6 @@ class LSTM(CellOptions, RecurrentBase):
     """
 
     gate_count = 4
-    _cell_kind = "lstm"
     has_cell_state = True
 
     def __init__(
@@ -128,28 +124,12 @@ class LSTM(CellOptions, RecurrentBase):
             device,
             dtype,
             backend,
+            options=CellOptions.named(
+                type(self).__name__,
+                layer_norm=layer_norm,
+                recurrent_dropout=recurrent_dropout,
+                zoneout=zoneout,
+                weight_drop=weight_drop,
+                peephole=peephole,
+            ),
         )
-        self._init_options(
-            layer_norm=layer_norm,
-            recurrent_dropout=recurrent_dropout,
-            zoneout=zoneout,
-            weight_drop=weight_drop,
-            peephole=peephole,
-            device=device,
-            dtype=dtype,
-        )
-
-    def _recompute(
-        self, x: Tensor, h: Tensor, state: States, weights: Weights
-    ) -> tuple[Tensor | None, dict[str, Tensor]]:
-        w_ih, w_hh, b_ih, b_hh, _ = weights
-        h_prev = shift_right(h, state[0])  # (B, T, H_out)
-        pre = F.linear(x, w_ih, b_ih) + F.linear(h_prev, w_hh, b_hh)  # (B, T, 4H)
-        i, f, g, o = pre.chunk(4, dim=-1)
-        i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()  # each (B, T, H)
-        c = torch.empty_like(g)
-        c_t = state[1]  # (B, H)
-        for t in range(x.shape[1]):
-            c_t = f[:, t] * c_t + i[:, t] * g[:, t]
-            c[:, t] = c_t
-        return c, {"i": i, "f": f, "g": g, "o": o}

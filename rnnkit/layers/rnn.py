@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor
 
-from rnnkit.cells.padded import shift_right
 from rnnkit.layers import _checks
-from rnnkit.layers._options import CellOptions
-from rnnkit.layers.base import RecurrentBase, States, Weights
+from rnnkit.layers.base import RecurrentBase
+from rnnkit.layers.options import CellOptions
 
 
-class RNN(CellOptions, RecurrentBase):
+class RNN(RecurrentBase):
     r"""A multi-layer Elman RNN with :math:`\tanh` or ReLU, drop-in compatible with
     :class:`torch.nn.RNN`.
 
@@ -40,7 +37,7 @@ class RNN(CellOptions, RecurrentBase):
             :class:`rnnkit.LSTM`); ``auto`` trains on ``bptt`` on the CPU, faster there than
             torch's Elman kernel, and runs ``native`` otherwise. Default: ``"auto"``.
         layer_norm, recurrent_dropout, zoneout, weight_drop: the cell options of
-            :mod:`rnnkit.layers._options` (keyword only; Ba et al. 2016 layer norm,
+            :mod:`rnnkit.layers.options` (keyword only; Ba et al. 2016 layer norm,
             variational dropout of ``h_{t-1}``, zoneout, DropConnect of ``W_hh``;
             ``peephole=True`` is refused: it applies to LSTM only).
             With any of them on, ``auto`` runs rnnkit's BPTT and ``native`` is refused.
@@ -80,7 +77,6 @@ class RNN(CellOptions, RecurrentBase):
     """
 
     gate_count = 1
-    _cell_kind = "rnn"
 
     def __init__(
         self,
@@ -116,21 +112,13 @@ class RNN(CellOptions, RecurrentBase):
             device,
             dtype,
             backend,
+            options=CellOptions.named(
+                type(self).__name__,
+                layer_norm=layer_norm,
+                recurrent_dropout=recurrent_dropout,
+                zoneout=zoneout,
+                weight_drop=weight_drop,
+                peephole=peephole,
+            ),
         )
         self.nonlinearity = nonlinearity
-        self._init_options(
-            layer_norm=layer_norm,
-            recurrent_dropout=recurrent_dropout,
-            zoneout=zoneout,
-            weight_drop=weight_drop,
-            peephole=peephole,
-            device=device,
-            dtype=dtype,
-        )
-
-    def _recompute(
-        self, x: Tensor, h: Tensor, state: States, weights: Weights
-    ) -> tuple[Tensor | None, dict[str, Tensor]]:
-        w_ih, w_hh, b_ih, b_hh, _ = weights
-        h_prev = shift_right(h, state[0])  # (B, T, H)
-        return None, {"pre": F.linear(x, w_ih, b_ih) + F.linear(h_prev, w_hh, b_hh)}
