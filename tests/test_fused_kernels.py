@@ -216,11 +216,12 @@ def test_opcheck_schema_fake_and_autograd_registration(family) -> None:
     params = [p.detach().requires_grad_() for p in params]
     if family.startswith("lstm"):
         op, args = torch.ops.rnnkit_fused.lstm_forward.default, (*states, *params[:4])
-        args = (*args, params[4] if family == "lstm_proj" else None, True)
+        args = (*args, params[4] if family == "lstm_proj" else None, None, True)
     elif family == "gru":
         op, args = torch.ops.rnnkit_fused.gru_forward.default, (*states, *params, True)
     else:
-        op, args = torch.ops.rnnkit_fused.elman_forward.default, (*states, *params, True, True)
+        op = torch.ops.rnnkit_fused.elman_forward.default
+        args = (*states, *params, None, True, True)
     torch.library.opcheck(op, (x, lengths, *args))
 
 
@@ -256,3 +257,27 @@ def test_compile_forward_and_backward_match_eager() -> None:
     want = torch.autograd.grad(loss(*leaves), leaves)
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w)
+
+
+@pytest.mark.parametrize("family", ["lstm", "rnn_tanh"])
+def test_gradcheck_float64_with_recurrent_dropout(family) -> None:
+    lengths = torch.tensor([4, 1, 3])
+    gen = torch.Generator().manual_seed(3)
+    G, hidden = (4 if family == "lstm" else 1), 3
+
+    def leaf(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen, dtype=torch.float64).requires_grad_()
+
+    mask = (torch.rand(3, hidden, generator=gen) > 0.4).double() / 0.6
+    x, h0, c0 = leaf(3, 4, 2), leaf(3, hidden), leaf(3, hidden)
+    params = (leaf(G * hidden, 2), leaf(G * hidden, hidden), leaf(G * hidden), leaf(G * hidden))
+    if family == "lstm":
+        assert torch.autograd.gradcheck(
+            lambda x, h0, c0, *p: fused.lstm_sequence(x, lengths, h0, c0, *p, rec_mask=mask),
+            (x, h0, c0, *params),
+        )
+    else:
+        assert torch.autograd.gradcheck(
+            lambda x, h0, *p: fused.elman_sequence(x, lengths, h0, *p, rec_mask=mask),
+            (x, h0, *params),
+        )

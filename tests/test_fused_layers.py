@@ -118,3 +118,41 @@ def test_unavailable_library_falls_back_to_bptt_and_says_why(monkeypatch, caplog
     lstm.backend = "fused"
     with pytest.raises(ValueError, match="backend 'fused' cannot run this call.*RNNKIT_DISABLE"):
         lstm(torch.randn(B, T, I))
+
+
+OPTION_CASES = [
+    (rnnkit.LSTM, {"recurrent_dropout": 0.4}),
+    (rnnkit.LSTM, {"recurrent_dropout": 0.3, "weight_drop": 0.3}),
+    (rnnkit.GRU, {"weight_drop": 0.5}),
+    (rnnkit.RNN, {"recurrent_dropout": 0.4, "nonlinearity": "relu"}),
+    (rnnkit.RNN, {"recurrent_dropout": 0.4, "weight_drop": 0.2}),
+]
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs"), OPTION_CASES, ids=lambda c: getattr(c, "__name__", str(c))
+)
+def test_recurrent_dropout_and_weight_drop_on_fused_equal_the_reference(cls, kwargs) -> None:
+    """Training mode: the same seed draws the same masks, so every backend must agree."""
+    torch.manual_seed(0)
+    layer = cls(I, H, num_layers=2, bidirectional=True, batch_first=True, **kwargs).double()
+    layer.train()
+    x = torch.randn(B, T, I, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([6, 1, 4])
+    results = {}
+    for backend in ("reference", "fused"):
+        layer.backend = backend
+        torch.manual_seed(1)
+        results[backend] = _run(layer, x, None, lengths)
+        assert layer.last_backend == backend
+    for got, want in zip(results["fused"], results["reference"], strict=True):
+        torch.testing.assert_close(got, want, atol=1e-10, rtol=1e-8)
+    torch.manual_seed(2)  # another draw of the masks changes the result: they were applied
+    other = _run(layer, x, None, lengths)
+    assert not torch.allclose(other[0], results["fused"][0])
+
+
+def test_gru_recurrent_dropout_is_refused_by_fused() -> None:
+    assert "no fused kernel for recurrent_dropout" in fused_backend.check(
+        backends.Request("gru", options=frozenset({"recurrent_dropout"}))
+    )

@@ -76,6 +76,7 @@ def lstm_sequence(
     b_ih: Tensor | None,
     b_hh: Tensor | None,
     w_hr: Tensor | None = None,
+    rec_mask: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The LSTM cell over right-padded sequences, fused (as :func:`rnnkit.cells.lstm_sequence`).
 
@@ -87,6 +88,8 @@ def lstm_sequence(
         w_ih, w_hh, b_ih, b_hh, w_hr: torch.nn.LSTM's parameters of one layer and direction:
             ``(4H, I)``, ``(4H, H_out)``, ``(4H,)`` or None, ``(4H,)`` or None, ``(H_out, H)``
             or None (``H_out = H`` without projection).
+        rec_mask: ``(B, H_out)`` or None: recurrent (variational) dropout, ``h_{t-1} * rec_mask``
+            feeds ``W_hh`` at every step (as ``rnnkit.cells.extended``); not differentiated.
 
     Returns:
         ``out (B, T, H_out)`` zero at padded steps, ``h_n (B, H_out)``, ``c_n (B, H)``.
@@ -96,7 +99,7 @@ def lstm_sequence(
         ValueError: a tensor is not on the CPU.
     """
     x, lengths, ts, save, autocast = _prepare(
-        "lstm_sequence", x, lengths, (h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
+        "lstm_sequence", x, lengths, (h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, rec_mask)
     )
     with torch.autocast("cpu", enabled=False) if autocast else contextlib.nullcontext():
         out, h_n, c_n, *_ = torch.ops.rnnkit_fused.lstm_forward(x, lengths, *ts, save)
@@ -140,6 +143,7 @@ def elman_sequence(
     b_ih: Tensor | None,
     b_hh: Tensor | None,
     nonlinearity: str = "tanh",
+    rec_mask: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The Elman cell over right-padded sequences, fused (as :func:`rnnkit.cells.elman_sequence`).
 
@@ -147,6 +151,7 @@ def elman_sequence(
         x: ``(B, T, I)``; lengths: ``(B,)`` in ``[1, T]``; h0: ``(B, H)``.
         w_ih, w_hh, b_ih, b_hh: ``(H, I)``, ``(H, H)``, ``(H,)`` or None each.
         nonlinearity: ``"tanh"`` or ``"relu"``.
+        rec_mask: ``(B, H)`` or None: recurrent dropout, as for :func:`lstm_sequence`.
 
     Returns:
         ``out (B, T, H)`` zero at padded steps, and ``h_n (B, H)``.
@@ -154,7 +159,7 @@ def elman_sequence(
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     x, lengths, ts, save, autocast = _prepare(
-        "elman_sequence", x, lengths, (h0, w_ih, w_hh, b_ih, b_hh)
+        "elman_sequence", x, lengths, (h0, w_ih, w_hh, b_ih, b_hh, rec_mask)
     )
     relu = nonlinearity == "relu"
     with torch.autocast("cpu", enabled=False) if autocast else contextlib.nullcontext():

@@ -93,7 +93,7 @@ def _register() -> None:
 
     # ---------------------------------------------------------------- LSTM
     @torch.library.register_fake(f"{lib}::lstm_forward")
-    def _lstm_forward_fake(x, lengths, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, save):  # noqa: ANN001, ANN202
+    def _lstm_forward_fake(x, lengths, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, rec_mask, save):  # noqa: ANN001, ANN202
         B, T, _ = x.shape
         H, H_out = w_hh.shape[0] // 4, w_hh.shape[1]
         kept = (lambda *shape: x.new_empty(shape)) if save else (lambda *shape: x.new_empty(0))
@@ -104,8 +104,8 @@ def _register() -> None:
         )  # fmt: skip
 
     @torch.library.register_fake(f"{lib}::lstm_backward")
-    def _lstm_backward_fake(dout, dh_n, dc_n, x, lengths, c0, w_ih, w_hh, w_hr, acts, cs,  # noqa: ANN001, ANN202
-                            hprev, hc, has_bias):  # fmt: skip
+    def _lstm_backward_fake(dout, dh_n, dc_n, x, lengths, c0, w_ih, w_hh, w_hr, rec_mask,  # noqa: ANN001, ANN202
+                            acts, cs, hprev, hc, has_bias):  # fmt: skip
         db = x.new_empty(w_ih.shape[0]) if has_bias else x.new_empty(0)
         dw_hr = torch.empty_like(w_hr) if w_hr is not None else x.new_empty(0)
         return (
@@ -114,28 +114,28 @@ def _register() -> None:
         )  # fmt: skip
 
     def _lstm_setup(ctx: Any, inputs: tuple, output: tuple) -> None:
-        x, lengths, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, _ = inputs
+        x, lengths, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, rec_mask, _ = inputs
         _, _, _, acts, cs, hprev, hc = output
-        ctx.save_for_backward(x, lengths, c0, w_ih, w_hh, w_hr, acts, cs, hprev, hc)
+        ctx.save_for_backward(x, lengths, c0, w_ih, w_hh, w_hr, rec_mask, acts, cs, hprev, hc)
         ctx.biases = (b_ih is not None, b_hh is not None)
         ctx.set_materialize_grads(False)
         ctx.mark_non_differentiable(acts, cs, hprev, hc)
 
     def _lstm_backward(ctx: Any, dout: Tensor | None, dh_n: Tensor | None, dc_n: Tensor | None,
                        *_: Any) -> tuple[Tensor | None, ...]:  # fmt: skip
-        x, lengths, c0, w_ih, w_hh, w_hr, acts, cs, hprev, hc = ctx.saved_tensors
+        x, lengths, c0, w_ih, w_hh, w_hr, rec_mask, acts, cs, hprev, hc = ctx.saved_tensors
         B, T, _ = x.shape
         H_out = w_hh.shape[1]
         dout = _zeros_if_none(dout, x.new_empty(B, T, H_out))
         dh_n = _zeros_if_none(dh_n, x.new_empty(B, H_out))
         dc_n = _zeros_if_none(dc_n, c0)
         dx, dh0, dc0, dw_ih, dw_hh, db, dw_hr = torch.ops.rnnkit_fused.lstm_backward(
-            dout, dh_n, dc_n, x, lengths, c0, w_ih, w_hh, w_hr, acts, cs, hprev, hc,
+            dout, dh_n, dc_n, x, lengths, c0, w_ih, w_hh, w_hr, rec_mask, acts, cs, hprev, hc,
             any(ctx.biases),
         )  # fmt: skip
         db_ih = db if ctx.biases[0] else None
         db_hh = db if ctx.biases[1] else None
-        return dx, None, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, _none_if_empty(dw_hr), None
+        return dx, None, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, _none_if_empty(dw_hr), None, None
 
     torch.library.register_autograd(
         f"{lib}::lstm_forward", _lstm_backward, setup_context=_lstm_setup
@@ -187,14 +187,15 @@ def _register() -> None:
 
     # ---------------------------------------------------------------- Elman
     @torch.library.register_fake(f"{lib}::elman_forward")
-    def _elman_forward_fake(x, lengths, h0, w_ih, w_hh, b_ih, b_hh, relu, save):  # noqa: ANN001, ANN202
+    def _elman_forward_fake(x, lengths, h0, w_ih, w_hh, b_ih, b_hh, rec_mask, relu, save):  # noqa: ANN001, ANN202
         B, T, _ = x.shape
         H = w_hh.shape[1]
         hprev = x.new_empty(B, T, H) if save else x.new_empty(0)
         return x.new_empty(B, T, H), x.new_empty(B, H), hprev
 
     @torch.library.register_fake(f"{lib}::elman_backward")
-    def _elman_backward_fake(dout, dh_n, x, lengths, w_ih, w_hh, out, hprev, relu, has_bias):  # noqa: ANN001, ANN202
+    def _elman_backward_fake(dout, dh_n, x, lengths, w_ih, w_hh, out, hprev, rec_mask, relu,  # noqa: ANN001, ANN202
+                             has_bias):  # fmt: skip  # noqa: ANN001, ANN202
         db = x.new_empty(w_ih.shape[0]) if has_bias else x.new_empty(0)
         return (
             torch.empty_like(x), torch.empty_like(dh_n), torch.empty_like(w_ih),
@@ -202,9 +203,9 @@ def _register() -> None:
         )  # fmt: skip
 
     def _elman_setup(ctx: Any, inputs: tuple, output: tuple) -> None:
-        x, lengths, h0, w_ih, w_hh, b_ih, b_hh, relu, _ = inputs
+        x, lengths, h0, w_ih, w_hh, b_ih, b_hh, rec_mask, relu, _ = inputs
         out, _, hprev = output
-        ctx.save_for_backward(x, lengths, h0, w_ih, w_hh, out, hprev)
+        ctx.save_for_backward(x, lengths, h0, w_ih, w_hh, out, hprev, rec_mask)
         ctx.biases = (b_ih is not None, b_hh is not None)
         ctx.relu = relu
         ctx.set_materialize_grads(False)
@@ -212,15 +213,15 @@ def _register() -> None:
 
     def _elman_backward(ctx: Any, dout: Tensor | None, dh_n: Tensor | None,
                         *_: Any) -> tuple[Tensor | None, ...]:  # fmt: skip
-        x, lengths, h0, w_ih, w_hh, out, hprev = ctx.saved_tensors
+        x, lengths, h0, w_ih, w_hh, out, hprev, rec_mask = ctx.saved_tensors
         dout = _zeros_if_none(dout, out)
         dh_n = _zeros_if_none(dh_n, h0)
         dx, dh0, dw_ih, dw_hh, db = torch.ops.rnnkit_fused.elman_backward(
-            dout, dh_n, x, lengths, w_ih, w_hh, out, hprev, ctx.relu, any(ctx.biases)
+            dout, dh_n, x, lengths, w_ih, w_hh, out, hprev, rec_mask, ctx.relu, any(ctx.biases)
         )
         db_ih = db if ctx.biases[0] else None
         db_hh = db if ctx.biases[1] else None
-        return dx, None, dh0, dw_ih, dw_hh, db_ih, db_hh, None, None
+        return dx, None, dh0, dw_ih, dw_hh, db_ih, db_hh, None, None, None
 
     torch.library.register_autograd(
         f"{lib}::elman_forward", _elman_backward, setup_context=_elman_setup

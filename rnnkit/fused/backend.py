@@ -22,6 +22,14 @@ from rnnkit.layers.backends import Backend, Request, StepOptions
 States = tuple[Tensor, ...]
 _log = logging.getLogger("rnnkit")
 _told = False  # whether the one-line note that the kernels are unavailable was logged
+# The cell options each family's kernel applies. weight_drop needs nothing of the kernel
+# (the layer hands it the DropConnect-masked W_hh); recurrent_dropout is the rec_mask input.
+SUPPORTED_OPTIONS = {
+    "lstm": frozenset({"weight_drop", "recurrent_dropout"}),
+    "gru": frozenset({"weight_drop"}),
+    "rnn_tanh": frozenset({"weight_drop", "recurrent_dropout"}),
+    "rnn_relu": frozenset({"weight_drop", "recurrent_dropout"}),
+}
 
 
 def check(request: Request) -> str | None:
@@ -35,8 +43,9 @@ def check(request: Request) -> str | None:
         return f"rnnkit's fused kernels are not available: {reason}"
     if request.device != "cpu":
         return f"the fused kernels run on the CPU only (the input is on {request.device})"
-    if request.options:
-        return f"no fused kernel for {', '.join(sorted(request.options))} yet"
+    missing = request.options - SUPPORTED_OPTIONS[request.family]
+    if missing:
+        return f"no fused kernel for {', '.join(sorted(missing))} yet"
     if request.dtype not in (torch.float32, torch.float64) and not torch.is_autocast_enabled(
         "cpu"
     ):
@@ -44,10 +53,21 @@ def check(request: Request) -> str | None:
     return None
 
 
+def _rec_mask(options: StepOptions, family: str) -> Tensor | None:
+    """The recurrent dropout mask; refuse option tensors the kernel does not apply."""
+    rest = StepOptions(**{**options.as_kwargs(), "rec_mask": None})
+    if rest.any or (options.rec_mask is not None and "recurrent_dropout" not in
+                    SUPPORTED_OPTIONS[family]):  # fmt: skip
+        raise ValueError(f"the fused {family} kernel cannot apply these options: {options}")
+    return options.rec_mask
+
+
 def _run_lstm(
     x: Tensor, lengths: Tensor | None, state: States, weights: tuple, options: StepOptions
 ) -> tuple[Tensor, States]:
-    out, h, c = lstm_sequence(x, full_lengths(x, lengths), state[0], state[1], *weights)
+    full = full_lengths(x, lengths)
+    rec_mask = _rec_mask(options, "lstm")
+    out, h, c = lstm_sequence(x, full, state[0], state[1], *weights, rec_mask=rec_mask)
     return out, (h, c)
 
 
@@ -55,6 +75,7 @@ def _run_gru(
     x: Tensor, lengths: Tensor | None, state: States, weights: tuple, options: StepOptions
 ) -> tuple[Tensor, States]:
     w_ih, w_hh, b_ih, b_hh, _ = weights
+    _rec_mask(options, "gru")
     out, h = gru_sequence(x, full_lengths(x, lengths), state[0], w_ih, w_hh, b_ih, b_hh)
     return out, (h,)
 
@@ -65,7 +86,10 @@ def _elman(nonlinearity: str) -> backends.RunFn:
     ) -> tuple[Tensor, States]:
         w_ih, w_hh, b_ih, b_hh, _ = weights
         full = full_lengths(x, lengths)
-        out, h = elman_sequence(x, full, state[0], w_ih, w_hh, b_ih, b_hh, nonlinearity)
+        rec_mask = _rec_mask(options, f"rnn_{nonlinearity}")
+        out, h = elman_sequence(
+            x, full, state[0], w_ih, w_hh, b_ih, b_hh, nonlinearity, rec_mask=rec_mask
+        )
         return out, (h,)
 
     return run

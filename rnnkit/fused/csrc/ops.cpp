@@ -14,6 +14,7 @@
 #include <ATen/ops/addmm.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/mm.h>
+#include <ATen/ops/mul.h>
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
@@ -101,7 +102,7 @@ Tensor empty_or(bool keep, at::IntArrayRef shape, const Tensor& like) {
 Tensor7 lstm_forward(const Tensor& x_, const Tensor& lengths, const Tensor& h0,
                      const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
                      const OptTensor& b_ih, const OptTensor& b_hh, const OptTensor& w_hr,
-                     bool save) {
+                     const OptTensor& rec_mask, bool save) {
   const char* op = "rnnkit_fused::lstm_forward";
   const int64_t longest = check_sequence(op, x_, lengths);
   const Tensor x = x_.contiguous();
@@ -113,6 +114,8 @@ Tensor7 lstm_forward(const Tensor& x_, const Tensor& lengths, const Tensor& h0,
   check_like(op, "h0", h0, x, {B, Hout});
   check_like(op, "c0", c0, x, {B, H});
   if (proj) check_like(op, "w_hr", *w_hr, x, {Hout, H});
+  const bool dropped = defined(rec_mask);  // recurrent dropout: h_{t-1} * mask feeds W_hh
+  if (dropped) check_like(op, "rec_mask", *rec_mask, x, {B, Hout});
   TORCH_CHECK(proj || Hout == H, op, ": w_hh has ", Hout, " columns; expected H = ", H,
               " without w_hr");
 
@@ -129,6 +132,8 @@ Tensor7 lstm_forward(const Tensor& x_, const Tensor& lengths, const Tensor& h0,
   Tensor hproj = proj ? at::empty({B, Hout}, x.options()) : Tensor();
   Tensor gh = at::empty({B, 4 * H}, x.options());  // the recurrent term of one step
   const Tensor w_hh_t = w_hh.t(), w_hr_t = proj ? w_hr->t() : Tensor();
+  const Tensor mask = dropped ? rec_mask->contiguous() : Tensor();
+  Tensor hr = dropped ? at::empty({B, Hout}, x.options()) : h;  // what W_hh multiplies
   const int64_t* len = lengths.const_data_ptr<int64_t>();
 
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rnnkit_fused_lstm_forward", [&] {
@@ -139,11 +144,13 @@ Tensor7 lstm_forward(const Tensor& x_, const Tensor& lengths, const Tensor& h0,
     T_* out_p = out.data_ptr<T_>();
     T_* gh_p = gh.data_ptr<T_>();
     for (int64_t t = 0; t < longest; ++t) {
-      if (save) {  // hprev[:, t] = h: the state entering step t, for dW_hh
+      if (dropped) at::mul_out(hr, h, mask);  // hr = h * mask
+      if (save) {  // hprev[:, t] = hr: what W_hh multiplied at step t, for dW_hh
         T_* hp = hprev.data_ptr<T_>() + t * Hout;
-        for (int64_t b = 0; b < B; ++b) std::memcpy(hp + b * T * Hout, h_p + b * Hout, sizeof(T_) * Hout);
+        const T_* src = hr.const_data_ptr<T_>();
+        for (int64_t b = 0; b < B; ++b) std::memcpy(hp + b * T * Hout, src + b * Hout, sizeof(T_) * Hout);
       }
-      at::mm_out(gh, h, w_hh_t);  // gh = h W_hh^T  (B, 4H)
+      at::mm_out(gh, hr, w_hh_t);  // gh = hr W_hh^T  (B, 4H)
       // Without projection the pointwise pass writes h and out; with it, o * tanh(c) goes
       // to hc (saved, or a step buffer) and h = hc W_hr^T follows.
       T_* hdst = proj ? (save ? hc.data_ptr<T_>() + t * H : hc_step.data_ptr<T_>()) : h_p;
@@ -184,7 +191,7 @@ Tensor7 lstm_forward(const Tensor& x_, const Tensor& lengths, const Tensor& h0,
 Tensor7 lstm_backward(const Tensor& dout_, const Tensor& dh_n, const Tensor& dc_n,
                       const Tensor& x_, const Tensor& lengths, const Tensor& c0,
                       const Tensor& w_ih, const Tensor& w_hh, const OptTensor& w_hr,
-                      const Tensor& acts, const Tensor& cs, const Tensor& hprev,
+                      const OptTensor& rec_mask, const Tensor& acts, const Tensor& cs, const Tensor& hprev,
                       const Tensor& hc, bool has_bias) {
   const char* op = "rnnkit_fused::lstm_backward";
   const int64_t longest = check_sequence(op, x_, lengths);
@@ -207,6 +214,9 @@ Tensor7 lstm_backward(const Tensor& dout_, const Tensor& dh_n, const Tensor& dc_
     dA.narrow(1, longest, T - longest).zero_();
     if (proj) dHs.narrow(1, longest, T - longest).zero_();
   }
+  const bool dropped = defined(rec_mask);
+  const Tensor mask = dropped ? rec_mask->contiguous() : Tensor();
+  Tensor dhr = dropped ? at::empty({B, Hout}, x.options()) : Tensor();  // dL/d(h * mask)
 
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rnnkit_fused_lstm_backward", [&] {
     using T_ = scalar_t;
@@ -248,7 +258,12 @@ Tensor7 lstm_backward(const Tensor& dout_, const Tensor& dh_n, const Tensor& dc_
                                T * 4 * H, cs_p + t * H, T * H, c_prev, c_prev_rs,
                                dA_p + t * 4 * H, T * 4 * H);
       });
-      dh.addmm_(dA.select(1, t), w_hh);  // dh_prev = dA W_hh (padded rows: + 0, held)
+      if (dropped) {  // dh_prev = (dA W_hh) * mask
+        at::mm_out(dhr, dA.select(1, t), w_hh);
+        dh.addcmul_(dhr, mask);
+      } else {
+        dh.addmm_(dA.select(1, t), w_hh);  // dh_prev = dA W_hh (padded rows: + 0, held)
+      }
     }
   });
   const Tensor dA2 = dA.view({B * T, 4 * H});
@@ -369,7 +384,8 @@ Tensor6 gru_backward(const Tensor& dout_, const Tensor& dh_n, const Tensor& x_,
 // Returns out (B, T, H), h_n (B, H) and, when save, hprev (B, T, H).
 Tensor3 elman_forward(const Tensor& x_, const Tensor& lengths, const Tensor& h0,
                       const Tensor& w_ih, const Tensor& w_hh, const OptTensor& b_ih,
-                      const OptTensor& b_hh, bool relu, bool save) {
+                      const OptTensor& b_hh, const OptTensor& rec_mask, bool relu,
+                      bool save) {
   const char* op = "rnnkit_fused::elman_forward";
   const int64_t longest = check_sequence(op, x_, lengths);
   const Tensor x = x_.contiguous();
@@ -378,10 +394,14 @@ Tensor3 elman_forward(const Tensor& x_, const Tensor& lengths, const Tensor& h0,
   check_like(op, "w_ih", w_ih, x, {H, I});
   check_like(op, "w_hh", w_hh, x, {H, H});
   check_like(op, "h0", h0, x, {B, H});
+  const bool dropped = defined(rec_mask);
+  if (dropped) check_like(op, "rec_mask", *rec_mask, x, {B, H});
   const Tensor gx = input_projection(x, w_ih, bias_sum(b_ih, b_hh));  // (B, T, H)
   Tensor h = h0.contiguous().clone();
   Tensor out = at::empty({B, T, H}, x.options());
   Tensor hprev = empty_or(save, {B, T, H}, x);
+  const Tensor mask = dropped ? rec_mask->contiguous() : Tensor();
+  Tensor hr = dropped ? at::empty({B, H}, x.options()) : h;  // what W_hh multiplies
   Tensor gh = at::empty({B, H}, x.options());
   const Tensor w_hh_t = w_hh.t();
   const int64_t* len = lengths.const_data_ptr<int64_t>();
@@ -391,11 +411,13 @@ Tensor3 elman_forward(const Tensor& x_, const Tensor& lengths, const Tensor& h0,
     T_* h_p = h.data_ptr<T_>();
     T_* out_p = out.data_ptr<T_>();
     for (int64_t t = 0; t < longest; ++t) {
+      if (dropped) at::mul_out(hr, h, mask);  // hr = h * mask
       if (save) {
         T_* hp = hprev.data_ptr<T_>() + t * H;
-        for (int64_t b = 0; b < B; ++b) std::memcpy(hp + b * T * H, h_p + b * H, sizeof(T_) * H);
+        const T_* src = hr.const_data_ptr<T_>();
+        for (int64_t b = 0; b < B; ++b) std::memcpy(hp + b * T * H, src + b * H, sizeof(T_) * H);
       }
-      at::mm_out(gh, h, w_hh_t);  // gh = h W_hh^T  (B, H)
+      at::mm_out(gh, hr, w_hh_t);  // gh = hr W_hh^T  (B, H)
       for_rows(B, H, [&](int64_t b0, int64_t b1) {
         const StepRows rows{b0, b1, t, len};
         elman_forward_step<T_>(rows, H, relu, gx_p + t * H, T * H, gh.const_data_ptr<T_>(),
@@ -413,7 +435,8 @@ Tensor3 elman_forward(const Tensor& x_, const Tensor& lengths, const Tensor& h0,
 // and of b_hh alike). out is the forward's output: it holds h_t at every real step.
 Tensor5 elman_backward(const Tensor& dout_, const Tensor& dh_n, const Tensor& x_,
                        const Tensor& lengths, const Tensor& w_ih, const Tensor& w_hh,
-                       const Tensor& out_, const Tensor& hprev, bool relu, bool has_bias) {
+                       const Tensor& out_, const Tensor& hprev, const OptTensor& rec_mask,
+                       bool relu, bool has_bias) {
   const char* op = "rnnkit_fused::elman_backward";
   const int64_t longest = check_sequence(op, x_, lengths);
   const Tensor x = x_.contiguous();
@@ -427,6 +450,9 @@ Tensor5 elman_backward(const Tensor& dout_, const Tensor& dh_n, const Tensor& x_
   Tensor dA = at::empty({B, T, H}, x.options());
   if (longest < T) dA.narrow(1, longest, T - longest).zero_();
   const int64_t* len = lengths.const_data_ptr<int64_t>();
+  const bool dropped = defined(rec_mask);
+  const Tensor mask = dropped ? rec_mask->contiguous() : Tensor();
+  Tensor dhr = dropped ? at::empty({B, H}, x.options()) : Tensor();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rnnkit_fused_elman_backward", [&] {
     using T_ = scalar_t;
     T_* dh_p = dh.data_ptr<T_>();
@@ -437,7 +463,12 @@ Tensor5 elman_backward(const Tensor& dout_, const Tensor& dh_n, const Tensor& x_
                                 out.const_data_ptr<T_>() + t * H, T * H,
                                 dA.data_ptr<T_>() + t * H, T * H);
       });
-      dh.addmm_(dA.select(1, t), w_hh);  // dh_prev = dA W_hh
+      if (dropped) {  // dh_prev = (dA W_hh) * mask
+        at::mm_out(dhr, dA.select(1, t), w_hh);
+        dh.addcmul_(dhr, mask);
+      } else {
+        dh.addmm_(dA.select(1, t), w_hh);  // dh_prev = dA W_hh
+      }
     }
   });
   const Tensor dA2 = dA.view({B * T, H});
@@ -453,11 +484,12 @@ Tensor5 elman_backward(const Tensor& dout_, const Tensor& dh_n, const Tensor& x_
 TORCH_LIBRARY(rnnkit_fused, m) {
   m.def(
       "lstm_forward(Tensor x, Tensor lengths, Tensor h0, Tensor c0, Tensor w_ih, Tensor w_hh, "
-      "Tensor? b_ih, Tensor? b_hh, Tensor? w_hr, bool save) "
+      "Tensor? b_ih, Tensor? b_hh, Tensor? w_hr, Tensor? rec_mask, bool save) "
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
   m.def(
       "lstm_backward(Tensor dout, Tensor dh_n, Tensor dc_n, Tensor x, Tensor lengths, "
-      "Tensor c0, Tensor w_ih, Tensor w_hh, Tensor? w_hr, Tensor acts, Tensor cs, "
+      "Tensor c0, Tensor w_ih, Tensor w_hh, Tensor? w_hr, Tensor? rec_mask, Tensor acts, "
+      "Tensor cs, "
       "Tensor hprev, Tensor hc, bool has_bias) "
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
   m.def(
@@ -469,10 +501,11 @@ TORCH_LIBRARY(rnnkit_fused, m) {
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
   m.def(
       "elman_forward(Tensor x, Tensor lengths, Tensor h0, Tensor w_ih, Tensor w_hh, "
-      "Tensor? b_ih, Tensor? b_hh, bool relu, bool save) -> (Tensor, Tensor, Tensor)");
+      "Tensor? b_ih, Tensor? b_hh, Tensor? rec_mask, bool relu, bool save) "
+      "-> (Tensor, Tensor, Tensor)");
   m.def(
       "elman_backward(Tensor dout, Tensor dh_n, Tensor x, Tensor lengths, Tensor w_ih, "
-      "Tensor w_hh, Tensor out, Tensor hprev, bool relu, bool has_bias) "
+      "Tensor w_hh, Tensor out, Tensor hprev, Tensor? rec_mask, bool relu, bool has_bias) "
       "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
 }
 
