@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from rnnkit.config import RunConfig, TrainConfig
 from rnnkit.errors import RnnkitError
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig, generate_ids
 from rnnkit.tasks.charlm import CharLMData, CharLMTask
+from rnnkit.training.callbacks import gradflow_callbacks
 
 TEXT = "to be, or not to be, that is the question:\nwhether 'tis nobler in the mind\n" * 6
 
@@ -123,9 +125,13 @@ def test_gradflow_flag_records_the_first_chunk_of_each_epoch(tmp_path):
     task = _task(tmp_path, _corpus(tmp_path, TEXT), bptt=6, gradflow=True)
     torch.manual_seed(0)
     model = task.build_model()
-    for _ in range(2):
+    (callback,) = gradflow_callbacks(task, tmp_path / "run")
+    session = SimpleNamespace(task=task, model=model)
+    for epoch in (1, 2):
         task.on_epoch_start(model, "train")
+        callback.on_epoch_start(session, epoch)
         for batch in list(task.batches("train"))[:2]:
+            callback.on_batch_start(session, batch)
             task.training_step(model, batch).backward()
     lines = (tmp_path / "run" / "gradflow.jsonl").read_text().splitlines()
     assert len(lines) == 2  # one measurement per epoch, on its first chunk

@@ -23,7 +23,6 @@ from torch import nn
 from rnnkit.config import option
 from rnnkit.data.batch import Batch
 from rnnkit.data.synthetic import adding_baseline_mse, adding_problem
-from rnnkit.diagnostics.gradflow import GradFlowRecorder
 from rnnkit.errors import RnnkitError
 from rnnkit.models.regressor import SequenceModel
 from rnnkit.tasks.base import GRADFLOW_RENAMED, Task
@@ -48,7 +47,6 @@ class SyntheticTask(Task):
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
         self.fixed: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.gradflow: GradFlowRecorder | None = None
         self.run_dir: Path | None = None
 
     def draw(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,19 +103,10 @@ class SyntheticTask(Task):
     def split_size(self, split: str) -> int:
         return int(getattr(self.cfg.data, f"{split}_size"))
 
-    def on_epoch_start(self, model: nn.Module, split: str) -> None:
-        if split == "train" and self.cfg.train.gradflow and self.run_dir is not None:
-            self.gradflow = self.gradflow or GradFlowRecorder(self.run_dir)
-            self.gradflow.arm()
-
-    def training_step(self, model: nn.Module, batch: Batch) -> torch.Tensor:
-        if self.gradflow is not None and self.gradflow.armed:
-            self.gradflow.record(
-                model.recurrent,
-                model.features(batch.inputs),
-                lambda out: self.output_loss(model, model.read_out(out), batch.targets),
-            )
-        return self.loss(model, batch)
+    def gradflow_probe(self, model: nn.Module, batch: Batch) -> tuple[Any, ...]:
+        """The stack, its input features and the task loss of its output."""
+        loss_fn = lambda out: self.output_loss(model, model.read_out(out), batch.targets)  # noqa: E731
+        return model.recurrent, model.features(batch.inputs), loss_fn, None
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         return self.output_loss(model, model(batch.inputs), batch.targets)

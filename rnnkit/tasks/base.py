@@ -180,6 +180,17 @@ class Task(ABC):
         """The forecast of each series after its end (capability ``forecast``)."""
         raise self.unsupported("forecast", "rnnkit forecast")
 
+    def gradflow_probe(self, model: nn.Module, batch: Batch) -> tuple[Any, ...]:
+        """What ``train.gradflow`` measures on ``batch``: ``(recurrent, x, loss_fn, state)``,
+        the recurrent stack, its input ``(B, T, D)``, the loss as a function of the stack's
+        output and the initial state (``None`` = zeros)."""
+        raise RnnkitError(f"task {self.name!r} does not expose its recurrent stack")
+
+    @classmethod
+    def has_gradflow_probe(cls) -> bool:
+        """Whether :meth:`gradflow_probe` is implemented (``train.gradflow`` works)."""
+        return cls.gradflow_probe is not Task.gradflow_probe
+
     # ------------------------------------------------------------------ capabilities
     @classmethod
     def supports(cls, capability: str) -> bool:

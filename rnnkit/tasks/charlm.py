@@ -24,7 +24,6 @@ from rnnkit.data.batch import Batch
 from rnnkit.data.builtin import BUILTIN, package_file
 from rnnkit.data.corpus import LEVELS, TextSplit, Vocab, encode_split, read_documents, split_text
 from rnnkit.data.streams import IGNORE_INDEX, StreamBatches
-from rnnkit.diagnostics.gradflow import GradFlowRecorder
 from rnnkit.errors import RnnkitError
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig, generate_ids
 from rnnkit.models.state import StateCarry
@@ -72,7 +71,6 @@ class CharLMTask(Task):
         self.vocab: Vocab | None = None
         self.splits: dict[str, TextSplit] = {}
         self.carry = StateCarry()
-        self.gradflow: GradFlowRecorder | None = None
 
     # ------------------------------------------------------------------ data
     @staticmethod
@@ -180,14 +178,9 @@ class CharLMTask(Task):
     def on_epoch_start(self, model: nn.Module, split: str) -> None:
         if split == "train":
             self.carry.reset()
-            if self.cfg.train.gradflow:
-                self.gradflow = self.gradflow or GradFlowRecorder(self._run_dir)
-                self.gradflow.arm()
 
     def training_step(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         reset = batch.extras.get("reset")
-        if self.gradflow is not None and self.gradflow.armed:
-            self._record_gradflow(model, batch)
         logits, state = model(batch.inputs, self.carry.state, reset)
         self.carry.update(state)  # carried to the next chunk, detached
         return model.loss(logits, batch.targets)
@@ -230,13 +223,15 @@ class CharLMTask(Task):
             return vocab.decode(torch.cat([vocab.encode(prime), ids]))
         return prime + vocab.decode(ids)
 
-    def _record_gradflow(self, model: LanguageModel, batch: Batch) -> None:
+    def gradflow_probe(self, model: nn.Module, batch: Batch) -> tuple[Any, ...]:
+        """The stack, its (dropped-out) embedded input, the loss of its output and the state
+        carried into this chunk."""
         x = model.dropout(model.embedding(batch.inputs))  # (B, T, E)
 
         def loss_fn(out: torch.Tensor) -> torch.Tensor:
             return model.loss(model.head(model.dropout(out)), batch.targets)
 
-        self.gradflow.record(model.recurrent, x, loss_fn, self.carry.state)
+        return model.recurrent, x, loss_fn, self.carry.state
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:

@@ -29,7 +29,6 @@ from rnnkit.config import option
 from rnnkit.data.batch import Batch
 from rnnkit.data.builtin import BUILTIN, package_file
 from rnnkit.data.mnist import load_mnist_csv, load_mnist_folder
-from rnnkit.diagnostics.gradflow import GradFlowRecorder
 from rnnkit.errors import RnnkitError
 from rnnkit.io import write_json
 from rnnkit.models.regressor import SequenceModel
@@ -74,7 +73,6 @@ class SequentialMNISTTask(Task):
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.permutation: torch.Tensor | None = None
-        self.gradflow: GradFlowRecorder | None = None
         self.run_dir: Path | None = None
 
     # ------------------------------------------------------------------ data
@@ -191,19 +189,10 @@ class SequentialMNISTTask(Task):
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         return F.cross_entropy(model(batch.inputs), batch.targets)
 
-    def on_epoch_start(self, model: nn.Module, split: str) -> None:
-        if split == "train" and self.cfg.train.gradflow and self.run_dir is not None:
-            self.gradflow = self.gradflow or GradFlowRecorder(self.run_dir)
-            self.gradflow.arm()
-
-    def training_step(self, model: nn.Module, batch: Batch) -> torch.Tensor:
-        if self.gradflow is not None and self.gradflow.armed:
-            self.gradflow.record(
-                model.recurrent,
-                model.features(batch.inputs),
-                lambda out: F.cross_entropy(model.read_out(out), batch.targets),
-            )
-        return self.loss(model, batch)
+    def gradflow_probe(self, model: nn.Module, batch: Batch) -> tuple[Any, ...]:
+        """The stack, its input features and the cross-entropy of its read-out."""
+        loss_fn = lambda out: F.cross_entropy(model.read_out(out), batch.targets)  # noqa: E731
+        return model.recurrent, model.features(batch.inputs), loss_fn, None
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:

@@ -3,8 +3,9 @@
 It calls only the :class:`rnnkit.tasks.base.Task` protocol, so a task owns its data,
 model, loss and metrics, and the loop owns the rest: seeding, the optimizer and schedule,
 gradient clipping, early stopping on the monitored validation metric with best-weights
-restore, checkpoints that resume exactly, logging (``metrics.jsonl``, TensorBoard, a
-progress bar), and the final ``report.json``. One epoch::
+restore, checkpoints that resume exactly (:mod:`rnnkit.training.checkpoint`), logging
+(:mod:`rnnkit.training.logger`), the final ``report.json`` (:mod:`rnnkit.training.report`)
+and callbacks (:mod:`rnnkit.training.callbacks`). One epoch::
 
     for batch in task.batches("train", shuffle=True, generator=g):
         loss = task.training_step(model, batch)      # scalar
@@ -17,6 +18,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,41 +27,72 @@ import torch
 from torch import nn
 
 from rnnkit import rundir, runs
-from rnnkit.config import to_dict
 from rnnkit.errors import RnnkitError
-from rnnkit.rundir import first_line, state_dict_mismatch
-from rnnkit.training.optim import Schedule, make_optimizer, make_scheduler
-from rnnkit.training.seed import (
-    deterministic_mode,
-    make_generator,
-    rng_state,
-    seed_everything,
-    set_rng_state,
+from rnnkit.training.callbacks import Callback, gradflow_callbacks
+from rnnkit.training.checkpoint import (  # noqa: F401 (re-exported: the loop's checkpoint API)
+    CHECKPOINT_VERSION,
+    TrainState,
+    load_checkpoint,
+    save_checkpoint,
 )
+from rnnkit.training.logger import Logger, epoch_line
+from rnnkit.training.optim import Schedule, make_optimizer, make_scheduler
+from rnnkit.training.report import build_report
+from rnnkit.training.seed import deterministic_mode, make_generator, seed_everything
 
 if TYPE_CHECKING:  # the loop calls the Task protocol; it never imports the tasks
     from rnnkit.tasks.base import Task
 
-CHECKPOINT_VERSION = 1
 # Metrics where lower is better, for a train.monitor that differs from the task's own.
 LOWER_IS_BETTER = {"loss", "mse", "rmse", "mae", "mase", "smape", "bpc", "perplexity", "nll"}
 
 
 @dataclass
-class TrainState:
-    """The loop's counters; saved in ``checkpoint.pt`` with the model and optimizer."""
+class Session:
+    """One call of :func:`fit`: what is trained, where, and how it goes.
 
-    epoch: int = 0  # epochs completed
-    best: float | None = None  # best value of the monitored validation metric
-    best_epoch: int = 0  # the epoch (1-based) that reached it
-    bad_epochs: int = 0  # epochs since the best (early stopping)
-    stopped: str = ""  # "" while training; "early_stopping" | "max_minutes" | "epochs"
-    train_seconds: float = 0.0  # time spent in training steps (for throughput)
-    train_sequences: int = 0  # training sequences processed
-    train_timesteps: int = 0  # real (unpadded) time steps processed
-    wall_time_s: float = 0.0  # wall time of earlier sessions of this run (resume)
-    backend: str | None = None  # the recurrent backend the training steps ran on
-    rows: list[dict[str, Any]] = field(default_factory=list)  # metrics.jsonl lines
+    Callbacks receive it; it is also the one argument of the loop's own steps.
+
+    Attributes:
+        task, model, optimizer, schedule, generator, device: what is trained, on what.
+        run_dir: the run directory.
+        state: the loop's counters (saved in the checkpoint).
+        logger: ``metrics.jsonl`` and TensorBoard.
+        steps: training batches per epoch.
+        monitor, mode: the validation metric that picks the best epoch, ``min`` or ``max``.
+        deadline: ``time.monotonic()`` after which training stops (``train.max_minutes``).
+        callbacks: called at the hooks of :class:`~rnnkit.training.callbacks.Callback`.
+        say: prints a line (a no-op when not verbose).
+        t0: ``time.monotonic()`` when this session started; ``earlier``: the wall time of
+            the sessions before it (resume).
+    """
+
+    task: Task
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    generator: torch.Generator
+    device: torch.device
+    run_dir: Path
+    state: TrainState
+    logger: Logger
+    steps: int
+    monitor: str
+    mode: str
+    deadline: float | None = None
+    callbacks: list[Callback] = field(default_factory=list)
+    say: Callable[..., None] = print
+    t0: float = 0.0
+    earlier: float = 0.0
+
+    def call(self, hook: str, *args: Any) -> None:
+        """Call ``hook`` (e.g. ``"on_epoch_end"``) on every callback, in order."""
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, *args)
+
+    def wall_time(self) -> float:
+        """Seconds of this run so far, earlier sessions included."""
+        return self.earlier + time.monotonic() - self.t0
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -124,19 +157,7 @@ def _progress_enabled(cfg_progress: bool) -> bool:
 # ----------------------------------------------------------------------------- one epoch
 
 
-def run_epoch(
-    task: Task,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: Schedule,
-    generator: torch.Generator,
-    device: torch.device,
-    *,
-    epoch: int,
-    steps: int,
-    deadline: float | None = None,
-    shown: dict[str, str] | None = None,
-) -> dict[str, Any]:
+def run_epoch(session: Session, epoch: int, shown: dict[str, str] | None = None) -> dict[str, Any]:
     """One pass over the training split; returns the epoch's training statistics.
     ``shown`` is added to the progress bar (e.g. the last validation metric).
 
@@ -146,9 +167,12 @@ def run_epoch(
     """
     from tqdm import tqdm
 
+    task, model, device = session.task, session.model, session.device
+    optimizer, schedule, deadline = session.optimizer, session.schedule, session.deadline
     cfg = task.cfg.train
     model.train()
     task.on_epoch_start(model, "train")
+    session.call("on_epoch_start", epoch)
     clip = cfg.clip_norm if cfg.clip_norm > 0 else math.inf
     params = [p for p in model.parameters() if p.requires_grad]
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
@@ -157,7 +181,7 @@ def run_epoch(
     sequences = timesteps = n_steps = 0
     out_of_time = False
     bar = tqdm(
-        total=steps,
+        total=session.steps,
         desc=f"epoch {epoch}/{cfg.epochs}",
         unit="batch",
         bar_format="{desc} {percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}",
@@ -166,9 +190,10 @@ def run_epoch(
         file=sys.stderr,
     )
     start = time.perf_counter()
-    for batch in task.batches("train", shuffle=True, generator=generator):
+    for batch in task.batches("train", shuffle=True, generator=session.generator):
         if device.type != "cpu":
             batch = batch.to(device)
+        session.call("on_batch_start", batch)
         loss = task.training_step(model, batch)  # scalar
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -225,113 +250,24 @@ def evaluate_split(task: Task, model: nn.Module, split: str) -> dict[str, float]
     return {k: float(v) for k, v in metrics.items()}
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def save_checkpoint(
-    path: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: Schedule,
-    generator: torch.Generator,
-    state: TrainState,
-) -> None:
-    """Write ``checkpoint.pt`` atomically: everything needed to continue exactly."""
-    ckpt = {
-        "version": CHECKPOINT_VERSION,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "schedule": schedule.state_dict(),
-        "generator": generator.get_state(),
-        "rng": rng_state(),
-        "state": {k: v for k, v in vars(state).items() if k != "rows"},
-    }
-    from rnnkit.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        torch.save(ckpt, tmp)
-
-
-def load_checkpoint(
-    path: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: Schedule,
-    generator: torch.Generator,
-) -> TrainState:
-    """Restore what :func:`save_checkpoint` wrote; returns the loop's counters."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 (any unpickling failure means a bad file)
-        raise RnnkitError(f"{path}: damaged, not a readable checkpoint ({first_line(e)})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("version", 0) > CHECKPOINT_VERSION:
-        raise RnnkitError(f"{path}: written by a newer rnnkit (checkpoint format unknown)")
-    try:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-    except (RuntimeError, ValueError, KeyError) as e:
-        first = state_dict_mismatch(model.state_dict(), ckpt.get("model", {})) or first_line(e)
-        raise RnnkitError(
-            f"{path} does not fit the model and optimizer of this config (were model.* or "
-            f"train.optimizer changed since?): {first}"
-        ) from None
-    schedule.load_state_dict(ckpt["schedule"])
-    generator.set_state(ckpt["generator"])
-    set_rng_state(ckpt["rng"])
-    return TrainState(**ckpt["state"])
-
-
-# ----------------------------------------------------------------------------- logging
-
-
-class Logger:
-    """``metrics.jsonl`` (one line per epoch, rewritten atomically) and TensorBoard."""
-
-    def __init__(self, run_dir: Path, rows: list[dict[str, Any]], tensorboard: bool) -> None:
-        self.run_dir = run_dir
-        self.rows = rows
-        self.writer = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            purge = len(rows) + 1 if rows else None  # drop steps logged after the checkpoint
-            self.writer = SummaryWriter(str(run_dir / runs.TENSORBOARD), purge_step=purge)
-
-    def log(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        runs.write_metrics(self.run_dir, self.rows)
-        if self.writer is not None:
-            for key, value in row.items():
-                if key != "epoch" and type(value) in (int, float):
-                    self.writer.add_scalar(key.replace(".", "/"), value, row["epoch"])
-            self.writer.flush()
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-def _epoch_line(row: dict[str, Any], epochs: int, monitor: str) -> str:
-    val = [k for k in row if k.startswith("val.")]
-    shown = ["val.loss"] + [f"val.{monitor}"] if f"val.{monitor}" != "val.loss" else ["val.loss"]
-    shown += [k for k in val if k not in shown][:2]
-    parts = [f"epoch {row['epoch']}/{epochs}", f"train.loss {row['train.loss']:.4f}"]
-    parts += [f"{k} {row[k]:.4f}" for k in shown if k in row]
-    parts.append(f"grad_norm {row['grad_norm_mean']:.2f}/{row['grad_norm_max']:.2f}")
-    parts.append(f"{row['sequences_per_s']:.0f} seq/s")
-    parts.append(f"{row['seconds']:.1f}s")
-    return "  ".join(parts)
-
-
 # ----------------------------------------------------------------------------- fit
 
 
-def fit(task: Task, run_dir: str | Path, *, resume: bool = False, verbose: bool = True) -> dict:
+def fit(
+    task: Task,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    verbose: bool = True,
+    callbacks: Sequence[Callback] = (),
+) -> dict[str, Any]:
     """Train ``task``'s model, writing everything into ``run_dir``; return ``report.json``.
 
     ``run_dir`` must exist (see :func:`rnnkit.runs.create_run_dir`). With ``resume``, the
     run continues from ``run_dir/checkpoint.pt`` and ends with the same weights as an
-    uninterrupted run with the same config and seed.
+    uninterrupted run with the same config and seed. ``callbacks`` are called at the
+    loop's hooks (:class:`~rnnkit.training.callbacks.Callback`), after the gradient-flow
+    recorder that ``train.gradflow`` adds.
 
     Steps: seed; ``task.prepare(run_dir)``; save ``config.yaml``; build the model; for each
     epoch train, evaluate "val", keep the best weights (``model.safetensors``), log, and
@@ -372,19 +308,20 @@ def fit(task: Task, run_dir: str | Path, *, resume: bool = False, verbose: bool 
                 state.stopped = ""
                 say(f"resuming {run_dir} after epoch {state.epoch}")
         rundir.setup_done(run_dir)  # every check passed: config and task files go in place
-        earlier = state.wall_time_s  # wall time of the sessions before this one
         # train.max_minutes bounds the training itself: data preparation is not counted
         minutes = cfg.train.max_minutes
         deadline = time.monotonic() + 60.0 * minutes if minutes > 0 else None
-        logger = Logger(run_dir, state.rows, cfg.train.tensorboard)
+        session = Session(
+            task, model, optimizer, schedule, generator, device, run_dir, state,
+            Logger(run_dir, state.rows, cfg.train.tensorboard), steps, monitor, mode,
+            deadline=deadline, callbacks=[*gradflow_callbacks(task, run_dir), *callbacks], say=say,
+            t0=t0, earlier=state.wall_time_s,
+        )  # fmt: skip
+        session.call("on_fit_start")
         try:
-            _train(
-                task, model, optimizer, schedule, generator, device, state, logger, run_dir,
-                steps=steps, monitor=monitor, mode=mode, deadline=deadline, say=say, t0=t0,
-                earlier=earlier,
-            )  # fmt: skip
+            _train(session)
         finally:
-            logger.close()
+            session.logger.close()
 
         # ------------------------------------------------------------ best weights -> test
         if (run_dir / runs.WEIGHTS).is_file():
@@ -392,66 +329,28 @@ def fit(task: Task, run_dir: str | Path, *, resume: bool = False, verbose: bool 
         else:  # no epoch had a finite validation metric: keep the last weights
             runs.save_weights(model, run_dir / runs.WEIGHTS)
         test = evaluate_split(task, model, "test")
-        best_row = next((r for r in state.rows if r["epoch"] == state.best_epoch), {})
-        val = {k[4:]: v for k, v in best_row.items() if k.startswith("val.")}
-        report = {
-            "task": cfg.task,
-            "data": task.describe_data(),
-            "test": test,
-            "val": val,
-            "baselines": task.baselines(),
-            "anchor": task.anchor,
-            "monitor": {"metric": monitor, "mode": mode, "best": state.best},
-            "best_epoch": state.best_epoch,
-            "epochs": state.epoch,
-            "stopped": state.stopped or "epochs",
-            "wall_time_s": round(earlier + time.monotonic() - t0, 3),
-            "throughput": {
-                "sequences_per_s": state.train_sequences / max(state.train_seconds, 1e-9),
-                "timesteps_per_s": state.train_timesteps / max(state.train_seconds, 1e-9),
-            },
-            "backend": state.backend,
-            "device": str(device),
-            "rnnkit_version": _version(),
-            "config": to_dict(cfg),
-        }
+        report = build_report(
+            task, state, test, monitor=monitor, mode=mode, device=device,
+            wall_time_s=session.wall_time(),
+        )  # fmt: skip
         from rnnkit.io import write_json
 
         write_json(run_dir / runs.REPORT, report)
         say("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
+        session.call("on_fit_end", report)
         return report
 
 
-def _train(
-    task: Task,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: Schedule,
-    generator: torch.Generator,
-    device: torch.device,
-    state: TrainState,
-    logger: Logger,
-    run_dir: Path,
-    *,
-    steps: int,
-    monitor: str,
-    mode: str,
-    deadline: float | None,
-    say: Any,
-    t0: float,
-    earlier: float,
-) -> None:
-    """The epochs of :func:`fit` (updates ``state`` in place)."""
+def _train(session: Session) -> None:
+    """The epochs of :func:`fit` (updates ``session.state`` in place)."""
+    task, model, state, monitor = session.task, session.model, session.state, session.monitor
     cfg = task.cfg.train
     last = state.rows[-1] if state.rows else {}
     shown = {f"val_{monitor}": f"{last[f'val.{monitor}']:.4f}"} if f"val.{monitor}" in last else {}
     while state.epoch < cfg.epochs and not state.stopped:
         epoch = state.epoch + 1
-        lr = schedule.lr
-        stats = run_epoch(
-            task, model, optimizer, schedule, generator, device,
-            epoch=epoch, steps=steps, deadline=deadline, shown=shown,
-        )  # fmt: skip
+        lr = session.schedule.lr
+        stats = run_epoch(session, epoch, shown)
         state.backend = recurrent_backend(model) or state.backend
         val = evaluate_split(task, model, "val")
         if monitor not in val:
@@ -459,18 +358,19 @@ def _train(
                 f"train.monitor: the task's validation metrics have no {monitor!r}; "
                 f"they are: {', '.join(val)}"
             )
-        if is_better(val[monitor], state.best, mode):
+        if is_better(val[monitor], state.best, session.mode):
             state.best, state.best_epoch, state.bad_epochs = val[monitor], epoch, 0
-            runs.save_weights(model, run_dir / runs.WEIGHTS)
+            runs.save_weights(model, session.run_dir / runs.WEIGHTS)
         else:
             state.bad_epochs += 1
-        schedule.epoch_end(val[monitor])
+        session.schedule.epoch_end(val[monitor])
 
         state.epoch = epoch
         state.train_seconds += stats["seconds"]
         state.train_sequences += stats["sequences"]
         state.train_timesteps += stats["timesteps"]
-        state.wall_time_s = earlier + time.monotonic() - t0
+        state.wall_time_s = session.wall_time()
+        deadline = session.deadline
         if cfg.early_stopping and state.bad_epochs >= cfg.early_stopping:
             state.stopped = "early_stopping"
         elif stats["out_of_time"] or (deadline is not None and time.monotonic() > deadline):
@@ -487,17 +387,15 @@ def _train(
             "steps": stats["steps"],
             "best": state.best_epoch == epoch,
         }
-        logger.log(row)
+        session.logger.log(row)
         shown = {f"val_{monitor}": f"{val[monitor]:.4f}"}
-        save_checkpoint(run_dir / runs.CHECKPOINT, model, optimizer, schedule, generator, state)
-        say(_epoch_line(row, cfg.epochs, monitor))
+        save_checkpoint(
+            session.run_dir / runs.CHECKPOINT, model, session.optimizer, session.schedule,
+            session.generator, state,
+        )  # fmt: skip
+        session.say(epoch_line(row, cfg.epochs, monitor))
         if state.stopped == "early_stopping":
-            say(f"early stopping: no better val.{monitor} for {state.bad_epochs} epochs")
+            session.say(f"early stopping: no better val.{monitor} for {state.bad_epochs} epochs")
         elif state.stopped == "max_minutes":
-            say(f"stopping: train.max_minutes={cfg.max_minutes} reached")
-
-
-def _version() -> str:
-    from rnnkit import __version__
-
-    return __version__
+            session.say(f"stopping: train.max_minutes={cfg.max_minutes} reached")
+        session.call("on_epoch_end", row)
