@@ -44,9 +44,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.chmod(tmp, 0o666 & ~_umask())
         if root is not None:  # keep the temporary file until commit_renames(root)
             target = path.resolve()
-            old = _DEFERRED[root].pop(target, None)
-            if old is not None and old.exists():
-                old.unlink()  # written twice before the commit: the last version wins
+            old = _DEFERRED[root].get(target)  # written twice: the last version wins, in
+            if old is not None and old.exists():  # the place of the first (config.yaml,
+                old.unlink()  # written first, goes in first and marks a run directory)
             _DEFERRED[root][target] = tmp.resolve()
             kept = True
         else:

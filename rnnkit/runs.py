@@ -92,7 +92,7 @@ def check_run_dir(
             raise RnnkitError(f"cannot resume {path}: it holds no {CHECKPOINT} (nothing to resume)")
         read_config(path)  # refuse a foreign or newer run directory before training
         return path
-    if path.is_dir() and any(p.name != ".rnnkit.lock" for p in path.iterdir()):
+    if path.is_dir() and not all(_is_leftover(p.name) for p in path.iterdir()):
         if not overwrite:
             raise RnnkitError(
                 f"run directory {path} already exists and is not empty; pass --overwrite to "
@@ -104,6 +104,14 @@ def check_run_dir(
                 f"{CONFIG} with a format_version); remove it yourself or choose another --out"
             )
     return path
+
+
+def _is_leftover(name: str) -> bool:
+    """An entry a killed writer may leave in a run directory that holds nothing else: the
+    lock file, a temporary file, an --overwrite's trash (see :mod:`rnnkit.rundir`)."""
+    return name == ".rnnkit.lock" or name.startswith(".rnnkit-old-") or (
+        name.startswith(".") and name.endswith(".tmp")
+    )
 
 
 def create_run_dir(

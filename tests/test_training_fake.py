@@ -17,6 +17,7 @@ from torch import nn
 
 from rnnkit.data.batch import Batch
 from rnnkit.errors import RnnkitError
+from rnnkit.io import write_text
 from rnnkit.tasks.base import Task
 
 
@@ -89,7 +90,7 @@ class FakeTask(Task):
 
     def prepare(self, run_dir: Path) -> None:
         self._make()
-        (Path(run_dir) / "fake.json").write_text(json.dumps({"n": self.cfg.data.n}))
+        write_text(Path(run_dir) / "fake.json", json.dumps({"n": self.cfg.data.n}))  # atomic
 
     def restore(self, run_dir: Path) -> None:
         json.loads((Path(run_dir) / "fake.json").read_text())
