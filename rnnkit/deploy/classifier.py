@@ -47,7 +47,7 @@ def write_classifier(model: SequenceClassifier) -> tuple[Any, dict[str, Any]]:
     else:
         emb = g.linear(x, model.encoder.weight, model.encoder.bias, "encoder")
     emb = g.op("Transpose", emb, perm=[1, 0, 2], hint="emb_t")  # (T, B, E)
-    out, last = write_stack(g, model.recurrent, emb, lengths)  # (T, B, R), (B, R)
+    out, last, _ = write_stack(g, model.recurrent, emb, lengths)  # (T, B, R), (B, R)
 
     pooled = _pool(g, model, out, last, lengths)  # (B, R)
     logits = g.linear(pooled, model.head.weight, model.head.bias, "head")  # (B, K)

@@ -71,8 +71,32 @@ def _classifier_writer() -> tuple[type, Writer]:
     return SequenceClassifier, Writer(write_classifier, example, reference)
 
 
+def _language_model_writer() -> tuple[type, Writer]:
+    from rnnkit.deploy.language_model import state_sizes, write_language_model
+    from rnnkit.models.language_model import LanguageModel
+
+    def example(model: nn.Module, B: int, T: int, gen: torch.Generator) -> dict[str, np.ndarray]:
+        L = model.recurrent.num_layers
+        feeds = {"ids": torch.randint(0, model.vocab_size, (B, T), generator=gen).numpy()}
+        for name, size in zip(("h0", "c0"), state_sizes(model.recurrent)):
+            feeds[name] = (0.5 * torch.randn(L, B, size, generator=gen)).numpy()
+        return feeds
+
+    @torch.no_grad()
+    def reference(model: nn.Module, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        state = [torch.as_tensor(feeds[n]) for n in ("h0", "c0") if n in feeds]
+        logits, final = model(torch.as_tensor(feeds["ids"]), tuple(state) if len(state) == 2
+                              else state[0])  # fmt: skip
+        final = final if isinstance(final, tuple) else (final,)
+        out = {"logits": logits.numpy()}
+        out.update({f"{n}_n": s.numpy() for n, s in zip(("h", "c"), final)})
+        return out
+
+    return LanguageModel, Writer(write_language_model, example, reference)
+
+
 # model classes the exporter knows, resolved lazily (first match by isinstance wins)
-WRITERS: list[Callable[[], tuple[type, Writer]]] = [_classifier_writer]
+WRITERS: list[Callable[[], tuple[type, Writer]]] = [_classifier_writer, _language_model_writer]
 
 
 def writer_for(model: nn.Module) -> Writer:

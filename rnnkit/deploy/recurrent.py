@@ -84,7 +84,15 @@ def time_mask(g: Graph, time_major: str, lengths: str) -> str:
     return g.op("Less", steps, lens, hint="mask")  # (T, B)
 
 
-def write_stack(g: Graph, stack: nn.Module, x: str, lengths: str) -> tuple[str, str]:
+def slot(g: Graph, state: str, start: int, stop: int) -> str:
+    """Rows ``start:stop`` of a stacked state ``(L*D, B, H)``."""
+    return g.op("Slice", state, g.ints("start", [start]), g.ints("stop", [stop]),
+                g.ints("axis0", [0]), hint="slot")  # fmt: skip
+
+
+def write_stack(
+    g: Graph, stack: nn.Module, x: str, lengths: str, initial: list[str] | None = None
+) -> tuple[str, str, list[str]]:
     """Append the recurrent ``stack`` (rnnkit's or torch.nn's layers) to ``g``.
 
     RNN / LSTM / GRU without eval-time options become ONNX's own operators; the other
@@ -95,11 +103,14 @@ def write_stack(g: Graph, stack: nn.Module, x: str, lengths: str) -> tuple[str, 
         stack: the recurrent module, in eval mode semantics (no dropout).
         x: the name of a time-major input ``(T, B, I)`` float32.
         lengths: the name of the real lengths ``(B,)`` int64, in ``[1, T]``.
+        initial: the initial states in torch's layout, ``[h_0]`` or ``[h_0, c_0]`` (LSTM),
+            each ``(L*D, B, size)``; None for zeros.
 
     Returns:
         ``out`` ``(T, B, D*H)`` (zero at padded steps) and ``last`` ``(B, D*H)``: the
         forward direction's state at each sequence's last real step, and the reverse
-        direction's at step 0 (as ``h_n`` of the top layer, directions side by side).
+        direction's at step 0 (as ``h_n`` of the top layer, directions side by side);
+        and the final states in torch's layout, ``[h_n]`` or ``[h_n, c_n]``.
     """
     if supported(stack) is not None:
         from rnnkit.deploy.scan import scan_supported, write_scan_stack
@@ -109,7 +120,7 @@ def write_stack(g: Graph, stack: nn.Module, x: str, lengths: str) -> tuple[str, 
             raise RnnkitError(reason)
         mask = g.op("Cast", time_mask(g, x, lengths), to=g.onnx.TensorProto.FLOAT)
         mask = g.op("Unsqueeze", mask, g.ints("axis2", [2]), hint="mask_f")  # (T, B, 1)
-        return write_scan_stack(g, stack, x, lengths, mask)
+        return write_scan_stack(g, stack, x, lengths, mask, initial)
     lengths32 = g.op("Cast", lengths, to=g.onnx.TensorProto.INT32, hint="lengths32")
     mode, H = stack.mode, stack.hidden_size
     D = 2 if stack.bidirectional else 1
@@ -119,23 +130,29 @@ def write_stack(g: Graph, stack: nn.Module, x: str, lengths: str) -> tuple[str, 
     if mode in ("RNN_TANH", "RNN_RELU"):
         attrs["activations"] = ["Tanh" if mode == "RNN_TANH" else "Relu"] * D
     flat = g.ints("flat_shape", [0, 0, -1])
-    h_n = ""
+    n_states = 2 if mode == "LSTM" else 1
+    finals: list[list[str]] = [[] for _ in range(n_states)]  # per state, per layer (D, B, H)
     for layer in range(stack.num_layers):
         W, R, B = _layer_weights(stack, layer)
         hint = f"{_OP[mode].lower()}_l{layer}"
-        y, h_n = g.op(
+        init = [slot(g, s, layer * D, (layer + 1) * D) for s in initial] if initial else []
+        y, *states = g.op(
             _OP[mode],
             x,
             g.const(f"{hint}.W", W),
             g.const(f"{hint}.R", R),
             g.const(f"{hint}.B", B),
             lengths32,
-            outputs=2,
+            *init,
+            outputs=1 + n_states,
             hint=hint,
             **attrs,
-        )  # y (T, D, B, H), h_n (D, B, H)
+        )  # y (T, D, B, H), h_n (D, B, H) [, c_n (D, B, H)]
+        for j, state in enumerate(states):
+            finals[j].append(state)
         y = g.op("Transpose", y, perm=[0, 2, 1, 3], hint=f"{hint}.y")  # (T, B, D, H)
         x = g.op("Reshape", y, flat, hint=f"{hint}.out")  # (T, B, D*H)
-    last = g.op("Transpose", h_n, perm=[1, 0, 2], hint="h_n")  # (B, D, H)
+    last = g.op("Transpose", finals[0][-1], perm=[1, 0, 2], hint="top_state")  # (B, D, H)
     last = g.op("Reshape", last, g.ints("last_shape", [0, -1]), hint="last")  # (B, D*H)
-    return x, last
+    stacked = [f[0] if len(f) == 1 else g.op("Concat", *f, axis=0, hint="state") for f in finals]
+    return x, last, stacked

@@ -196,7 +196,8 @@ def _run_direction(
     mask: str,
     zeros: str,
     reverse: bool,
-) -> tuple[str, str]:
+    init: list[str] | None = None,
+) -> tuple[str, list[str]]:
     """One layer-direction: ``x (T, B, I)`` -> ``(y (T, B, H), h_final (B, H))``."""
     FLOAT = g.onnx.TensorProto.FLOAT
     project, step, sizes = _direction(g, stack, kind, sfx)
@@ -204,7 +205,8 @@ def _run_direction(
         x = g.op("ReverseSequence", x, lengths, time_axis=0, batch_axis=1, hint="x_rev")
     xa = project(g, x)  # (T, B, G)
     # initial states: zeros (B, size), from a zero (B, 1) column
-    init = [g.op("Tile", zeros, g.ints(f"tile{n}", [1, n]), hint="s0") for n in sizes]
+    if init is None:
+        init = [g.op("Tile", zeros, g.ints(f"tile{n}", [1, n]), hint="s0") for n in sizes]
     body = g.subgraph(f"step{sfx}")
     states = [body.input(body.fresh("s"), FLOAT, None) for _ in sizes]
     xa_t = body.input(body.fresh("xa_t"), FLOAT, None)
@@ -223,24 +225,33 @@ def _run_direction(
         num_scan_inputs=2,
         hint=f"scan{sfx}",
     )
-    h_final, y = results[0], results[-1]  # (B, H), (T, B, H)
+    finals, y = results[:-1], results[-1]  # each (B, size); (T, B, H)
     if reverse:
         y = g.op("ReverseSequence", y, lengths, time_axis=0, batch_axis=1, hint="y_rev")
-    return y, h_final
+    return y, finals
 
 
 def write_scan_stack(
-    g: Graph, stack: nn.Module, x: str, lengths: str, mask: str
-) -> tuple[str, str]:
+    g: Graph,
+    stack: nn.Module,
+    x: str,
+    lengths: str,
+    mask: str,
+    initial: list[str] | None = None,
+) -> tuple[str, str, list[str]]:
     """Append ``stack`` as Scan loops (see the module docstring).
 
     Args:
         x: time-major input ``(T, B, I)`` float32; lengths: ``(B,)`` int64;
-        mask: ``(T, B, 1)`` float32, 1 at real steps.
+        mask: ``(T, B, 1)`` float32, 1 at real steps; initial: the initial states in
+        torch's layout (``(L*D, B, size)`` each) or None for zeros.
 
     Returns:
-        ``out (T, B, D*H)`` and ``last (B, D*H)`` as :func:`rnnkit.deploy.recurrent.write_stack`.
+        ``out (T, B, D*H)``, ``last (B, D*H)`` and the final states, as
+        :func:`rnnkit.deploy.recurrent.write_stack`.
     """
+    from rnnkit.deploy.recurrent import slot
+
     reason = scan_supported(stack)
     if reason:
         raise RnnkitError(reason)
@@ -253,14 +264,27 @@ def write_scan_stack(
         hint="zeros",
     )  # (1, B, 1)
     zeros = g.op("Squeeze", zeros, g.ints("axis0", [0]), hint="zeros")  # (B, 1)
-    finals: list[str] = []
+    tops: list[str] = []
+    states: list[list[str]] = []  # per (layer, direction): its final states, each (1, B, size)
     for layer in range(stack.num_layers):
-        outs, finals = [], []
+        outs, tops = [], []
         for d in range(D):
+            k = layer * D + d
             sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
-            y, h = _run_direction(g, stack, kind, sfx, x, lengths, mask, zeros, reverse=d == 1)
+            init = None
+            if initial:
+                axis0 = g.ints("axis0", [0])
+                init = [g.op("Squeeze", slot(g, s, k, k + 1), axis0, hint="s0") for s in initial]
+            y, finals = _run_direction(
+                g, stack, kind, sfx, x, lengths, mask, zeros, reverse=d == 1, init=init
+            )
             outs.append(y)
-            finals.append(h)
+            tops.append(finals[0])
+            states.append([g.op("Unsqueeze", f, g.ints("axis0", [0])) for f in finals])
         x = outs[0] if D == 1 else g.op("Concat", *outs, axis=2, hint=f"out_l{layer}")
-    last = finals[0] if D == 1 else g.op("Concat", *finals, axis=1, hint="last")
-    return x, last
+    last = tops[0] if D == 1 else g.op("Concat", *tops, axis=1, hint="last")
+    stacked = [
+        parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=0, hint="state")
+        for parts in zip(*states, strict=True)
+    ]
+    return x, last, stacked
