@@ -8,9 +8,8 @@ import pytest
 import torch
 
 import rnnkit
-from rnnkit.config import ModelConfig
 from rnnkit.deploy import export_model, read_metadata
-from rnnkit.models.language_model import LanguageModel
+from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.tools.cli import main
 
 TEXT = "to be, or not to be, that is the question:\nwhether 'tis nobler in the mind\n" * 8
@@ -64,7 +63,7 @@ def test_greedy_generation_in_onnxruntime_equals_rnnkit(lm_run, tmp_path):
 def test_step_function_of_every_family(cell):
     torch.manual_seed(0)
     model = LanguageModel.from_config(
-        ModelConfig(cell=cell, hidden_size=6, num_layers=2, embedding_dim=4), 11
+        LanguageModelConfig(cell=cell, hidden_size=6, num_layers=2, embedding_dim=4), 11
     ).eval()
     proto, io = export_model(model)
     assert [i["name"] for i in io["inputs"]] == ["ids", "h0"]

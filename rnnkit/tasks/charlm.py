@@ -56,7 +56,7 @@ class CharLMTask(Task):
     train_defaults = {"batch_size": 32, "lr": 2e-3, "epochs": 20, "clip_norm": 5.0}
     monitor = "bpc"
     monitor_mode = "min"
-    capabilities = frozenset({"evaluate", "explain", "generate"})
+    capabilities = frozenset({"evaluate", "explain", "generate", "export"})
     explain_help = "a text the model reads (the last 400 characters are used)"
     anchor = {
         "source": "char-rnn on tiny-shakespeare (Karpathy 2015): ~1.40 nats/char validation; "
