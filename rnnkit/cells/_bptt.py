@@ -48,3 +48,21 @@ def autocast_off(backward: Callable[..., Any]) -> Callable[..., Any]:
             return backward(ctx, *grads)
 
     return wrapper
+
+
+_ABSENT = torch.empty(0)  # stands for a None among saved tensors
+
+
+def save_optional(ctx: Any, *tensors: torch.Tensor | None) -> None:
+    """``ctx.save_for_backward`` where some entries may be None (an absent option or
+    projection): they are saved as an empty tensor, which torch.compile accepts, and
+    :func:`saved_optional` gives them back as None."""
+    ctx.save_for_backward(*(_ABSENT if t is None else t for t in tensors))
+    ctx.absent = tuple(t is None for t in tensors)
+
+
+def saved_optional(ctx: Any) -> tuple[torch.Tensor | None, ...]:
+    """The tensors of :func:`save_optional`, None where None was saved."""
+    return tuple(
+        None if absent else t for t, absent in zip(ctx.saved_tensors, ctx.absent, strict=True)
+    )

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from rnnkit.cells._bptt import save_optional, saved_optional
 from rnnkit.cells.padded import full_lengths, step_mask
 
 KINDS = ("lstm", "gru", "rnn")
@@ -347,7 +348,8 @@ class ExtendedRecurrence(torch.autograd.Function):
             torch.lerp(h_new, hs[t], keep_h[t], out=hs[t + 1])  # zoneout / hold at padding
         out = hs[1:] * m  # (T, B, H), zero at padding
         ctx.kind, ctx.nonlin = kind, nonlin
-        ctx.save_for_backward(
+        save_optional(
+            ctx,
             m, keep_h, keep_c, w_hh, ln_g, lnc_g, w_ci, w_cf, w_co, rec_mask,
             hs, acts, ln_in, ln_mean, ln_rstd, ghn, cs, c_new, tcs, c_mean, c_rstd,
         )  # fmt: skip
@@ -359,7 +361,7 @@ class ExtendedRecurrence(torch.autograd.Function):
     def backward(ctx, dout, dh_n, dc_n):
         (m, keep_h, keep_c, w_hh, ln_g, lnc_g, w_ci, w_cf, w_co, rec_mask,
          hs, acts, ln_in, ln_mean, ln_rstd, ghn, cs, c_new, tcs, c_mean, c_rstd,
-         ) = ctx.saved_tensors  # fmt: skip
+         ) = saved_optional(ctx)  # fmt: skip
         kind = ctx.kind
         T, B, G = acts.shape
         H = hs.shape[2]

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnkit.cells._bptt import apply_bptt, autocast_off, check_mode
+from rnnkit.cells._bptt import apply_bptt, autocast_off, check_mode, save_optional, saved_optional
 from rnnkit.cells.padded import first_padded_step, step_mask
 
 
@@ -185,7 +185,7 @@ class LSTMBPTT(torch.autograd.Function):
                 torch.where(mask[t], hs[t + 1], hs[t], out=hs[t + 1])
                 torch.where(mask[t], cs[t + 1], cs[t], out=cs[t + 1])
         out = hs[1:] if t_full == T else hs[1:].masked_fill(~mask, 0.0)  # (T, B, H_out)
-        ctx.save_for_backward(x, w_ih, w_hh, w_hr, gates, hs, cs, tcs, hcs, mask)
+        save_optional(ctx, x, w_ih, w_hh, w_hr, gates, hs, cs, tcs, hcs, mask)
         ctx.t_full = t_full
         ctx.has_bias = (b_ih is not None, b_hh is not None)
         return out.transpose(0, 1).contiguous(), hs[T].clone(), cs[T].clone()
@@ -194,7 +194,7 @@ class LSTMBPTT(torch.autograd.Function):
     @once_differentiable
     @autocast_off
     def backward(ctx, dout: Tensor, dh_n: Tensor, dc_n: Tensor) -> tuple[Tensor | None, ...]:
-        x, w_ih, w_hh, w_hr, gates, hs, cs, tcs, hcs, mask = ctx.saved_tensors
+        x, w_ih, w_hh, w_hr, gates, hs, cs, tcs, hcs, mask = saved_optional(ctx)
         B, T, I = x.shape
         H, H_out = cs.shape[2], hs.shape[2]
         dout = dout.transpose(0, 1)  # (T, B, H_out) time-major view

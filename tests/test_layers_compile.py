@@ -1,0 +1,76 @@
+"""torch.compile and torch.export accept every layer family and match eager.
+
+Not yet (issue 10, left open): torch's own kernels (``native``) in training under
+torch.compile and with ``lengths`` (torch's packing), the ``fused`` backend under
+torch.compile, torch.export with ``lengths``, and a dynamic time axis for the families
+whose backends loop over time in Python (all but MinGRU/MinLSTM).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.export import Dim, export
+
+import rnnkit
+
+# torch's own notes while it traces an autograd.Function after a graph break
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:Dynamo does not know how to trace:UserWarning"),
+    pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf"),
+]
+
+B, T, I, H = 3, 6, 4, 5
+LENGTHS = torch.tensor([6, 3, 5])
+FAMILIES = {
+    "LSTM": lambda: rnnkit.LSTM(I, H, batch_first=True, backend="bptt"),
+    "GRU": lambda: rnnkit.GRU(I, H, batch_first=True, bidirectional=True),
+    "RNN": lambda: rnnkit.RNN(I, H, batch_first=True),
+    "IndRNN": lambda: rnnkit.IndRNN(I, H, batch_first=True),
+    "MinGRU": lambda: rnnkit.MinGRU(I, H, batch_first=True),
+    "MinLSTM": lambda: rnnkit.MinLSTM(I, H, batch_first=True),
+    "ConvLSTM1d": lambda: rnnkit.ConvLSTM1d(I, H, batch_first=True),
+    "LSTM-options": lambda: rnnkit.LSTM(I, H, batch_first=True, layer_norm=True, zoneout=0.1),
+}
+
+
+def _input(name: str, steps: int = T) -> torch.Tensor:
+    shape = (B, steps, I, 7) if name.startswith("Conv") else (B, steps, I)
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(steps))
+
+
+def _step(layer, x, lengths):
+    out = layer(x, lengths=lengths)[0]
+    loss = (out * out).sum()
+    return out, torch.autograd.grad(loss, list(layer.parameters()))
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_compiled_training_step_with_lengths_matches_eager(name: str) -> None:
+    torch.manual_seed(0)
+    layer = FAMILIES[name]().eval()  # eval: zoneout uses its expectation, no random masks
+    compiled = torch.compile(layer, backend="aot_eager")
+    x = _input(name)
+    for lengths in (LENGTHS, None) if name == "LSTM" else (LENGTHS,):
+        out, grads = _step(compiled, x, lengths)
+        want, want_grads = _step(layer, x, lengths)
+        torch.testing.assert_close(out, want)
+        for g, w in zip(grads, want_grads, strict=True):
+            torch.testing.assert_close(g, w)
+
+
+@pytest.mark.parametrize("name", [n for n in FAMILIES if n != "LSTM-options"])
+def test_export_matches_eager(name: str) -> None:
+    layer = (rnnkit.LSTM(I, H, batch_first=True) if name == "LSTM" else FAMILIES[name]()).eval()
+    x = _input(name)
+    program = export(layer, (x,), strict=False)
+    torch.testing.assert_close(program.module()(x)[0], layer(x)[0])
+
+
+@pytest.mark.parametrize("name", ["MinGRU", "MinLSTM"])
+def test_export_with_a_dynamic_time_axis(name: str) -> None:
+    layer = FAMILIES[name]().eval()
+    program = export(layer, (_input(name),), dynamic_shapes=({1: Dim("T", max=512)},), strict=False)
+    longer = _input(name, steps=11)
+    torch.testing.assert_close(program.module()(longer)[0], layer(longer)[0])
