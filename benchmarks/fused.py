@@ -1,8 +1,8 @@
 """Speed of rnnkit's fused C++ kernels against torch.nn and the PyTorch BPTT twin.
 
-For each configuration of the speed grid (S1..S5 of /work/shared/BENCHMARKS.md) and the
-ragged rows R1/R2, and each cell (LSTM, GRU, Elman tanh), times in turn, interleaved, median
-of ``--reps``, with the same weights:
+For each configuration of the speed grid (``GRID`` below: the project's standard sizes
+S1..S5 and the ragged rows R1/R2) and each cell (LSTM, GRU, Elman tanh), times in turn,
+interleaved, median of ``--reps``, with the same weights:
 
 * ``torch.nn``: torch.nn.LSTM / GRU / RNN (on a PackedSequence for the ragged rows),
 * ``fused``: :mod:`rnnkit.fused` one layer at a time (a layer's output feeds the next),
