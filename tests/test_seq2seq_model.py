@@ -78,6 +78,19 @@ def test_beam_of_one_equals_greedy(attention: str, cell: str) -> None:
         assert torch.allclose(a, b, atol=1e-6)
 
 
+def test_outputs_stop_at_max_length() -> None:
+    model = make_model("luong", "gru").eval()
+    with torch.no_grad():
+        model.out.bias[EOS] = -1e4  # never ends by itself
+    src, lengths = padded([[4, 5, 6, 7], [8, 9]])
+    for out in (
+        model.greedy(src, lengths, max_length=2),
+        model.beam_search(src, lengths, max_length=2, beam_size=3),
+    ):
+        assert [len(t) for t in out.tokens] == [2, 2]
+        assert [tuple(a.shape) for a in out.attention] == [(3, 4), (3, 2)]
+
+
 def sequence_log_prob(model: Seq2Seq, src: torch.Tensor, length: torch.Tensor, out: list[int]):
     """log p(out + EOS | src) under teacher forcing, with PAD and BOS never output."""
     tgt_in = torch.tensor([[BOS, *out]])

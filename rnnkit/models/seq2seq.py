@@ -486,11 +486,14 @@ class Seq2Seq(nn.Module):
 def _collect(
     tokens: Tensor, weights: Tensor, scores: Tensor, src_lengths: Tensor, eos_id: int
 ) -> Decoded:
-    """Cut ``tokens (B, T)`` at the first EOS; attention rows up to it, valid columns only."""
+    """Cut ``tokens (B, T)`` at the first EOS (at most ``T - 1`` tokens: the decoders run
+    ``max_length + 1`` steps so that EOS may follow ``max_length`` tokens); attention rows
+    up to it, valid columns only."""
     out_tokens, out_weights = [], []
     for b in range(len(tokens)):
         row = tokens[b].tolist()
         n = row.index(eos_id) if eos_id in row else len(row)
+        n = min(n, max(tokens.shape[1] - 1, 0))
         out_tokens.append(row[:n])
         steps = min(n + 1, tokens.shape[1])
         out_weights.append(weights[b, :steps, : int(src_lengths[b])].cpu())

@@ -21,6 +21,7 @@ TASKS: dict[str, str] = {
     "copy": "rnnkit.tasks.copy:CopyTask",
     "selective_copy": "rnnkit.tasks.selective_copy:SelectiveCopyTask",
     "smnist": "rnnkit.tasks.smnist:SequentialMNISTTask",
+    "g2p": "rnnkit.tasks.g2p:G2PTask",
 }
 
 
