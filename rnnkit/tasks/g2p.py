@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit.config import option
 from rnnkit.data.builtin import BUILTIN
 from rnnkit.data.pairs import read_pronunciations, split_groups
 from rnnkit.data.seqvocab import SymbolVocab, Vocab
@@ -34,10 +35,12 @@ from rnnkit.tasks.seq2seq import Example, Seq2SeqData, Seq2SeqTask
 class G2PData(Seq2SeqData):
     """``data`` section of ``rnnkit train g2p``."""
 
-    source: str = "cmudict"  # built-in name, or a file in CMUdict's layout (word PH1 PH2 ...)
-    words: int = 20_000  # a random subset of this many words (0 = every word)
-    stress: bool = False  # keep CMUdict's stress digits (AH0, AH1: 69 symbols, not 39)
-    lowercase: bool = True  # spell words in lower case
+    source: str = option(
+        "cmudict", "built-in name, or a file in CMUdict's layout (word PH1 PH2 ...)"
+    )
+    words: int = option(20_000, "a random subset of this many words (0 = every word)")
+    stress: bool = option(False, "keep CMUdict's stress digits (AH0, AH1: 69 symbols, not 39)")
+    lowercase: bool = option(True, "spell words in lower case")
 
 
 class G2PTask(Seq2SeqTask):

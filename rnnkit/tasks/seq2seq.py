@@ -30,12 +30,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from rnnkit.config import option
 from rnnkit.data.batch import Batch
 from rnnkit.data.batching import BucketedBatches
 from rnnkit.data.seqvocab import BOS_ID, EOS_ID, PAD_ID, Vocab, load_vocab
 from rnnkit.errors import RnnkitError
 from rnnkit.io import write_json
-from rnnkit.models.seq2seq import ATTENTIONS, DECODER_CELLS, Decoded, Seq2Seq
+from rnnkit.models.seq2seq import ATTENTIONS, DECODER_CELLS, Decoded, Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.base import Task
 
 SOURCE_VOCAB, TARGET_VOCAB, PAIRS_INFO = "source_vocab.json", "target_vocab.json", "pairs.json"
@@ -46,17 +47,21 @@ SPLITS = ("train", "val", "test")
 class Seq2SeqData:
     """The ``data`` options every sequence-to-sequence task has."""
 
-    val_fraction: float = 0.05  # share of distinct sources held out for validation
-    test_fraction: float = 0.1  # share of distinct sources held out for testing
-    max_length: int = 50  # tokens per side: longer training pairs are dropped; decoding limit
-    attention: str = "bahdanau"  # bahdanau (additive) | luong (multiplicative)
-    decoder_cell: str = ""  # lstm | gru; "" = model.cell when it is one of them, else lstm
-    beam_size: int = 4  # beam width on the test split and in predict (1 = greedy)
-    length_penalty: float = 1.0  # beam search ranks by log p / length ** this
-    label_smoothing: float = 0.1  # of the training cross-entropy
-    teacher_forcing: float = 1.0  # first epoch: share of steps fed the true previous token
-    teacher_forcing_final: float = 1.0  # last epoch's share (linear in between)
-    bucket_batches: int = 50  # batches per length-sorted chunk (1 = plain random batches)
+    val_fraction: float = option(0.05, "share of distinct sources held out for validation")
+    test_fraction: float = option(0.1, "share of distinct sources held out for testing")
+    max_length: int = option(
+        50, "tokens per side: longer training pairs are dropped; decoding limit"
+    )
+    attention: str = option("bahdanau", "bahdanau (additive) | luong (multiplicative)")
+    decoder_cell: str = option(
+        "", "lstm | gru; empty = model.cell when it is one of them, else lstm"
+    )
+    beam_size: int = option(4, "beam width on the test split and in predict (1 = greedy)")
+    length_penalty: float = option(1.0, "beam search ranks by log p / length ** this")
+    label_smoothing: float = option(0.1, "label smoothing of the training cross-entropy")
+    teacher_forcing: float = option(1.0, "first epoch: share of steps fed the true previous token")
+    teacher_forcing_final: float = option(1.0, "last epoch's share (linear in between)")
+    bucket_batches: int = option(50, "batches per length-sorted chunk (1 = plain random batches)")
 
 
 @dataclass
@@ -73,6 +78,7 @@ class Seq2SeqTask(Task):
     """Base of the encoder-decoder tasks; see the module docstring."""
 
     capabilities = frozenset({"evaluate", "predict"})
+    ModelConfig = Seq2SeqConfig
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
