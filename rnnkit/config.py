@@ -313,37 +313,11 @@ class KeyInfo:
     comment: str  # the field's help (metadata "help"), in full
 
 
-def _field_comments(cls: type) -> dict[str, str]:
-    """The ``# comment`` written after each field of dataclass ``cls`` in its source: the
-    help of a dataclass whose fields carry no ``option()`` metadata (one line only)."""
-    import inspect
-    import io
-    import tokenize
-
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
-    comments: dict[str, str] = {}
-    line_field: dict[int, str] = {}
-    names = {f.name for f in dataclasses.fields(cls)}
-    previous: tokenize.TokenInfo | None = None
-    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        is_colon = tok.type == tokenize.OP and tok.string == ":"
-        if is_colon and previous is not None and previous.string in names:
-            line_field.setdefault(tok.start[0], previous.string)
-        if tok.type == tokenize.COMMENT and tok.start[0] in line_field:
-            comments[line_field[tok.start[0]]] = tok.string.lstrip("#").strip()
-        if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
-            previous = tok
-    return comments
-
-
 def list_keys(cfg: Any, prefix: str = "") -> list[KeyInfo]:
     """Every settable key of config dataclass ``cfg`` (for a RunConfig: ``data.*``,
-    ``model.*``, ``train.*``, ``seed``, ``device``) with its type, value and comment."""
+    ``model.*``, ``train.*``, ``seed``, ``device``) with its type, value and help (the
+    ``help`` metadata that :func:`option` writes)."""
     out: list[KeyInfo] = []
-    comments = _field_comments(type(cfg))  # for dataclasses not written with option()
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if f.name == "task" or value is None and f.name == "data":
@@ -352,8 +326,7 @@ def list_keys(cfg: Any, prefix: str = "") -> list[KeyInfo]:
             out += list_keys(value, f"{prefix}{f.name}.")
             continue
         tp = f.type if isinstance(f.type, str) else _type_name(f.type)
-        help_ = f.metadata.get("help") or comments.get(f.name, "")
-        out.append(KeyInfo(f"{prefix}{f.name}", tp, value, help_))
+        out.append(KeyInfo(f"{prefix}{f.name}", tp, value, f.metadata.get("help", "")))
     return out
 
 

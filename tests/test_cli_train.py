@@ -126,12 +126,17 @@ def test_list_keys_and_help(capsys):
     out = capsys.readouterr().out
     assert "data.fail_at_epoch" in out and "# raise KeyboardInterrupt" in out
     assert "train.lr" in out and "0.02" in out  # the task's own default
-    with pytest.raises(SystemExit) as exit_:
-        main(["train", "--help"])
-    assert exit_.value.code == 0
+    assert main(["train", "--help"]) == 0
     help_ = capsys.readouterr().out
     for text in ("--resume", "--overwrite", "--set", "train.clip_norm", "fake", "examples:"):
         assert text in help_
+    assert "data.fail_at_epoch" not in help_  # the keys shared by all tasks only
+    # after a TASK: the options, then every key of that task with its own defaults
+    assert main(["train", "fake", "--help"]) == 0
+    help_ = capsys.readouterr().out
+    assert "--resume" in help_ and "config keys of fake" in help_
+    assert "data.fail_at_epoch" in help_ and "# raise KeyboardInterrupt" in help_
+    one_line_error(capsys, 2, ["train", "nosuchtask", "--help"], "nosuchtask")
 
 
 def test_data_list(capsys):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnkit.data.builtin import is_available
-from rnnkit.data.text import load_text_dataset, stratified_split
+from rnnkit.data.text import load_text_dataset
 from rnnkit.errors import RnnkitError
 
 POS = ["a joy to watch", "brilliant and moving", "great fun", "warm and witty", "superb cast"]
@@ -220,12 +220,3 @@ def test_unknown_extension_and_bad_fractions(tmp_path):
         load_text_dataset(str(path))
     with pytest.raises(RnnkitError, match="data.val_fraction"):
         load_text_dataset("rotten_tomatoes", val_fraction=1.5)
-
-
-def test_stratified_split_is_a_partition():
-    labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
-    parts = stratified_split(labels, [0.1, 0.2], seed=3)
-    joined = np.sort(np.concatenate(parts))
-    assert joined.tolist() == list(range(100))
-    assert [len(p) for p in parts] == [10, 20, 70]
-    assert np.bincount(labels[parts[0]]).tolist() == [5, 3, 2]

@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch import nn
 
+from rnnkit.config import option
 from rnnkit.data.batch import Batch
 from rnnkit.errors import RnnkitError
 from rnnkit.io import write_text
@@ -25,10 +26,12 @@ from rnnkit.tasks.base import Task
 class FakeData:
     """``data`` section of the fake task."""
 
-    name: str = "random"  # only "random" exists
-    n: int = 80  # sequences in all (60% train, 20% val, 20% test)
-    length: int = 6  # longest sequence
-    fail_at_epoch: int = 0  # raise KeyboardInterrupt when this training epoch starts (0 = never)
+    name: str = option("random", "only 'random' exists")
+    n: int = option(80, "sequences in all (60% train, 20% val, 20% test)")
+    length: int = option(6, "longest sequence")
+    fail_at_epoch: int = option(
+        0, "raise KeyboardInterrupt when this training epoch starts (0 = never)"
+    )
 
 
 class Model(nn.Module):

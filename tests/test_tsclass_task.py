@@ -11,7 +11,7 @@ import pytest
 from rnnkit.config import RunConfig, TrainConfig
 from rnnkit.errors import RnnkitError
 from rnnkit.models.static_classifier import StaticClassifierConfig
-from rnnkit.tasks.tsclass import TSClassData, TSClassTask, stratified_split
+from rnnkit.tasks.tsclass import TSClassData, TSClassTask
 from rnnkit.tools.cli import main
 
 TINY = [
@@ -57,14 +57,6 @@ def task_for(source: str, static_fusion: str = "concat", **data) -> TSClassTask:
         TrainConfig(batch_size=8),
     )
     return TSClassTask(cfg)
-
-
-def test_stratified_split_keeps_classes_and_is_disjoint() -> None:
-    y = np.array([0] * 10 + [1] * 5 + [2] * 2)
-    keep, held = stratified_split(y, 0.2, seed=0)
-    assert not set(keep) & set(held) and len(keep) + len(held) == len(y)
-    assert np.bincount(y[held]).tolist() == [2, 1, 1]  # every class represented
-    assert np.array_equal(stratified_split(y, 0.2, seed=0)[1], held)  # seeded
 
 
 def test_prepare_normalises_and_keeps_lengths(toy: Path, tmp_path: Path) -> None:

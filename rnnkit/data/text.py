@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.data.builtin import BUILTIN, package_file
+from rnnkit.data.splits import stratified_split
 from rnnkit.errors import RnnkitError
 
 FORMATS = ("auto", "builtin", "aclimdb", "npz", "csv", "jsonl")
@@ -514,25 +515,6 @@ def _label_name(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def stratified_split(labels: np.ndarray, fractions: list[float], seed: int) -> list[np.ndarray]:
-    """Split indices ``0..N-1`` into len(fractions)+1 parts, stratified by label.
-
-    For each class the indices are shuffled with ``seed``; part k takes round(n_c *
-    fractions[k]) of them and the last part the rest. Returns sorted int64 index arrays.
-    """
-    rng = np.random.default_rng(seed)
-    parts: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
-    for cls in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == cls))
-        start = 0
-        for k, frac in enumerate(fractions):
-            take = int(round(len(idx) * frac))
-            parts[k].append(idx[start : start + take])
-            start += take
-        parts[-1].append(idx[start:])
-    return [np.sort(np.concatenate(p)).astype(np.int64) for p in parts]
 
 
 def _check_nonempty(ds: TextDataset) -> TextDataset:

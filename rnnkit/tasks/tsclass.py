@@ -56,6 +56,7 @@ from torch import nn
 
 from rnnkit.config import RunConfig, option
 from rnnkit.data.batch import Batch
+from rnnkit.data.splits import stratified_split
 from rnnkit.data.timeseries import Scaler
 from rnnkit.data.ucr import LabelledSeries, builtin_ucr_name, load_classification
 from rnnkit.errors import RnnkitError
@@ -88,22 +89,6 @@ class TSClassData:
     patch: int = option(0, "group this many steps into one input step; 0 = auto (<= 50 steps)")
     static_categorical: list[str] = option([], "CSV: per-series categories")
     static_numeric: list[str] = option([], "CSV: per-series numbers")
-
-
-def stratified_split(
-    labels: np.ndarray, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(keep, held_out)``: ``fraction`` of every class held out (at least one
-    example of each class with two or more), chosen with ``seed``."""
-    rng = np.random.default_rng(seed)
-    keep, held = [], []
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n = int(round(len(idx) * fraction))
-        n = min(max(n, 1), len(idx) - 1) if fraction > 0 and len(idx) >= 2 else 0
-        held.extend(idx[:n])
-        keep.extend(idx[n:])
-    return np.sort(np.asarray(keep, dtype=np.int64)), np.sort(np.asarray(held, dtype=np.int64))
 
 
 def _znorm(x: np.ndarray) -> np.ndarray:
@@ -201,7 +186,7 @@ class TSClassTask(Task):
         y = np.asarray([self.classes.index(lab) for lab in train.labels])
         out: dict[str, tuple[LabelledSeries, np.ndarray, np.ndarray]] = {}
         if test is None:
-            keep, held = stratified_split(y, d.test_fraction, self.cfg.seed + 1)
+            held, keep = stratified_split(y, [d.test_fraction], self.cfg.seed + 1)
             out["test"] = (train, held, y[held])
         else:
             self._check_channels(test)
@@ -211,7 +196,7 @@ class TSClassTask(Task):
             y_test = np.asarray([self.classes.index(v) for v in test.labels])
             out["test"] = (test, np.arange(len(test)), y_test)
             keep = np.arange(len(y))
-        k2, v2 = stratified_split(y[keep], d.val_fraction, self.cfg.seed)
+        v2, k2 = stratified_split(y[keep], [d.val_fraction], self.cfg.seed)
         out["train"] = (train, keep[k2], y[keep[k2]])
         out["val"] = (train, keep[v2], y[keep[v2]])
         return out

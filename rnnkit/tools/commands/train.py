@@ -19,11 +19,19 @@ examples:
   rnnkit train sentiment --data path/to/aclImdb --set model.cell=gru train.lr=3e-4
   rnnkit train forecast --config my.yaml --out runs/air --overwrite
   rnnkit train charlm --out runs/lm --resume --epochs 30     # continue, with more epochs
-  rnnkit train --list-keys sentiment                         # every key of one task
+  rnnkit train sentiment --help                              # every key of one task
 
 config keys shared by all tasks (KEY  TYPE  DEFAULT  # MEANING; tasks change some defaults
-and add their own data.* and model.* keys: see --list-keys TASK):
+and add their own data.* and model.* keys: see rnnkit train TASK --help):
 """
+TASK_EPILOG = """\
+config keys of {task} (KEY  TYPE  DEFAULT  # MEANING; set them with --set KEY=VALUE or in
+a --config YAML file):
+"""
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
 
 
 def _epilog() -> str:
@@ -31,7 +39,18 @@ def _epilog() -> str:
 
     rows = list_keys(ModelConfig(), "model.") + list_keys(TrainConfig(), "train.")
     rows += list_keys(RunConfig(task="TASK", data=None))
-    return EPILOG_HEAD + "\n".join("  " + line for line in format_key_rows(rows).splitlines())
+    return EPILOG_HEAD + _indent(format_key_rows(rows))
+
+
+def _task_help(parser: argparse.ArgumentParser, task: str) -> str:
+    """``rnnkit train TASK --help``: the usage and options, then every key of TASK with
+    the task's own defaults (instead of the keys shared by all tasks)."""
+    from rnnkit.config import format_keys
+    from rnnkit.tasks.resolve import default_config
+
+    keys = format_keys(default_config(task))  # refuses an unknown task with the list
+    parser.epilog = TASK_EPILOG.format(task=task) + _indent(keys)
+    return parser.format_help()
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -45,6 +64,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(config.yaml, model.safetensors, checkpoint.pt, metrics.jsonl, report.json).",
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,  # -h is ours: with a TASK it lists that task's keys
+    )
+    p.add_argument(
+        "-h",
+        "--help",
+        action="store_true",
+        help="show this help and exit (after TASK: with every config key of that task)",
     )
     p.add_argument("task", metavar="TASK", nargs="?", help=f"the task: {', '.join(sorted(TASKS))}")
     p.add_argument("--config", metavar="FILE.yaml", help="a YAML file of config keys")
@@ -80,7 +106,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="print every config key of TASK with its type, default and meaning, and exit",
     )
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, parser=p)
 
 
 def resolve_from_args(args: argparse.Namespace):  # noqa: ANN201 (RunConfig; lazy import)
@@ -113,6 +139,10 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.tasks.resolve import default_config
     from rnnkit.training.loop import fit, resolve_device
 
+    if args.help:
+        parser = args.parser
+        print(parser.format_help() if args.task is None else _task_help(parser, args.task))
+        return 0
     if args.task is None:
         raise RnnkitError(f"TASK is missing; expected one of: {', '.join(sorted(TASKS))}")
     if args.list_keys:

@@ -1,0 +1,37 @@
+"""The one stratified splitter every classification task uses (rnnkit.data.splits)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnnkit.data.splits import stratified_split
+
+
+def test_a_partition_in_proportion_per_class() -> None:
+    labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
+    parts = stratified_split(labels, [0.1, 0.2], seed=3)
+    assert np.sort(np.concatenate(parts)).tolist() == list(range(100))
+    assert [len(p) for p in parts] == [10, 20, 70]
+    assert np.bincount(labels[parts[0]]).tolist() == [5, 3, 2]
+    assert all(p.dtype == np.int64 and np.all(np.diff(p) > 0) for p in parts)
+
+
+def test_every_held_out_part_gets_each_class_that_can_give_one() -> None:
+    y = np.array([0] * 10 + [1] * 5 + [2] * 2)
+    held, keep = stratified_split(y, [0.2], seed=0)
+    assert not set(keep) & set(held) and len(keep) + len(held) == len(y)
+    assert np.bincount(y[held]).tolist() == [2, 1, 1]  # rounding alone gives class 2 none
+    assert np.array_equal(stratified_split(y, [0.2], seed=0)[0], held)  # seeded
+    # three parts: a 3-example class gives one to each; a 2-example class can give one
+    # to one held-out part (the later) and keeps one for train; a 1-example class stays
+    y = np.array([0] * 3 + [1] * 2 + [2])
+    test, val, train = stratified_split(y, [0.1, 0.1], seed=1)
+    assert y[test].tolist() == [0] and sorted(y[val].tolist()) == [0, 1]
+    assert sorted(y[train].tolist()) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("fractions", [[1.0], [0.6, 0.5], [-0.1]])
+def test_fractions_out_of_range_are_refused(fractions: list[float]) -> None:
+    with pytest.raises(ValueError, match="each must be in"):
+        stratified_split(np.zeros(10), fractions, seed=0)
