@@ -1,5 +1,9 @@
 """Classification metrics on integer labels and class probabilities (numpy in, floats out).
 
+scikit-learn computes them; this module fixes the conventions rnnkit's reports rely on
+(labels ``0..C-1`` even when a class is absent, F1 binary for two classes and macro
+otherwise, NaN for an undefined ROC-AUC instead of an exception) and checks the inputs.
+
 ``targets`` and ``preds`` are ``(N,)`` integer class indices in ``[0, C)``; ``probs`` is
 ``(N, C)`` class probabilities (or ``(N,)`` probabilities of class 1 for two classes).
 """
@@ -38,60 +42,50 @@ def confusion_matrix(
     targets: ArrayLike, preds: ArrayLike, num_classes: int | None = None
 ) -> np.ndarray:
     """``(C, C)`` int64 counts: row = true class, column = predicted class."""
+    from sklearn import metrics
+
     t, p = _pair(targets, preds)
     c = num_classes if num_classes is not None else int(max(t.max(), p.max())) + 1
     if t.min() < 0 or p.min() < 0 or t.max() >= c or p.max() >= c:
         raise ValueError(f"class indices must lie in [0, {c})")
-    return np.bincount(t * c + p, minlength=c * c).reshape(c, c).astype(np.int64)
-
-
-def _f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
-    # F1 = 2TP / (2TP + FP + FN); a class never true nor predicted scores 0 (as sklearn).
-    denom = 2 * tp + fp + fn
-    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+    return metrics.confusion_matrix(t, p, labels=np.arange(c)).astype(np.int64)
 
 
 def f1_score(
     targets: ArrayLike, preds: ArrayLike, *, average: str = "binary", num_classes: int | None = None
 ) -> float:
-    """F1 of class 1 (``average="binary"``) or the unweighted mean over classes (``"macro"``)."""
-    cm = confusion_matrix(targets, preds, num_classes).astype(np.float64)
-    tp = np.diag(cm)
-    fp = cm.sum(0) - tp  # predicted as the class, truly another
-    fn = cm.sum(1) - tp  # truly the class, predicted as another
-    per_class = _f1_from_counts(tp, fp, fn)
-    if average == "binary":
-        if cm.shape[0] > 2:
-            raise ValueError(f"binary F1 needs two classes, got {cm.shape[0]}; use 'macro'")
-        return float(per_class[1]) if cm.shape[0] == 2 else 0.0
-    if average == "macro":
-        return float(per_class.mean())
-    raise ValueError(f"average must be 'binary' or 'macro', got {average!r}")
+    """F1 of class 1 (``average="binary"``) or the unweighted mean over classes (``"macro"``);
+    a class neither true nor predicted scores 0 (scikit-learn's ``zero_division=0``)."""
+    from sklearn import metrics
+
+    if average not in ("binary", "macro"):
+        raise ValueError(f"average must be 'binary' or 'macro', got {average!r}")
+    cm = confusion_matrix(targets, preds, num_classes)  # checks the labels
+    c = cm.shape[0]
+    if average == "binary" and c > 2:
+        raise ValueError(f"binary F1 needs two classes, got {c}; use 'macro'")
+    if average == "binary" and c < 2:
+        return 0.0  # class 1 never true nor predicted
+    t, p = _pair(targets, preds)
+    labels = [1] if average == "binary" else list(range(c))
+    return float(metrics.f1_score(t, p, labels=labels, average="macro", zero_division=0))
 
 
 def _binary_auc(is_pos: np.ndarray, scores: np.ndarray) -> float:
-    """Mann-Whitney AUC: P(score of a positive > score of a negative), ties count 1/2."""
-    n_pos = int(is_pos.sum())
-    n_neg = is_pos.size - n_pos
-    if n_pos == 0 or n_neg == 0:
+    """scikit-learn's ROC-AUC of one class against the rest; NaN when only one side is present."""
+    from sklearn import metrics
+
+    if is_pos.all() or not is_pos.any():
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    ranks = np.empty(scores.size, dtype=np.float64)
-    # average 1-based ranks over runs of tied scores
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    ends = np.r_[starts[1:], scores.size]
-    for s, e in zip(starts, ends):
-        ranks[order[s:e]] = (s + 1 + e) / 2.0
-    rank_sum = ranks[is_pos].sum()
-    return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    return float(metrics.roc_auc_score(is_pos, scores))
 
 
 def roc_auc(targets: ArrayLike, probs: ArrayLike) -> float:
     """ROC-AUC: binary from ``(N,)`` or ``(N, 2)`` probabilities; one-vs-rest macro for C > 2.
 
     Returns NaN when a class needed for the curve is absent from ``targets``; in the
-    multi-class case, classes absent from ``targets`` are left out of the mean.
+    multi-class case, classes absent from ``targets`` are left out of the mean (where
+    scikit-learn's multi-class ``roc_auc_score`` would refuse the whole set).
     """
     t = _labels(targets, "targets")
     p = np.asarray(probs, dtype=np.float64)
