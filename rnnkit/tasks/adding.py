@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +26,9 @@ from rnnkit.data.synthetic import adding_baseline_mse, adding_problem
 from rnnkit.errors import RnnkitError
 from rnnkit.models.regressor import SequenceModel
 from rnnkit.tasks.base import GRADFLOW_RENAMED, Task
+
+if TYPE_CHECKING:
+    from rnnkit.tune.space import Param
 
 _SPLIT_SEED = {"val": 1, "test": 2, "train": 100}
 
@@ -102,6 +105,13 @@ class SyntheticTask(Task):
 
     def split_size(self, split: str) -> int:
         return int(getattr(self.cfg.data, f"{split}_size"))
+
+    def search_space(self) -> list[Param]:
+        """The stack's space over the cells built for long memory too (IndRNN, MinGRU,
+        MinLSTM)."""
+        from rnnkit.tune.space import stack_space
+
+        return stack_space(self, cells=("lstm", "gru", "indrnn", "mingru", "minlstm"))
 
     def gradflow_probe(self, model: nn.Module, batch: Batch) -> tuple[Any, ...]:
         """The stack, its input features and the task loss of its output."""

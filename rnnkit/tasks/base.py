@@ -42,6 +42,7 @@ from rnnkit.errors import RnnkitError
 
 if TYPE_CHECKING:
     from rnnkit.tasks.explaining import ExplainInput
+    from rnnkit.tune.space import Param
 
 CAPABILITIES = ("evaluate", "predict", "explain", "generate", "forecast", "export")
 # data.gradflow became train.gradflow (the loop's gradient-flow callback)
@@ -135,6 +136,14 @@ class Task(ABC):
     def baselines(self) -> dict[str, dict[str, float]]:
         """The simple methods a user would try first, on the same test split."""
         return {}
+
+    def search_space(self) -> list[Param]:
+        """What ``rnnkit tune`` searches over (:mod:`rnnkit.tune.space`): by default the
+        learning rate, batch size, hidden size, layers, dropout and cell, centred on this
+        task's config (:func:`~rnnkit.tune.space.stack_space`). A task adds its own keys."""
+        from rnnkit.tune.space import stack_space
+
+        return stack_space(self)
 
     # ------------------------------------------------- after training (commands, report)
     def describe_data(self) -> str:

@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -29,6 +29,9 @@ from rnnkit.models.language_model import LanguageModel, LanguageModelConfig, gen
 from rnnkit.models.state import StateCarry
 from rnnkit.tasks.base import GRADFLOW_RENAMED, Task
 from rnnkit.tasks.explaining import ExplainInput, char_model_input
+
+if TYPE_CHECKING:
+    from rnnkit.tune.space import Param
 
 LN2 = math.log(2.0)
 
@@ -246,6 +249,15 @@ class CharLMTask(Task):
         return {"loss": nats, "bpc": nats / LN2, "perplexity": math.exp(min(nats, 50.0))}
 
     # -------------------------------------------------------------- baselines
+    def search_space(self) -> list[Param]:
+        """The stack's space and the truncated-BPTT chunk length."""
+        from rnnkit.tune.space import choice, stack_space
+
+        return [
+            *stack_space(self),
+            choice("data.bptt", *sorted({64, 128, 256, self.cfg.data.bptt})),
+        ]
+
     def baselines(self) -> dict[str, dict[str, float]]:
         """Unigram and add-one bigram character models fitted on the training split."""
         self._streams("test")  # make sure the corpus is loaded

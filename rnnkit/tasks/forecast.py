@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -42,6 +42,9 @@ from rnnkit.metrics.forecasting import forecast_metrics, mase_scale
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.explaining import ExplainInput, forecaster_input
+
+if TYPE_CHECKING:
+    from rnnkit.tune.space import Param
 
 AIRLINE_ANCHOR = {
     "source": "LSTM(4), look-back 1, 67/33 split: Brownlee, 'Time Series Prediction with LSTM "
@@ -440,6 +443,16 @@ class ForecastTask(Task):
         out.update(forecast_metrics(s.raw_targets, pred, self.scale))
         out["rmse_h1"] = float(np.sqrt(np.mean((s.raw_targets[:, 0] - pred[:, 0]) ** 2)))
         return out
+
+    def search_space(self) -> list[Param]:
+        """The stack's space and the input window (``data.context``)."""
+        from rnnkit.tune.space import choice, stack_space
+
+        context = self.cfg.data.context
+        return [
+            *stack_space(self),
+            choice("data.context", *sorted({max(1, context // 2), context, 2 * context})),
+        ]
 
     def baselines(self) -> dict[str, dict[str, float]]:
         self._ensure_data()

@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -39,6 +39,9 @@ from rnnkit.metrics.classification import classification_report
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.explaining import ExplainInput, token_classifier_input
+
+if TYPE_CHECKING:
+    from rnnkit.tune.space import Param
 
 TOKENIZER_FILE = "tokenizer.json"
 LABELS_FILE = "labels.json"
@@ -325,6 +328,14 @@ class SentimentTask(Task):
             seed=self.cfg.seed,
         )
         return {"tfidf_logreg": result}
+
+    def search_space(self) -> list[Param]:
+        """The stack's space, the tokens kept per text and a second direction."""
+        from rnnkit.tune.space import choice, stack_space
+
+        lengths = sorted({100, 200, 400, 800, self.data.max_length})
+        return [*stack_space(self), choice("data.max_length", *lengths),
+                choice("model.bidirectional", False, True)]  # fmt: skip
 
     @torch.no_grad()
     def predict(self, model: nn.Module, inputs: Sequence[str]) -> list[dict[str, Any]]:

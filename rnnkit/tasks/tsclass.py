@@ -48,7 +48,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -66,6 +66,9 @@ from rnnkit.models.static import FUSIONS
 from rnnkit.models.static_classifier import StaticClassifierConfig, StaticSequenceClassifier
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.explaining import ExplainInput, series_classifier_input
+
+if TYPE_CHECKING:
+    from rnnkit.tune.space import Param
 
 LSTM_FCN = "LSTM-FCN (Karim et al. 2017; multivariate: MLSTM-FCN, Karim et al. 2019)"
 MAX_STEPS = 50  # data.patch=0 (auto) groups steps so that sequences have at most this many
@@ -539,6 +542,13 @@ class TSClassTask(Task):
             "accuracy": accuracy(t, p),
             "macro_f1": f1_score(t, p, average="macro", num_classes=C),
         }
+
+    def search_space(self) -> list[Param]:
+        """The stack's space, how the steps are pooled, and a second direction."""
+        from rnnkit.tune.space import choice, stack_space
+
+        return [*stack_space(self), choice("model.pooling", "last", "mean", "max"),
+                choice("model.bidirectional", True, False)]  # fmt: skip
 
     def baselines(self) -> dict[str, dict[str, float]]:
         """Majority class of train, and 1-NN Euclidean on the normalised series (equal

@@ -22,6 +22,7 @@ from rnnkit.errors import RnnkitError
 COMMANDS: list[str] = [
     # "train", "evaluate", "predict", "generate", "forecast", "explain", "diagnose", "data", "bench"
     "train",
+    "tune",
     "evaluate",
     "predict",
     "generate",

@@ -150,6 +150,21 @@ def is_better(value: float, best: float | None, mode: str) -> bool:
     return best is None or (value < best if mode == "min" else value > best)
 
 
+def breaks_tie(val: dict[str, float], state: TrainState, monitor: str) -> bool:
+    """``val`` ties the best monitored value so far and has a lower validation loss.
+
+    On a small validation split accuracy moves in steps of ``1/N`` and ties across many
+    epochs; the loss still tells the epochs apart, so a tie goes to the lower loss (and
+    does not count as an epoch without improvement)."""
+    if monitor == "loss" or state.best is None or val.get(monitor) != state.best:
+        return False
+    best_row = next((r for r in state.rows if r["epoch"] == state.best_epoch), None)
+    loss, best_loss = val.get("loss"), (best_row or {}).get("val.loss")
+    if loss is None or best_loss is None or not math.isfinite(loss):
+        return False
+    return loss < best_loss
+
+
 def _progress_enabled(cfg_progress: bool) -> bool:
     return cfg_progress and sys.stderr.isatty()
 
@@ -260,6 +275,7 @@ def fit(
     resume: bool = False,
     verbose: bool = True,
     callbacks: Sequence[Callback] = (),
+    final_test: bool = True,
 ) -> dict[str, Any]:
     """Train ``task``'s model, writing everything into ``run_dir``; return ``report.json``.
 
@@ -273,6 +289,8 @@ def fit(
     epoch train, evaluate "val", keep the best weights (``model.safetensors``), log, and
     checkpoint; stop on ``train.epochs``, early stopping or ``train.max_minutes``; reload
     the best weights, evaluate "test", compute the task's baselines, write ``report.json``.
+    With ``final_test=False`` (a trial of ``rnnkit tune``) neither the test split nor the
+    baselines are read: the report's ``test`` is null and its ``baselines`` empty.
     """
     t0 = time.monotonic()
     run_dir = Path(run_dir)
@@ -328,15 +346,16 @@ def fit(
             runs.load_weights(model, run_dir / runs.WEIGHTS)
         else:  # no epoch had a finite validation metric: keep the last weights
             runs.save_weights(model, run_dir / runs.WEIGHTS)
-        test = evaluate_split(task, model, "test")
+        test = evaluate_split(task, model, "test") if final_test else None
         report = build_report(
             task, state, test, monitor=monitor, mode=mode, device=device,
-            wall_time_s=session.wall_time(),
+            wall_time_s=session.wall_time(), baselines=final_test,
         )  # fmt: skip
         from rnnkit.io import write_json
 
         write_json(run_dir / runs.REPORT, report)
-        say("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
+        if test is not None:
+            say("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
         session.call("on_fit_end", report)
         return report
 
@@ -358,7 +377,7 @@ def _train(session: Session) -> None:
                 f"train.monitor: the task's validation metrics have no {monitor!r}; "
                 f"they are: {', '.join(val)}"
             )
-        if is_better(val[monitor], state.best, session.mode):
+        if is_better(val[monitor], state.best, session.mode) or breaks_tie(val, state, monitor):
             state.best, state.best_epoch, state.bad_epochs = val[monitor], epoch, 0
             runs.save_weights(model, session.run_dir / runs.WEIGHTS)
         else:
@@ -371,9 +390,13 @@ def _train(session: Session) -> None:
         state.train_timesteps += stats["timesteps"]
         state.wall_time_s = session.wall_time()
         deadline = session.deadline
-        if cfg.early_stopping and state.bad_epochs >= cfg.early_stopping:
+        if stats["out_of_time"]:  # the epoch was cut short
+            state.stopped = "max_minutes"
+        elif epoch >= cfg.epochs:  # the limit, even where patience ran out at the same time
+            state.stopped = "epochs"
+        elif cfg.early_stopping and state.bad_epochs >= cfg.early_stopping:
             state.stopped = "early_stopping"
-        elif stats["out_of_time"] or (deadline is not None and time.monotonic() > deadline):
+        elif deadline is not None and time.monotonic() > deadline:
             state.stopped = "max_minutes"
         row = {
             "epoch": epoch,

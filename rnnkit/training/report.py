@@ -16,16 +16,19 @@ if TYPE_CHECKING:
 def build_report(
     task: Task,
     state: TrainState,
-    test: dict[str, float],
+    test: dict[str, float] | None,
     *,
     monitor: str,
     mode: str,
     device: torch.device,
     wall_time_s: float,
+    baselines: bool = True,
 ) -> dict[str, Any]:
     """The report of a run whose best weights scored ``test`` on the test split: the task's
     metrics, the validation metrics of the best epoch, baselines, anchor, how training
-    stopped, wall time, throughput, backend, device, version and the resolved config."""
+    stopped, wall time, throughput, backend, device, version and the resolved config.
+    ``test=None`` and ``baselines=False`` for a run that must not read the test split
+    (a trial of ``rnnkit tune``)."""
     from rnnkit import __version__
 
     cfg = task.cfg
@@ -36,7 +39,7 @@ def build_report(
         "data": task.describe_data(),
         "test": test,
         "val": val,
-        "baselines": task.baselines(),
+        "baselines": task.baselines() if baselines else {},
         "anchor": task.anchor,
         "monitor": {"metric": monitor, "mode": mode, "best": state.best},
         "best_epoch": state.best_epoch,
