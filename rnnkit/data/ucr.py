@@ -76,6 +76,13 @@ def _parse_values(text: str, path: Path, lineno: int, channel: int) -> np.ndarra
     parts = [p.strip() for p in text.split(",")]
     while parts and parts[-1] in ("?", "", "NaN", "nan"):
         parts.pop()
+    try:  # fast path: numpy parses the whole channel at once
+        out = np.asarray(parts, dtype=np.float64)
+        if not np.isnan(out).any():
+            return out
+    except ValueError:
+        pass
+    # slow path, only to name the first bad value
     out = np.empty(len(parts))
     for k, p in enumerate(parts):
         if p in ("?", "NaN", "nan"):
