@@ -71,7 +71,11 @@ def write_atomic(path: str | os.PathLike[str], writer: Callable[[Path], None]) -
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
-    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    write_atomic(path, write)
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:

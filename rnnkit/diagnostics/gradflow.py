@@ -29,8 +29,11 @@ def _perturb_top(state: State, e: torch.Tensor) -> State:
     """``state`` with ``e`` ``(B, H)`` added to the top layer's hidden state."""
     if isinstance(state, torch.Tensor):  # (L, B, H)
         return torch.cat([state[:-1], (state[-1] + e)[None]], dim=0)
+    assert state is not None, "a recurrent state is needed to perturb"
     h, *rest = state  # LSTM (h, c): perturb h only
-    return (_perturb_top(h, e), *rest)
+    top = _perturb_top(h, e)
+    assert isinstance(top, torch.Tensor)
+    return (top, *rest)
 
 
 def hidden_grad_norms(

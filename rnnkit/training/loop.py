@@ -138,8 +138,7 @@ def count_steps(task: Task) -> int:
 
 def recurrent_backend(model: nn.Module) -> str | None:
     """The backend the model's rnnkit layers ran on last (``last_backend``), if any."""
-    found = {getattr(m, "last_backend", None) for m in model.modules()}
-    found.discard(None)
+    found = {b for m in model.modules() if (b := getattr(m, "last_backend", None)) is not None}
     return ",".join(sorted(found)) if found else None
 
 

@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     results = task.forecast_series(
         run_obj.model, args.horizon, source=args.data, backtest=args.backtest
     )
-    data = task.data
+    data = task.data  # type: ignore[attr-defined]  # a forecast task (required above)
     print(data.describe())
     frame = forecast_frame(results, data.target_names, data.time_format)
     print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
