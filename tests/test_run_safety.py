@@ -65,6 +65,7 @@ def data(tmp_path_factory) -> Path:
     (root / "reviews.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     (root / "wrong.csv").write_text("a,b\n1,2\n3,4\n", encoding="utf-8")
     (root / "binary.csv").write_bytes(bytes(range(256)) * 4)
+    (root / "latin1.txt").write_bytes("a joy\nun caf\u00e9 froid\n".encode("latin-1"))
     return root
 
 
@@ -110,7 +111,10 @@ BAD = [
     (["evaluate", "RUN", "--split", "nope"], ["--split"]),
     (["predict", "RUN"], ["nothing to predict"]),
     (["predict", "RUN", "--file", "DATA/none.txt"], ["none.txt"]),
-    (["predict", "RUN", "--file", "DATA/binary.csv"], ["binary.csv"]),
+    (["predict", "RUN", "--file", "DATA/binary.csv"], ["binary.csv", "NUL byte"]),
+    (["predict", "RUN", "--file", "DATA/latin1.txt"], ["latin1.txt line 2", "not UTF-8"]),
+    (["predict", "RUN", "--file", "/dev/zero"], ["/dev/zero line 1", "longer than"]),
+    (["predict", "RUN", "--file", "DATA"], ["is a directory"]),
     (["forecast", "RUN"], ["sentiment"]),
     (["generate", "RUN"], ["sentiment"]),
     (["explain", "RUN", "great fun", "--steps", "0"], ["--steps"]),
@@ -279,3 +283,32 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_dead_ones_lock_is_ta
     code, err = call(argv, capsys)  # the dead holder's lock is taken over
     assert code == 0 and f"took over the lock of {run} left by" in err and str(holder.pid) in err
     assert (run / ".rnnkit.lock").read_text() == ""  # released cleanly
+
+
+def test_predict_streams_a_long_file_in_order(finished, tmp_path, capsys):
+    """--file is read and predicted in batches (constant memory): every non-empty line of
+    a file longer than one batch gets its line of output, in order."""
+    from rnnkit.tools.commands.predict import BATCH_LINES
+
+    texts = [f"{(POS + NEG)[i % 10]} {i}" for i in range(2 * BATCH_LINES + 37)]
+    lines = [t if i % 100 else "" for i, t in enumerate(texts)]  # blank lines are skipped
+    path = tmp_path / "inputs.txt"
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["predict", str(finished), "--file", str(path), "--json"]) == 0
+    import json
+
+    out = [json.loads(row)["input"] for row in capsys.readouterr().out.splitlines()]
+    assert out == [t for t in lines if t]
+
+
+def test_iter_inputs_names_the_line_of_a_bad_byte_beyond_the_first_batch(tmp_path):
+    from rnnkit.errors import RnnkitError
+    from rnnkit.tools.commands.predict import iter_inputs
+
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"one\ntwo\n\nthree\nfo\xffur\n")
+    batches = iter_inputs(str(path), batch=2)
+    assert next(batches) == ["one", "two"]
+    with pytest.raises(RnnkitError, match=r"f.txt line 5: not UTF-8 text \(byte 3 of the line\)"):
+        next(batches)

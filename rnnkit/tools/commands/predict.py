@@ -5,7 +5,9 @@ classifiers)."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -21,41 +23,78 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by rnnkit train")
     p.add_argument("inputs", metavar="INPUT", nargs="*", help="raw inputs, e.g. texts")
-    p.add_argument("--file", metavar="FILE", help="a UTF-8 file with one input per line")
+    p.add_argument(
+        "--file",
+        metavar="FILE",
+        help="a UTF-8 file with one input per line (read and predicted 512 lines at a time)",
+    )
     p.add_argument("--device", metavar="cpu|cuda", default=None, help="default: cpu")
     p.add_argument("--json", action="store_true", help="print one JSON object per input")
     p.set_defaults(run=run)
 
 
-def read_inputs(path: str) -> list[str]:
-    """The non-empty lines of ``path`` (UTF-8), with clear errors."""
+BATCH_LINES = 512  # --file inputs are read and predicted this many at a time
+MAX_LINE_CHARS = 1_000_000  # bytes; a longer line is refused (an endless or binary file)
+
+
+def iter_inputs(path: str, batch: int = BATCH_LINES) -> Iterator[list[str]]:
+    """The non-empty lines of ``path`` (UTF-8), ``batch`` at a time, read lazily so that a
+    file of any size is predicted at constant memory; one clear error naming the line for
+    bytes that are not UTF-8, a NUL byte (a binary file) or a line over
+    ``MAX_LINE_CHARS`` bytes (e.g. ``/dev/zero``)."""
     from rnnkit.errors import RnnkitError
 
     file = Path(path)
-    if not file.is_file():
+    if not file.exists():
         raise RnnkitError(f"--file {path}: no such file")
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise RnnkitError(f"--file {path}: not UTF-8 text (byte {e.start})") from None
-    return [line for line in text.splitlines() if line.strip()]
+    if file.is_dir():
+        raise RnnkitError(f"--file {path} is a directory; expected a text file, one input a line")
+    lines: list[str] = []
+    with file.open("rb") as f:  # bytes, decoded line by line: errors name the right line
+        for lineno in itertools.count(1):
+            raw = f.readline(MAX_LINE_CHARS + 1)
+            if not raw:
+                break
+            if len(raw) > MAX_LINE_CHARS and not raw.endswith(b"\n"):
+                raise RnnkitError(
+                    f"--file {path} line {lineno}: longer than {MAX_LINE_CHARS:,} bytes; "
+                    "expected one input a line"
+                )
+            if b"\x00" in raw:
+                raise RnnkitError(f"--file {path} line {lineno}: a NUL byte (a binary file?)")
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                raise RnnkitError(
+                    f"--file {path} line {lineno}: not UTF-8 text (byte {e.start + 1} of the line)"
+                ) from None
+            if line.strip():
+                lines.append(line)
+            if len(lines) == batch:
+                yield lines
+                lines = []
+    if lines:
+        yield lines
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the run and print the task's prediction for every input."""
+    """Load the run and print the task's prediction for every input (``--file``: in
+    batches, as they are read)."""
     from rnnkit.api import load
     from rnnkit.errors import RnnkitError
 
     if args.file and args.inputs:
         raise RnnkitError("give inputs either as arguments or with --file, not both")
-    inputs = read_inputs(args.file) if args.file else list(args.inputs)
-    if not inputs:
+    batches = iter_inputs(args.file) if args.file else iter([list(args.inputs)])
+    first = next(batches, [])  # read (and check) the first batch before loading the run
+    if not first:
         raise RnnkitError("nothing to predict: give INPUT arguments or --file FILE")
     run_ = load(args.run_dir, device=args.device)
-    predictions = run_.predict(inputs)
-    for text, pred in zip(inputs, predictions, strict=True):
-        if args.json:
-            print(json.dumps({"input": text, **pred}))
-        else:
-            print(run_.task.format_prediction(text, pred))
+    for inputs in itertools.chain([first], batches):
+        predictions = run_.predict(inputs)
+        for text, pred in zip(inputs, predictions, strict=True):
+            if args.json:
+                print(json.dumps({"input": text, **pred}))
+            else:
+                print(run_.task.format_prediction(text, pred))
     return 0
