@@ -61,6 +61,8 @@ def test_future_covariates_reach_the_direct_head() -> None:
     ctx = torch.randn(2, 8, 2)
     fut = torch.randn(2, 3, 1)
     assert not torch.allclose(m(ctx, fut), m(ctx, fut + 1.0))
+    with pytest.raises(RnnkitError, match=r"needs future covariates \(B, 3, 1\)"):
+        m(ctx)
 
 
 def test_past_covariates_refuse_feeding_back() -> None:

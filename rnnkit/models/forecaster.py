@@ -126,7 +126,7 @@ class Forecaster(nn.Module):
     @classmethod
     def from_config(
         cls,
-        cfg: ModelConfig,
+        cfg: ForecasterConfig,
         *,
         input_size: int,
         num_targets: int,
@@ -234,6 +234,11 @@ class Forecaster(nn.Module):
             return step + context[..., :C] if self.residual else step
         h = out[:, -1]  # (B, R)
         if self.future_size:
+            if future is None:
+                raise RnnkitError(
+                    f"this forecaster needs future covariates (B, {self.horizon}, "
+                    f"{self.future_size}); got none"
+                )
             h = torch.cat([h, future.reshape(B, -1)], dim=-1)  # (B, R + H*K)
         y = self.head(self.head_dropout(h)).view(B, self.horizon, C)  # (B, H, C)
         return y + context[:, -1:, :C] if self.residual else y
@@ -266,6 +271,8 @@ class Forecaster(nn.Module):
             )
         if K and (future is None or future.shape[1] < horizon):
             raise RnnkitError(f"forecast needs {horizon} steps of future covariates")
+        # (B, >= horizon, K); an empty stand-in when there are no covariates (never sliced)
+        covariates = future if future is not None else context.new_zeros(B, 0, 0)
 
         def step_input(y: torch.Tensor, k_next: torch.Tensor | None) -> torch.Tensor:
             # y (B, n, C), k_next (B, n, K) -> (B, n, F) with the layout of context steps
@@ -274,16 +281,17 @@ class Forecaster(nn.Module):
         if self.output == "direct":
             outs, ctx, done = [], context, 0
             while done < horizon:
-                fut = future[:, done : done + self.horizon] if K else None
-                if K and fut.shape[1] < self.horizon:  # pad the last block's covariates
+                fut = covariates[:, done : done + self.horizon] if K else None
+                # pad the last block's covariates
+                if fut is not None and fut.shape[1] < self.horizon:
                     pad = fut[:, -1:].expand(-1, self.horizon - fut.shape[1], -1)
                     fut = torch.cat([fut, pad], dim=1)
                 y = self.forward(ctx, fut, static_cat, static_num)  # (B, H, C)
                 outs.append(y)
                 done += self.horizon
                 if done < horizon:  # next block: the forecasts become context
-                    k_next = future[:, done - self.horizon + 1 : done + 1] if K else None
-                    if K and k_next.shape[1] < self.horizon:
+                    k_next = covariates[:, done - self.horizon + 1 : done + 1] if K else None
+                    if fut is not None and k_next is not None and k_next.shape[1] < self.horizon:
                         k_next = torch.cat([k_next, fut[:, k_next.shape[1] :]], dim=1)
                     ctx = torch.cat([ctx, step_input(y, k_next)], dim=1)[:, -context.shape[1] :]
             return torch.cat(outs, dim=1)[:, :horizon]
@@ -299,7 +307,7 @@ class Forecaster(nn.Module):
             preds.append(y)
             if h + 1 == horizon:
                 break
-            k_next = future[:, h + 1 : h + 2] if K else None
+            k_next = covariates[:, h + 1 : h + 2] if K else None
             x = self._relative(step_input(y, k_next), level)  # (B, 1, F)
             if s is not None:
                 x = self.static.inputs(x, s)  # type: ignore[union-attr]

@@ -351,7 +351,8 @@ class Seq2Seq(nn.Module):
         """
         mem = self.encode(src, src_lengths)
         state, feed = mem.state, self.initial_feed(mem)
-        logits_steps, weight_steps = [], []
+        logits_steps: list[torch.Tensor] = []
+        weight_steps: list[torch.Tensor] = []
         y_prev = tgt_in[:, 0]
         for t in range(tgt_in.shape[1]):
             if t > 0:

@@ -22,7 +22,7 @@ def detach_state(state: State) -> State:
         return None
     if isinstance(state, torch.Tensor):
         return state.detach()
-    return tuple(detach_state(s) for s in state)
+    return tuple(s.detach() for s in state)
 
 
 def mask_state(state: State, keep: torch.Tensor) -> State:
@@ -32,9 +32,13 @@ def mask_state(state: State, keep: torch.Tensor) -> State:
     """
     if state is None:
         return None
+
+    def masked(s: torch.Tensor) -> torch.Tensor:  # (L*D, B, ...) with rows of B zeroed
+        return s * keep.to(s.dtype).view(1, -1, *([1] * (s.dim() - 2)))
+
     if isinstance(state, torch.Tensor):
-        return state * keep.to(state.dtype).view(1, -1, *([1] * (state.dim() - 2)))
-    return tuple(mask_state(s, keep) for s in state)
+        return masked(state)
+    return tuple(masked(s) for s in state)
 
 
 def run_with_resets(

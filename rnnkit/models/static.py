@@ -44,7 +44,11 @@ class StaticEncoder(nn.Module):
         self.proj = nn.Linear(sum(dims) + num_numeric, out_size)
 
     def forward(self, cat: torch.Tensor | None, num: torch.Tensor | None) -> torch.Tensor:
-        parts = [emb(cat[:, j]) for j, emb in enumerate(self.embeddings)]  # (B, d_j) each
+        parts: list[torch.Tensor] = []
+        if len(self.embeddings):
+            if cat is None:
+                raise ValueError(f"StaticEncoder needs {len(self.embeddings)} categorical columns")
+            parts = [emb(cat[:, j]) for j, emb in enumerate(self.embeddings)]  # (B, d_j) each
         if num is not None and num.shape[-1] > 0:
             parts.append(num)  # (B, Kn)
         return torch.tanh(self.proj(torch.cat(parts, dim=-1)))  # (B, out_size)
