@@ -109,6 +109,9 @@ BAD = [
     (["evaluate", "RUN", "--data", "DATA/none.csv"], ["none.csv"]),
     (["evaluate", "RUN", "--data", "DATA/wrong.csv"], ["review"]),
     (["evaluate", "RUN", "--split", "nope"], ["--split"]),
+    (["evaluate", "RUN", "--data", "/dev/zero"], ["/dev/zero is a character device"]),
+    (["train", "sentiment", "--out", "RUN", "--resume", "--data", "/dev/zero"],
+     ["/dev/zero is a character device"]),
     (["predict", "RUN"], ["nothing to predict"]),
     (["predict", "RUN", "--file", "DATA/none.txt"], ["none.txt"]),
     (["predict", "RUN", "--file", "DATA/binary.csv"], ["binary.csv", "NUL byte"]),
@@ -230,9 +233,7 @@ def test_resume_names_a_damaged_file_in_one_line(
     assert digest(run) == before
 
 
-def test_a_torn_last_metrics_line_is_noted_and_repaired_on_resume(
-    finished, data, tmp_path, capsys
-):
+def test_a_torn_last_metrics_line_is_noted_and_repaired_on_resume(finished, data, tmp_path, capsys):
     run = copy_of(finished, tmp_path)
     with (run / "metrics.jsonl").open("a", encoding="utf-8") as f:
         f.write('{"epoch": 3, "train.lo')  # a write cut short

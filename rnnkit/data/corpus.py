@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.data.files import check_data_file, check_data_files
 from rnnkit.errors import RnnkitError
 from rnnkit.io import write_json
 
@@ -33,6 +34,7 @@ LEVELS = ("char", "byte")
 
 def _read_document(path: Path) -> str:
     """The text of one UTF-8 file, refusing empty, binary (NUL bytes) and non-UTF-8 files."""
+    check_data_file(path, "text file")
     raw = path.read_bytes()
     if not raw:
         raise RnnkitError(f"text file {path} is empty; a corpus needs some text")
@@ -63,6 +65,7 @@ def read_documents(path: str | Path) -> list[tuple[Path, str]]:
             binary or not UTF-8 (the message names the file).
     """
     path = Path(path)
+    check_data_file(path, "corpus file")  # a device or a pipe is neither a file nor a folder
     if path.is_file():
         files = [path]
     elif path.is_dir():
@@ -75,6 +78,7 @@ def read_documents(path: str | Path) -> list[tuple[Path, str]]:
             raise RnnkitError(f"corpus folder {path} holds no files")
     else:
         raise RnnkitError(f"corpus {path} does not exist (expected a text file or a folder)")
+    check_data_files(files, "text file")
     return [(f, _read_document(f)) for f in files]
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rnnkit.data.files import check_data_file, check_data_size, human_bytes, max_data_bytes
 from rnnkit.errors import RnnkitError
 
 IDX_TYPES: dict[int, np.dtype] = {
@@ -28,14 +29,22 @@ IDX_TYPES: dict[int, np.dtype] = {
 
 
 def _read_bytes(path: Path) -> bytes:
+    """The bytes of ``path``, gunzipped if gzipped (the decompressed size is bounded too)."""
+    check_data_file(path, "MNIST file")
     if not path.is_file():
         raise RnnkitError(f"MNIST file {path} does not exist")
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
+        limit, _ = max_data_bytes()
         try:
-            raw = gzip.decompress(raw)
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+                raw = f.read() if limit is None else f.read(limit + 1)
         except (OSError, EOFError) as e:
             raise RnnkitError(f"MNIST file {path} is a damaged gzip file ({e})") from None
+        if limit is not None and len(raw) > limit:
+            check_data_size(
+                len(raw), f"MNIST file {path} decompresses to more than {human_bytes(limit)}"
+            )
     return raw
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.data.files import check_data_file
 from rnnkit.errors import RnnkitError
 
 DING_PATH = Path("/usr/share/trans/de-en")
@@ -118,6 +119,7 @@ def read_ding(
 
 def _read_lines(path: Path) -> list[str]:
     """The lines of UTF-8 text file ``path`` (a leading byte-order mark dropped)."""
+    check_data_file(path, "pair file")
     if not path.is_file():
         raise RnnkitError(f"pair file {path} does not exist")
     data = path.read_bytes()

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.data.builtin import BUILTIN, package_file
+from rnnkit.data.files import check_data_file, check_data_files
 from rnnkit.data.splits import stratified_split
 from rnnkit.errors import RnnkitError
 
@@ -139,6 +140,8 @@ def load_text_dataset(
             f"data.val_fraction + data.test_fraction = {val_fraction + test_fraction} leaves "
             "nothing for training; expected a sum below 1"
         )
+    if name not in BUILTIN:
+        check_data_file(Path(name).expanduser())  # before the format is guessed from it
     fmt = _detect_format(name) if format == "auto" else format
     if fmt == "builtin":
         return _load_builtin(name, val_fraction, test_fraction, seed)
@@ -221,6 +224,7 @@ def _load_builtin(name: str, val_fraction: float, test_fraction: float, seed: in
 def _read_aclimdb(root: Path) -> tuple[TextSplit, TextSplit, list[str]]:
     """``root/train|test/neg|pos/*.txt`` -> (train, test, ["neg", "pos"])."""
     names = ["neg", "pos"]
+    check_data_files(root.glob("*/*/*.txt"), "review file")
     splits = []
     for split in ("train", "test"):
         texts: list[str] = []
@@ -376,6 +380,7 @@ def _undo_keras_offsets(seqs: list[list[int]]) -> list[list[int]]:
 def _read_csv(path: Path, text_column: str, label_column: str) -> tuple[list[str], list[Any]]:
     import pandas as pd
 
+    check_data_file(path)
     if path.is_dir():
         raise RnnkitError(f"data {path} is a folder; expected a CSV file")
     sep = "\t" if ".tsv" in path.name.lower() else ","
@@ -416,6 +421,7 @@ def _read_csv(path: Path, text_column: str, label_column: str) -> tuple[list[str
 
 
 def _read_jsonl(path: Path, text_column: str, label_column: str) -> tuple[list[str], list[Any]]:
+    check_data_file(path)
     if path.is_dir():
         raise RnnkitError(f"data {path} is a folder; expected a JSONL file")
     try:

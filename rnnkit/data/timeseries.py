@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rnnkit.data.files import check_data_file
 from rnnkit.errors import RnnkitError
 
 
@@ -122,6 +123,7 @@ class SeriesData:
 
 def _read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
+    check_data_file(path)
     if not path.is_file():
         raise RnnkitError(f"data file {path} does not exist")
     try:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rnnkit.data.files import check_data_file
 from rnnkit.errors import RnnkitError
 
 UCR_BUILTINS = ("GunPoint", "ItalyPowerDemand", "ArrowHead", "BasicMotions", "JapaneseVowels")
@@ -112,6 +113,7 @@ def read_ts(path: str | Path) -> LabelledSeries:
             that is not a number, or channels of different lengths in one series.
     """
     path = Path(path)
+    check_data_file(path)
     if not path.is_file():
         raise RnnkitError(f"data file {path} does not exist")
     meta: dict[str, object] = {}
@@ -237,6 +239,7 @@ def read_series_csv(
             non-numeric value (naming line and column), or an empty series.
     """
     path = Path(path)
+    check_data_file(path)
     if not path.is_file():
         raise RnnkitError(f"data file {path} does not exist")
     try:
@@ -340,6 +343,7 @@ def load_classification(
                 f"data folder {path}: expected exactly one *_TRAIN.ts file, found {len(trains)}"
             )
         path = trains[0]
+    check_data_file(path)
     if path.suffix.lower() == ".ts":
         train = read_ts(path)
         test_path = path.with_name(path.name.replace("_TRAIN", "_TEST"))

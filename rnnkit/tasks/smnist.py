@@ -83,7 +83,7 @@ class SequentialMNISTTask(Task):
         path = Path(source)
         if path.is_dir():
             return load_mnist_folder(path)
-        if path.is_file():
+        if path.exists():  # a file (a device or a pipe is refused by the reader)
             return {"train": load_mnist_csv(path)}
         smnist = ", ".join(n for n, d in BUILTIN.items() if d.task == "smnist")
         raise RnnkitError(

@@ -1,0 +1,183 @@
+"""Every data reader refuses a device, a pipe, a socket or an over-large file BEFORE reading
+it, in one line that names the file, its size, the limit and how to raise it.
+
+The readers are a table: a new reader (or format) is one row.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rnnkit.data.corpus import read_documents
+from rnnkit.data.files import (
+    MAX_BYTES_ENV,
+    check_data_file,
+    human_bytes,
+    machine_memory_bytes,
+    max_data_bytes,
+)
+from rnnkit.data.mnist import load_idx, load_mnist_csv
+from rnnkit.data.pairs import read_pair_file, read_pronunciations
+from rnnkit.data.text import load_text_dataset
+from rnnkit.data.timeseries import load_series
+from rnnkit.data.ucr import load_classification, read_series_csv, read_ts
+from rnnkit.errors import RnnkitError
+
+# (reader name, call with the path, the file name a bad input gets, how the message names it)
+READERS: list[tuple[str, Callable[[Path], Any], str, str]] = [
+    ("text csv", lambda p: load_text_dataset(str(p)), "reviews.csv", "data file"),
+    ("text jsonl", lambda p: load_text_dataset(str(p)), "reviews.jsonl", "data file"),
+    ("text no suffix", lambda p: load_text_dataset(str(p)), "reviews", "data file"),
+    ("timeseries csv", lambda p: load_series(p), "series.csv", "data file"),
+    ("ucr .ts", read_ts, "X_TRAIN.ts", "data file"),
+    ("ucr load", lambda p: load_classification(str(p)), "X_TRAIN.ts", "data file"),
+    ("series csv", read_series_csv, "series.csv", "data file"),
+    ("corpus file", read_documents, "corpus.txt", "corpus file"),
+    ("mnist idx", load_idx, "train-images-idx3-ubyte", "MNIST file"),
+    ("mnist csv", load_mnist_csv, "mnist.csv", "MNIST file"),
+    ("pair file", read_pair_file, "pairs.tsv", "pair file"),
+    ("pronunciations", read_pronunciations, "cmudict.dict", "pair file"),
+]
+IDS = [r[0] for r in READERS]
+
+
+@pytest.fixture
+def no_hang() -> Iterator[None]:
+    """Fail (instead of hanging) if a reader opens a FIFO that has no writer."""
+
+    def fail(*_: object) -> None:
+        raise AssertionError("the reader opened the FIFO instead of refusing it")
+
+    old = signal.signal(signal.SIGALRM, fail)
+    signal.alarm(20)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.parametrize(("name", "read", "filename", "what"), READERS, ids=IDS)
+def test_a_fifo_is_refused_without_being_opened(tmp_path, no_hang, name, read, filename, what):
+    fifo = tmp_path / filename
+    os.mkfifo(fifo)
+    with pytest.raises(RnnkitError) as e:
+        read(fifo)
+    message = str(e.value)
+    assert f"{what} {fifo} is a named pipe (FIFO), not a regular file" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(("name", "read", "filename", "what"), READERS, ids=IDS)
+def test_dev_zero_is_refused(name, read, filename, what):
+    with pytest.raises(RnnkitError, match=rf"^{what} /dev/zero is a character device, not a"):
+        read(Path("/dev/zero"))
+
+
+@pytest.mark.parametrize(("name", "read", "filename", "what"), READERS, ids=IDS)
+def test_a_file_over_the_limit_is_refused_naming_size_limit_and_the_variable(
+    tmp_path, monkeypatch, name, read, filename, what
+):
+    path = tmp_path / filename
+    path.write_bytes(b"x" * 3000)
+    monkeypatch.setenv(MAX_BYTES_ENV, "2K")
+    with pytest.raises(RnnkitError) as e:
+        read(path)
+    message = str(e.value)
+    assert message.startswith(f"{what} {path} is 2.93 KiB, over the limit of 2 KiB"), message
+    assert f"({MAX_BYTES_ENV}=2K); set {MAX_BYTES_ENV} to a larger size" in message
+    assert "\n" not in message
+
+
+def test_a_socket_is_refused(tmp_path):
+    path = tmp_path / "s.csv"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(path))
+        with pytest.raises(RnnkitError, match="is a socket, not a regular file"):
+            load_series(path)
+
+
+def test_a_file_under_the_limit_passes_and_missing_paths_are_left_to_the_reader(
+    tmp_path, monkeypatch
+):
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"x" * 2048)
+    monkeypatch.setenv(MAX_BYTES_ENV, "2048")
+    check_data_file(path)  # exactly at the limit
+    check_data_file(tmp_path)  # a folder
+    check_data_file(tmp_path / "none.csv")  # missing
+    with pytest.raises(RnnkitError, match="none.csv does not exist"):
+        load_series(tmp_path / "none.csv")
+
+
+def test_a_corpus_folder_is_limited_by_its_total_size(tmp_path, monkeypatch):
+    for i in range(3):
+        (tmp_path / f"doc{i}.txt").write_text("a" * 600, encoding="utf-8")
+    monkeypatch.setenv(MAX_BYTES_ENV, "1K")
+    with pytest.raises(RnnkitError, match=r"^the 3 text files together are 1.76 KiB, over the"):
+        read_documents(tmp_path)
+    monkeypatch.setenv(MAX_BYTES_ENV, "2K")
+    assert len(read_documents(tmp_path)) == 3
+
+
+def test_a_gzip_that_decompresses_past_the_limit_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(b"\0" * 100_000))  # ~100 bytes on disk
+    monkeypatch.setenv(MAX_BYTES_ENV, "10K")
+    with pytest.raises(RnnkitError, match=r"decompresses to more than 10 KiB, over the limit"):
+        load_idx(path)
+
+
+def test_the_default_limit_is_half_the_ram(monkeypatch):
+    monkeypatch.delenv(MAX_BYTES_ENV, raising=False)
+    ram = machine_memory_bytes()
+    assert ram is not None and ram > 2**26
+    limit, why = max_data_bytes()
+    assert limit == ram // 2
+    assert why == f"half of this machine's {human_bytes(ram)} of RAM"
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"), [("123", 123), ("16G", 16 << 30), ("500 MiB", 500 << 20), ("2kb", 2048)]
+)
+def test_the_variable_takes_sizes_with_units(monkeypatch, text, limit):
+    monkeypatch.setenv(MAX_BYTES_ENV, text)
+    assert max_data_bytes()[0] == limit
+
+
+@pytest.mark.parametrize("text", ["abc", "0", "-5", "1.5G", "3X"])
+def test_a_bad_variable_is_named(tmp_path, monkeypatch, text):
+    path = tmp_path / "a.csv"
+    path.write_text("t,y\n1,2\n", encoding="utf-8")
+    monkeypatch.setenv(MAX_BYTES_ENV, text)
+    with pytest.raises(RnnkitError, match=rf"^{MAX_BYTES_ENV}='{text}' is not a size"):
+        check_data_file(path)
+
+
+def test_human_bytes():
+    assert [human_bytes(n) for n in (0, 1023, 1024, 1536, 3 << 30, 5 << 40)] == [
+        "0 B", "1023 B", "1 KiB", "1.5 KiB", "3 GiB", "5 TiB",
+    ]  # fmt: skip
+
+
+def test_the_cli_refuses_dev_zero_in_one_line_and_leaves_no_run(tmp_path, capsys):
+    from rnnkit.tools.cli import main
+
+    out = tmp_path / "run"
+    code = main(["train", "forecast", "--data", "/dev/zero", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.strip() == (
+        "error: data file /dev/zero is a character device, not a regular file: rnnkit reads "
+        "data only from regular files (a device or a pipe may never end); save the data to "
+        "a file"
+    )
+    assert not out.exists()
