@@ -16,13 +16,17 @@ GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 LENGTHS = torch.tensor([5, 3, 1])
 
 
-def _leaves(kind, ln, peep, seed=0):
-    """Parameters and states of one cell as float64 leaves, keyed by name."""
+def _leaves(kind, ln, peep, seed=0, proj=0, bias=True):
+    """Parameters and states of one cell as float64 leaves, keyed by name (``proj``: the
+    LSTM projection's size, ``w_hr`` (proj, H))."""
     g = torch.Generator().manual_seed(seed)
-    G = GATES[kind] * H
+    G, H_out = GATES[kind] * H, proj or H
     r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)  # noqa: E731
-    p = {"x": r(B, T, I), "h0": r(B, H), "w_ih": r(G, I), "w_hh": r(G, H) * 0.7}
-    p |= {"b_ih": r(G), "b_hh": r(G)}
+    p = {"x": r(B, T, I), "h0": r(B, H_out), "w_ih": r(G, I), "w_hh": r(G, H_out) * 0.7}
+    if bias:
+        p |= {"b_ih": r(G), "b_hh": r(G)}
+    if proj:
+        p["w_hr"] = r(proj, H) * 0.7
     if kind == "lstm":
         p["c0"] = r(B, H)
     if ln:
@@ -37,18 +41,18 @@ def _leaves(kind, ln, peep, seed=0):
 def _run(kind, p, masks, mode, nonlinearity="tanh"):
     opt = lambda *k: tuple(p[n] for n in k) if k[0] in p else None  # noqa: E731
     return extended_sequence(
-        kind, p["x"], LENGTHS, p["h0"], p.get("c0"), p["w_ih"], p["w_hh"], p["b_ih"],
-        p["b_hh"], ln_ih=opt("lg_ih", "lb_ih"), ln_hh=opt("lg_hh", "lb_hh"),
+        kind, p["x"], LENGTHS, p["h0"], p.get("c0"), p["w_ih"], p["w_hh"], p.get("b_ih"),
+        p.get("b_hh"), ln_ih=opt("lg_ih", "lb_ih"), ln_hh=opt("lg_hh", "lb_hh"),
         ln_c=opt("lg_c", "lb_c"), peephole=opt("w_ci", "w_cf", "w_co"), mode=mode,
-        nonlinearity=nonlinearity, **masks,
+        nonlinearity=nonlinearity, w_hr=p.get("w_hr"), **masks,
     )  # fmt: skip
 
 
-def _masks(kind, seed=1):
+def _masks(kind, seed=1, h_out=H):
     g = torch.Generator().manual_seed(seed)
     m = {
-        "rec_mask": (torch.rand(B, H, generator=g) > 0.3).double() / 0.7,
-        "zoneout_h": (torch.rand(B, T, H, generator=g) < 0.4).double(),
+        "rec_mask": (torch.rand(B, h_out, generator=g) > 0.3).double() / 0.7,
+        "zoneout_h": (torch.rand(B, T, h_out, generator=g) < 0.4).double(),
     }
     if kind == "lstm":
         m["zoneout_c"] = (torch.rand(B, T, H, generator=g) < 0.4).double()
@@ -90,6 +94,50 @@ def test_gradcheck_float64_all_options_with_fixed_masks(kind):
 
     inputs = [p[k].requires_grad_() for k in names]
     assert torch.autograd.gradcheck(f, inputs)
+
+
+@pytest.mark.parametrize("stochastic", [0, 1])
+@pytest.mark.parametrize("ln, peep", [(False, False), (True, False), (False, True), (True, True)])
+def test_lstm_projection_bptt_equals_reference(ln, peep, stochastic):
+    """Every option with proj_size: h (B, H_out) projected, c (B, H); the masks on h."""
+    p0 = _leaves("lstm", ln, peep, proj=2)
+    masks = _masks("lstm", h_out=2) if stochastic else {}
+    results = []
+    for mode in ("reference", "bptt"):
+        p = {k: v.clone().requires_grad_() for k, v in p0.items()}
+        out, h_n, c_n = _run("lstm", p, masks, mode)
+        assert out.shape == (B, T, 2) and h_n.shape == (B, 2) and c_n.shape == (B, H)
+        loss = out.square().sum() + h_n.sin().sum() + c_n.cos().sum()
+        loss.backward()
+        results.append([out, h_n, c_n] + [p[k].grad for k in sorted(p)])
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b)
+    w_hr_grad = results[1][3 + sorted(p0).index("w_hr")]
+    assert w_hr_grad.abs().sum() > 0
+
+
+def test_gradcheck_float64_lstm_projection_with_all_options():
+    p = _leaves("lstm", True, True, proj=2)
+    names = sorted(p)
+    masks = _masks("lstm", h_out=2)
+
+    def f(*tensors):
+        return _run("lstm", dict(zip(names, tensors)), masks, "bptt")
+
+    assert torch.autograd.gradcheck(f, [p[k].requires_grad_() for k in names], fast_mode=True)
+
+
+@pytest.mark.parametrize("kind", ["gru", "rnn"])
+def test_gradcheck_float64_without_biases(kind):
+    p = _leaves(kind, True, False, bias=False)
+    names = sorted(p)
+    masks = _masks(kind)
+
+    def f(*tensors):
+        out, h_n, c_n = _run(kind, dict(zip(names, tensors)), masks, "bptt")
+        return (out, h_n) if c_n is None else (out, h_n, c_n)
+
+    assert torch.autograd.gradcheck(f, [p[k].requires_grad_() for k in names], fast_mode=True)
 
 
 def test_relu_elman_bptt_equals_reference():
@@ -135,3 +183,9 @@ def test_bad_arguments():
                           peephole=(p["h0"][0],) * 3)  # fmt: skip
     with pytest.raises(ValueError, match="kind"):
         extended_sequence("xlstm", p["x"], None, p["h0"], None, p["w_ih"], p["w_hh"], None, None)
+    with pytest.raises(ValueError, match="w_hr .projection. applies to the LSTM only"):
+        extended_sequence("gru", p["x"], None, p["h0"], None, p["w_ih"], p["w_hh"], None, None,
+                          w_hr=p["w_hh"])  # fmt: skip
+    with pytest.raises(ValueError, match="mode must be"):
+        extended_sequence("gru", p["x"], None, p["h0"], None, p["w_ih"], p["w_hh"], None, None,
+                          mode="fast")  # fmt: skip

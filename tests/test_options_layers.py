@@ -156,7 +156,7 @@ def test_masks_preserve_the_expectation():
         (lambda: rnnkit.GRU(3, 4, recurrent_dropout=-0.1), "recurrent_dropout"),
         (lambda: rnnkit.LSTM(3, 4, weight_drop=1.5), "weight_drop"),
         (lambda: rnnkit.LSTM(3, 4, layer_norm=True, backend="native"), "native"),
-        (lambda: rnnkit.LSTM(3, 4, proj_size=2, peephole=True, backend="bptt"), "proj_size"),
+        (lambda: rnnkit.LSTM(3, 4, proj_size=2, peephole=True, backend="scan"), "no lstm cell"),
     ],
 )
 def test_bad_options_are_refused_with_the_option_named(make, match):

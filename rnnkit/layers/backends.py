@@ -300,7 +300,7 @@ AUTO_TABLE: tuple[AutoRow, ...] = (
         CLASSIC,
         ("bptt", "reference"),
         "torch's kernels cannot apply the cell options; bptt is their hand-derived BPTT "
-        "(reference where it cannot: options with proj_size)",
+        "(with proj_size too)",
         options=True,
     ),
     AutoRow(
@@ -541,12 +541,6 @@ def _native(family: str) -> RunFn:
     return run
 
 
-def _bptt_check(request: Request) -> str | None:
-    if request.options and request.proj_size > 0:
-        return "the hand-derived BPTT of the cell options has no projection (proj_size)"
-    return None
-
-
 def _native_check(request: Request) -> str | None:
     if request.options:
         return f"torch's fused kernels cannot apply {', '.join(sorted(request.options))}"
@@ -572,7 +566,6 @@ register(
     Backend(
         "bptt",
         {**{f: _classic("bptt", f) for f in CLASSIC}, "indrnn": _indrnn("bptt")},
-        check=_bptt_check,
         description="the cell's hand-derived backward through time, in PyTorch ops",
     )
 )
