@@ -313,3 +313,68 @@ def test_iter_inputs_names_the_line_of_a_bad_byte_beyond_the_first_batch(tmp_pat
     assert next(batches) == ["one", "two"]
     with pytest.raises(RnnkitError, match=r"f.txt line 5: not UTF-8 text \(byte 3 of the line\)"):
         next(batches)
+
+
+# ----------------------------------------------------------------------------- long inputs
+
+LONG = " ".join(["superb"] * 150 + ["awful"] * 100)  # 250 tokens; the run reads 200
+CUT = " ".join(["superb"] * 150 + ["awful"] * 50)  # what the run reads of it
+
+
+def test_predict_notes_a_long_input_and_predicts_on_the_part_the_model_reads(finished, capsys):
+    import json
+
+    capsys.readouterr()
+    assert main(["predict", str(finished), "great fun", LONG, CUT, "--json"]) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    note = "250 tokens; the model reads the first 200 (data.max_length=200, data.truncate=end)"
+    assert captured.err.strip() == f"note: INPUT 2: {note}; predicted on that part"
+    assert [row.get("truncated") for row in rows] == [None, note, None]
+    assert rows[1]["probabilities"] == rows[2]["probabilities"]  # the cut is the first 200
+
+
+def test_predict_refuse_long_refuses_before_printing(finished, capsys):
+    code, err = call(["predict", finished, "great fun", LONG, "--refuse-long"], capsys)
+    assert_one_line(code, err, "INPUT 2: 250 tokens; the model reads the first 200",
+                    "refused (--refuse-long)")  # fmt: skip
+    assert capsys.readouterr().out == ""
+
+
+def test_predict_file_names_the_lines_of_long_inputs_and_counts_the_rest(
+    finished, tmp_path, capsys
+):
+    from rnnkit.tools.commands.predict import MAX_NOTES
+
+    path = tmp_path / "inputs.txt"
+    lines = ["great fun", "", *[LONG] * (MAX_NOTES + 2)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["predict", str(finished), "--file", str(path)]) == 0
+    captured = capsys.readouterr()
+    notes = captured.err.strip().splitlines()
+    assert len(captured.out.splitlines()) == MAX_NOTES + 3
+    assert notes[0].startswith(f"note: --file {path} line 3: 250 tokens; the model reads")
+    assert len(notes) == MAX_NOTES + 1
+    assert notes[-1].startswith(f"note: {MAX_NOTES + 2} inputs in all were longer than")
+    code, err = call(["predict", finished, "--file", path, "--refuse-long"], capsys)
+    assert_one_line(code, err, f"--file {path} line 3: 250 tokens", "--refuse-long")
+
+
+def test_forecast_and_seq2seq_inputs_longer_than_the_model_reads_are_named():
+    from rnnkit.tasks.forecast import ForecastTask
+    from rnnkit.tasks.resolve import resolve_config
+
+    cfg = resolve_config("forecast", overrides={"data.context": "4"})
+    cuts = ForecastTask(cfg).input_cuts(["1,2,3,4", "1, 2, 3, 4, 5, 6"])
+    assert cuts == ["", "6 values; the model reads the last 4 (data.context=4)"]
+
+    from rnnkit.data.seqvocab import SymbolVocab
+    from rnnkit.tasks.g2p import G2PTask
+
+    task = G2PTask(resolve_config("g2p", overrides={"data.max_length": "5"}))
+    task.source_vocab = SymbolVocab.fit(["abcde"])
+    assert task.input_cuts(["abc", "abcdeab"]) == [
+        "", "7 tokens, longer than any training source (data.max_length=5); the output stops "
+        "at 5 tokens",
+    ]  # fmt: skip

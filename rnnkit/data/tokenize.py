@@ -144,6 +144,13 @@ class TextTokenizer:
         """Token ids of each text, truncated to ``max_length``; never empty (``[UNK]``)."""
         return [enc.ids or [UNK_ID] for enc in self._tok.encode_batch(list(texts))]
 
+    def full_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Tokens in each text before truncation (what :meth:`encode` cuts to ``max_length``)."""
+        return [
+            len(enc.ids) + sum(len(o.ids) for o in enc.overflowing)
+            for enc in self._tok.encode_batch(list(texts))
+        ]
+
     def tokens(self, text: str) -> list[str]:
         """The token strings of one text, as :meth:`encode` sees them (for explanations)."""
         return self._tok.encode(text).tokens or [UNK]

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -160,6 +160,13 @@ class Task(ABC):
         """One prediction per raw input (``rnnkit predict``), e.g. ``{"label": ..., "p": ...}``.
         ``model`` is in eval mode; called after :meth:`restore` (capability ``predict``)."""
         raise self.unsupported("predict", "rnnkit predict")
+
+    def input_cuts(self, inputs: Sequence[str]) -> list[str]:
+        """What the model does not read of each raw ``predict`` input: ``""`` when it reads
+        all of it, else one phrase, e.g. ``"412 tokens; the model reads the first 200
+        (data.max_length)"``. ``rnnkit predict`` prints it as a note, or refuses the input
+        (``--refuse-long``). Default: every input is read whole."""
+        return [""] * len(inputs)
 
     def format_prediction(self, input: str, prediction: dict[str, Any]) -> str:
         """The line ``rnnkit predict`` prints for one input (default: ``key=value`` pairs)."""

@@ -12,7 +12,7 @@ seasonal-naive forecasts of the very same test windows.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -573,6 +573,18 @@ class ForecastTask(Task):
             pred = self.scalers["targets"].inverse(y[0].float().cpu().numpy())[:, 0]
             out.append({"forecast": [round(float(v), 6) for v in pred]})
         return out
+
+    def input_cuts(self, inputs: Sequence[str]) -> list[str]:
+        """``"500 values; the model reads the last 24 (data.context)"`` for each input with
+        more than ``data.context`` values, else ``""``."""
+        context = self.cfg.data.context
+        counts = [len([v for v in text.replace(" ", "").split(",") if v]) for text in inputs]
+        return [
+            f"{n} values; the model reads the last {context} (data.context={context})"
+            if n > context
+            else ""
+            for n in counts
+        ]
 
     def format_prediction(self, input: str, prediction: dict[str, Any]) -> str:
         values = ", ".join(f"{v:.4g}" for v in prediction["forecast"])

@@ -211,6 +211,24 @@ class SentimentTask(Task):
                 ) from None
         return self._clip(ranks)
 
+    def input_cuts(self, inputs: Sequence[str]) -> list[str]:
+        """``"412 tokens; the model reads the first 200 (data.max_length=200, data.truncate=
+        end)"`` for each input longer than the run's ``max_length``, else ``""``."""
+        if self.tokenizer is not None:
+            counts = self.tokenizer.full_lengths(inputs)
+            limit, truncate = self.tokenizer.max_length, self.tokenizer.truncate
+        else:
+            counts = [len(text.split()) for text in inputs]
+            limit, truncate = self.data.max_length, self.data.truncate
+        which = "first" if truncate == "end" else "last"
+        return [
+            f"{n} tokens; the model reads the {which} {limit} "
+            f"(data.max_length={limit}, data.truncate={truncate})"
+            if limit is not None and n > limit
+            else ""
+            for n in counts
+        ]
+
     def _clip(self, ranks: Sequence[Sequence[int]]) -> list[list[int]]:
         d = self.data
         return clip_token_ids(

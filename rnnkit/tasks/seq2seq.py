@@ -291,6 +291,21 @@ class Seq2SeqTask(Task):
         """Raw ``predict`` inputs as sources (default: the stripped text)."""
         return [text.strip() for text in inputs]
 
+    def input_cuts(self, inputs: Sequence[str]) -> list[str]:
+        """A note for each source longer than ``data.max_length`` (longer than any training
+        source, and the decoder stops at that many output tokens), else ``""``."""
+        limit = self.cfg.data.max_length
+        if self.source_vocab is None:  # not prepared or restored: predict refuses it
+            return [""] * len(inputs)
+        ids = self.source_vocab.encode(self.encode_inputs(list(inputs)))
+        return [
+            f"{len(s)} tokens, longer than any training source (data.max_length={limit}); "
+            f"the output stops at {limit} tokens"
+            if len(s) > limit
+            else ""
+            for s in ids
+        ]
+
     @torch.no_grad()
     def predict(self, model: nn.Module, inputs: Sequence[str]) -> list[dict[str, Any]]:
         """The beam-search output of each input: ``{"output": str, "score": log p / len^a,

@@ -1,12 +1,19 @@
 """``rnnkit predict RUN_DIR INPUT... | --file FILE``: the trained model's prediction for
 each raw input, one line per input (the task formats it: label and probability for
-classifiers)."""
+classifiers).
+
+An input longer than the model reads (a text over ``data.max_length`` tokens, more values
+than a forecaster's ``data.context``) is never cut silently: each such input gets a
+``note:`` line on stderr naming it and what the model reads (and ``"truncated"`` in its
+``--json`` object), or, with ``--refuse-long``, the command stops with an error before it
+prints the prediction of that input's batch."""
 
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,11 +37,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", metavar="cpu|cuda", default=None, help="default: cpu")
     p.add_argument("--json", action="store_true", help="print one JSON object per input")
+    p.add_argument(
+        "--refuse-long",
+        action="store_true",
+        help="refuse an input longer than the model reads (default: predict on the part it "
+        "reads, with a note naming the input)",
+    )
     p.set_defaults(run=run)
 
 
 BATCH_LINES = 512  # --file inputs are read and predicted this many at a time
 MAX_LINE_CHARS = 1_000_000  # bytes; a longer line is refused (an endless or binary file)
+MAX_NOTES = 10  # notes about cut inputs printed one by one; the rest are counted at the end
 
 
 def iter_inputs(path: str, batch: int = BATCH_LINES) -> Iterator[list[str]]:
@@ -42,6 +56,12 @@ def iter_inputs(path: str, batch: int = BATCH_LINES) -> Iterator[list[str]]:
     file of any size is predicted at constant memory; one clear error naming the line for
     bytes that are not UTF-8, a NUL byte (a binary file) or a line over
     ``MAX_LINE_CHARS`` bytes (e.g. ``/dev/zero``)."""
+    for numbered in iter_numbered_inputs(path, batch):
+        yield [line for _, line in numbered]
+
+
+def iter_numbered_inputs(path: str, batch: int = BATCH_LINES) -> Iterator[list[tuple[int, str]]]:
+    """As :func:`iter_inputs`, each line with its line number (1-based) in ``path``."""
     from rnnkit.errors import RnnkitError
 
     file = Path(path)
@@ -49,7 +69,7 @@ def iter_inputs(path: str, batch: int = BATCH_LINES) -> Iterator[list[str]]:
         raise RnnkitError(f"--file {path}: no such file")
     if file.is_dir():
         raise RnnkitError(f"--file {path} is a directory; expected a text file, one input a line")
-    lines: list[str] = []
+    lines: list[tuple[int, str]] = []
     with file.open("rb") as f:  # bytes, decoded line by line: errors name the right line
         for lineno in itertools.count(1):
             raw = f.readline(MAX_LINE_CHARS + 1)
@@ -69,7 +89,7 @@ def iter_inputs(path: str, batch: int = BATCH_LINES) -> Iterator[list[str]]:
                     f"--file {path} line {lineno}: not UTF-8 text (byte {e.start + 1} of the line)"
                 ) from None
             if line.strip():
-                lines.append(line)
+                lines.append((lineno, line))
             if len(lines) == batch:
                 yield lines
                 lines = []
@@ -85,16 +105,41 @@ def run(args: argparse.Namespace) -> int:
 
     if args.file and args.inputs:
         raise RnnkitError("give inputs either as arguments or with --file, not both")
-    batches = iter_inputs(args.file) if args.file else iter([list(args.inputs)])
+    if args.file:
+        batches = iter_numbered_inputs(args.file)
+    else:
+        batches = iter([[(i, text) for i, text in enumerate(args.inputs, 1)]])
     first = next(batches, [])  # read (and check) the first batch before loading the run
     if not first:
         raise RnnkitError("nothing to predict: give INPUT arguments or --file FILE")
     run_ = load(args.run_dir, device=args.device)
-    for inputs in itertools.chain([first], batches):
+    run_.task.require("predict", "rnnkit predict")
+    cut = 0
+    for numbered in itertools.chain([first], batches):
+        inputs = [text for _, text in numbered]
+        cuts = run_.task.input_cuts(inputs)
+        for (n, _), what in zip(numbered, cuts, strict=True):
+            if not what:
+                continue
+            where = f"--file {args.file} line {n}" if args.file else f"INPUT {n}"
+            if args.refuse_long:
+                raise RnnkitError(
+                    f"{where}: {what}; refused (--refuse-long): shorten it, or drop "
+                    f"--refuse-long to predict on the part the model reads"
+                )
+            cut += 1
+            if cut <= MAX_NOTES:
+                print(f"note: {where}: {what}; predicted on that part", file=sys.stderr)
         predictions = run_.predict(inputs)
-        for text, pred in zip(inputs, predictions, strict=True):
+        for text, pred, what in zip(inputs, predictions, cuts, strict=True):
             if args.json:
-                print(json.dumps({"input": text, **pred}))
+                print(json.dumps({"input": text, **pred, **({"truncated": what} if what else {})}))
             else:
                 print(run_.task.format_prediction(text, pred))
+    if cut > MAX_NOTES:
+        print(
+            f"note: {cut} inputs in all were longer than the model reads ({cut - MAX_NOTES} "
+            f"not named above); --refuse-long refuses such inputs",
+            file=sys.stderr,
+        )
     return 0
