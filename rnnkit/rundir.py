@@ -17,8 +17,13 @@ What that gives:
   and the task's files (tokenizer, scaler ...) wait beside their targets under temporary
   names. A check that fails before then (the data, the checkpoint against the config)
   leaves every file as it was; ``--overwrite`` removes the old run only at that point.
+* **A resume keeps the run's preprocessing.** With ``resume``, the task's files that the
+  setup wrote again (tokenizer, scaler ...) must come out the same as the run's: a resume
+  on other data, which would refit them under the checkpoint's weights, is refused naming
+  the file and the config keys that differ (:func:`config_changes`).
 * **Files that fit each other.** :func:`state_dict_mismatch` describes, in one line,
-  which tensors of a weights file or checkpoint differ from what the config builds.
+  which tensors of a weights file or checkpoint differ from what the config builds, and
+  :func:`naming_config_changes` adds which config keys changed since the run was written.
 
 Readers take no lock: every file is replaced by a rename, so they see the old version or
 the new one, never half of one.
@@ -141,6 +146,7 @@ class _Session:
     run_dir: Path
     overwrite: bool  # remove the old run's files at setup_done
     created: bool  # this session made the directory (removed again if refused)
+    resume: bool = False  # the task's files must come out as the run has them
 
 
 _SESSIONS: dict[Path, _Session] = {}
@@ -188,7 +194,9 @@ def writing(
     key = path.resolve()
     try:
         runs.check_run_dir(path, task, overwrite=overwrite, resume=resume)  # again, locked
-        _SESSIONS[key] = _Session(path, overwrite=overwrite and not created, created=created)
+        _SESSIONS[key] = _Session(
+            path, overwrite=overwrite and not created, created=created, resume=resume
+        )
         io.defer_renames(path)
         yield path
     finally:
@@ -209,6 +217,8 @@ def setup_done(run_dir: str | Path) -> None:
     session = _SESSIONS.get(Path(run_dir).resolve())
     if session is None or not io.is_deferring(run_dir):
         return
+    if session.resume:
+        _check_same_artefacts(session.run_dir)
     pending = {tmp.name for tmp in io.pending_renames(run_dir).values()}
     keep = pending | {LOCK}
     trash = Path(tempfile.mkdtemp(prefix=TRASH_PREFIX, dir=session.run_dir))
@@ -222,6 +232,51 @@ def setup_done(run_dir: str | Path) -> None:
             os.replace(entry, trash / entry.name)
     io.commit_renames(run_dir)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def _check_same_artefacts(run_dir: Path) -> None:
+    """Refuse a resume whose setup wrote a task file (tokenizer, scaler ...) that differs
+    from the run's: the checkpoint's weights were trained with the run's version."""
+    from rnnkit.runs import CONFIG
+
+    pending = io.pending_renames(run_dir)
+    for target, tmp in pending.items():
+        if target.name == CONFIG or not (target.is_file() and tmp.is_file()):
+            continue
+        if _same_content(target, tmp):
+            continue
+        changes = ""
+        if run_dir / CONFIG in pending:
+            changes = config_changes(
+                _read_yaml(run_dir / CONFIG), _read_yaml(pending[run_dir / CONFIG]), only="data."
+            )
+        raise RnnkitError(
+            f"cannot resume {run_dir}: {target.name} would change "
+            f"({changes or 'the data differ from the run'}), but the checkpoint was "
+            f"trained with the run's {target.name}; resume on the run's data, or train a "
+            f"new run on this data"
+        )
+
+
+def _same_content(a: Path, b: Path) -> bool:
+    """Equal bytes, or (JSON files) equal JSON values."""
+    if a.read_bytes() == b.read_bytes():
+        return True
+    try:
+        return bool(json.loads(a.read_text("utf-8")) == json.loads(b.read_text("utf-8")))
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping in YAML file ``path`` ({} when unreadable)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _remove_if_only_lock(path: Path) -> None:
@@ -291,6 +346,85 @@ def tied_names(state: Mapping[str, Any]) -> dict[str, str]:
         else:
             first[key] = name
     return tied
+
+
+# keys that never change what a file holds: left out of config_changes
+_NOT_SHAPING = {
+    "format_version", "rnnkit_version", "device", "train.epochs", "train.progress",
+    "train.tensorboard", "train.max_minutes",
+}  # fmt: skip
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"hidden_size": 8}}`` -> ``{"model.hidden_size": 8}``."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_changes(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    *,
+    labels: tuple[str, str] = ("run has", "this command"),
+    only: str = "",
+    limit: int = 4,
+) -> str:
+    """One line naming the config keys whose values differ between ``old`` and ``new``.
+
+    Args:
+        old, new: configs as nested dicts (``to_dict`` of a RunConfig, a ``config.yaml``).
+        labels: how the two are named in the message.
+        only: list only keys starting with this (e.g. ``"data."``); "" lists any key but
+            those that cannot change a file's contents (epochs, device, progress ...).
+        limit: how many keys to list (``model.*`` first).
+
+    Returns:
+        ``""`` when no key differs, else e.g. ``"model.hidden_size: run has 8, this
+        command 7"``.
+
+    Example:
+        >>> config_changes({"model": {"hidden_size": 8}}, {"model": {"hidden_size": 7}})
+        'model.hidden_size: run has 8, this command 7'
+    """
+    a, b = _flatten(old), _flatten(new)
+    keys = [
+        k
+        for k in dict.fromkeys([*a, *b])
+        if a.get(k) != b.get(k) and k.startswith(only) and (only or k not in _NOT_SHAPING)
+    ]
+    keys.sort(key=lambda k: not k.startswith("model."))  # stable: file order otherwise
+
+    def show(flat: dict[str, Any], k: str) -> str:
+        if k not in flat:
+            return "no such key"
+        return repr(flat[k]) if isinstance(flat[k], str) else str(flat[k])
+
+    parts = [f"{k}: {labels[0]} {show(a, k)}, {labels[1]} {show(b, k)}" for k in keys[:limit]]
+    more = f" (+{len(keys) - limit} more keys)" if len(keys) > limit else ""
+    return "; ".join(parts) + more
+
+
+@contextmanager
+def naming_config_changes(run_dir: str | Path, new: Mapping[str, Any]) -> Iterator[None]:
+    """Add to a :class:`RnnkitError` raised in the block (a checkpoint that does not fit)
+    which config keys ``new`` changes from the run's ``config.yaml``.
+
+    On a resume, the run's ``config.yaml`` is still the old one until :func:`setup_done`.
+    """
+    from rnnkit.runs import CONFIG
+
+    try:
+        yield
+    except RnnkitError as e:
+        changes = config_changes(_read_yaml(Path(run_dir) / CONFIG), new)
+        if not changes:
+            raise
+        raise RnnkitError(f"{e}; the config differs from the run's: {changes}") from None
 
 
 def first_line(error: BaseException) -> str:

@@ -109,8 +109,10 @@ def check_run_dir(
 def _is_leftover(name: str) -> bool:
     """An entry a killed writer may leave in a run directory that holds nothing else: the
     lock file, a temporary file, an --overwrite's trash (see :mod:`rnnkit.rundir`)."""
-    return name == ".rnnkit.lock" or name.startswith(".rnnkit-old-") or (
-        name.startswith(".") and name.endswith(".tmp")
+    return (
+        name == ".rnnkit.lock"
+        or name.startswith(".rnnkit-old-")
+        or (name.startswith(".") and name.endswith(".tmp"))
     )
 
 
@@ -231,12 +233,32 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
         raise RnnkitError(
             f"{path}: the weights do not fit the model that {CONFIG} describes (was the "
             f"config edited, or the file copied from another run?): {mismatch}"
+            + _config_drift(path.parent)
         )
     device = next((p.device for p in model.parameters()), "cpu")
     try:
         load_model(model, str(path), device=str(device))
     except Exception as e:  # noqa: BLE001
         raise RnnkitError(f"{path}: the weights do not fit this model ({first_line(e)})") from None
+
+
+def _config_drift(run_dir: Path) -> str:
+    """``"; config.yaml differs from ..."`` naming the keys of ``config.yaml`` that differ
+    from the config ``report.json`` says the run was trained with ("" if none or unknown)."""
+    from rnnkit.rundir import config_changes
+
+    try:
+        report = read_report(run_dir)
+        saved = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))
+    except (RnnkitError, OSError, ValueError, yaml.YAMLError):
+        return ""
+    trained = report.get("config") if report else None
+    if not isinstance(trained, dict) or not isinstance(saved, dict):
+        return ""
+    changes = config_changes(trained, saved, labels=("trained with", f"{CONFIG} has"))
+    if not changes:
+        return ""
+    return f"; {CONFIG} differs from the config the run was trained with: {changes}"
 
 
 def read_report(run_dir: str | Path) -> dict[str, Any] | None:

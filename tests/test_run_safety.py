@@ -89,7 +89,8 @@ def copy_of(run: Path, tmp_path: Path) -> Path:
 BAD = [
     # train into an existing run: the config, the data, the checkpoint against the config
     (["train", "sentiment", "--out", "RUN", "--resume", "--set", "model.hidden_size=7"],
-     ["checkpoint.pt", "[32, 8] in the file, [28, 8] by the config"]),
+     ["checkpoint.pt", "[32, 8] in the file, [28, 8] by the config",
+      "the config differs from the run's: model.hidden_size: run has 8, this command 7"]),
     (["train", "sentiment", "--out", "RUN", "--resume", "--set", "bogus.key=1"], ["bogus"]),
     (["train", "sentiment", "--out", "RUN", "--resume", "--set", "train.lr=abc"], ["train.lr"]),
     (["train", "sentiment", "--out", "RUN", "--resume", "--data", "DATA/none.csv"], ["none.csv"]),
@@ -180,7 +181,17 @@ DAMAGE = [
     # (file, how, words the one line names)
     ("model.safetensors", truncate, ["model.safetensors", "damaged"]),
     ("model.safetensors", lambda p: p.write_bytes(b""), ["model.safetensors"]),
-    ("config.yaml", edit_config, ["model.safetensors", "config.yaml", "[32, 8]", "[28, 7]"]),
+    (
+        "config.yaml",
+        edit_config,
+        [
+            "model.safetensors",
+            "config.yaml",
+            "[32, 8]",
+            "[28, 7]",
+            "model.hidden_size: trained with 8, config.yaml has 7",
+        ],
+    ),
     ("config.yaml", lambda p: p.write_text("task: [unclosed\n"), ["config.yaml", "YAML"]),
     ("config.yaml", newer_format, ["format 99", "upgrade rnnkit"]),
     ("tokenizer.json", lambda p: p.unlink(), ["tokenizer.json"]),
@@ -242,6 +253,52 @@ def test_a_torn_last_metrics_line_is_noted_and_repaired_on_resume(finished, data
     assert code == 0 and "metrics.jsonl: line 3 is torn" in err
     lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     assert [line[:12] for line in lines] == ['{"epoch": 1,', '{"epoch": 2,', '{"epoch": 3,']
+
+
+def test_resume_on_other_data_keeps_the_tokenizer_and_names_the_data_key(
+    finished, data, tmp_path, capsys
+):
+    """Other words, the same number of them: the refitted tokenizer would have the same
+    size (the checkpoint fits) but other ids. The resume is refused; nothing changes."""
+    run = copy_of(finished, tmp_path)
+    other = tmp_path / "other.csv"
+    text = (data / "reviews.csv").read_text(encoding="utf-8")
+    other.write_text(text.replace("film", "show").replace("movie", "piece"), encoding="utf-8")
+    before = digest(run)
+    argv = ["train", "sentiment", "--out", run, "--resume", "--data", other, "--epochs", "3"]
+    assert_one_line(*call(argv, capsys), f"cannot resume {run}: tokenizer.json would change",
+                    f"data.name: run has '{data / 'reviews.csv'}', this command '{other}'",
+                    "resume on the run's data")  # fmt: skip
+    assert digest(run) == before
+
+
+def test_evaluate_on_other_data_leaves_the_run_byte_identical(finished, data, tmp_path, capsys):
+    run = copy_of(finished, tmp_path)
+    other = tmp_path / "other.csv"
+    text = (data / "reviews.csv").read_text(encoding="utf-8")
+    other.write_text(text.replace("film", "show"), encoding="utf-8")
+    before = digest(run)
+    for argv in (["evaluate", run, "--data", other], ["evaluate", run, "--split", "val"]):
+        assert call(argv, capsys)[0] == 0
+        assert digest(run) == before
+
+
+def test_config_changes_names_the_keys_that_differ():
+    from rnnkit.rundir import config_changes
+
+    old = {"model": {"hidden_size": 128, "cell": "lstm"}, "train": {"epochs": 2, "lr": 0.1}}
+    new = {"train": {"epochs": 9, "lr": 0.2}, "model": {"hidden_size": 7, "cell": "gru"}}
+    assert config_changes(old, new) == (
+        "model.hidden_size: run has 128, this command 7; model.cell: run has 'lstm', this "
+        "command 'gru'; train.lr: run has 0.1, this command 0.2"
+    )  # train.epochs never changes what a file holds
+    assert config_changes(old, new, only="train.", limit=1) == (
+        "train.epochs: run has 2, this command 9 (+1 more keys)"
+    )
+    assert config_changes(old, {**old, "data": {"path": "x"}}, labels=("a", "b")) == (
+        "data.path: a no such key, b 'x'"
+    )
+    assert config_changes(old, old) == ""
 
 
 # ----------------------------------------------------------------------------- one writer

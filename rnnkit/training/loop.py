@@ -315,9 +315,12 @@ def fit(
         generator = make_generator(cfg.seed)
         state = TrainState()
         if resume:
-            state = load_checkpoint(
-                run_dir / runs.CHECKPOINT, model, optimizer, schedule, generator
-            )
+            from rnnkit.config import to_dict
+
+            with rundir.naming_config_changes(run_dir, to_dict(cfg)):  # a misfit names keys
+                state = load_checkpoint(
+                    run_dir / runs.CHECKPOINT, model, optimizer, schedule, generator
+                )
             state.rows = runs.rows_up_to(run_dir, state.epoch)
             if state.stopped == "early_stopping":
                 say(f"resuming {run_dir}: training had stopped early; evaluating the best epoch")
