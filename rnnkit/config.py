@@ -14,6 +14,7 @@ needs the task registry) is :mod:`rnnkit.tasks.resolve`; this module never impor
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -166,14 +167,19 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool):
             raise RnnkitError(f"config key '{key}': expected a number, got {value!r}")
+        number: float | None = None
         if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
-                pass
-        raise RnnkitError(f"config key '{key}': expected a number, got {value!r}")
+                number = None
+        if number is None:
+            raise RnnkitError(f"config key '{key}': expected a number, got {value!r}")
+        if not math.isfinite(number):  # nan would train silently to nan weights
+            raise RnnkitError(f"config key '{key}': expected a finite number, got {value!r}")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
@@ -194,7 +200,11 @@ def update_dataclass(obj: Any, values: dict[str, Any], prefix: str = "") -> Any:
     Unknown keys raise :class:`RnnkitError` naming the key and the known keys.
     """
     if not isinstance(values, dict):
-        raise RnnkitError(f"config section '{prefix.rstrip('.') or '<root>'}' must be a mapping")
+        section = prefix.rstrip(".") or "<root>"
+        raise RnnkitError(
+            f"config section '{section}' must be a mapping of keys (e.g. {section}: "
+            f"{{key: value}}), got {repr(values)[:80]}"
+        )
     types_ = _field_types(type(obj))
     changes: dict[str, Any] = {}
     for name, value in values.items():
@@ -231,7 +241,10 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML config file into a dict, with clear errors for missing or malformed files."""
+    from rnnkit.data.files import check_data_file
+
     path = Path(path)
+    check_data_file(path, "config file")  # a device or a pipe: refused, not read
     if not path.is_file():
         raise RnnkitError(f"config file {path} does not exist")
     try:

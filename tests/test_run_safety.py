@@ -66,6 +66,10 @@ def data(tmp_path_factory) -> Path:
     (root / "wrong.csv").write_text("a,b\n1,2\n3,4\n", encoding="utf-8")
     (root / "binary.csv").write_bytes(bytes(range(256)) * 4)
     (root / "latin1.txt").write_bytes("a joy\nun caf\u00e9 froid\n".encode("latin-1"))
+    (root / "empty.csv").write_bytes(b"")
+    (root / "section.yaml").write_text("model: 5\n", encoding="utf-8")
+    (root / "types.yaml").write_text("model:\n  hidden_size: big\n", encoding="utf-8")
+    (root / "list.yaml").write_text("train:\n  lr: [1, 2]\n", encoding="utf-8")
     return root
 
 
@@ -106,10 +110,37 @@ BAD = [
     (["train", "sentiment", "--out", "RUN", "--overwrite", "--set", "model.cell=nope"],
      ["model.cell"]),
     (["train", "sentiment", "--out", "RUN", "--overwrite", "--resume"], ["--resume"]),
+    # wrong types and out-of-range values in the config (--set and --config)
+    (["train", "sentiment", "--out", "RUN", "--resume", "--set", "model.hidden_size=abc"],
+     ["model.hidden_size", "expected an integer"]),
+    (["train", "sentiment", "--out", "RUN", "--resume", "--set", "train.batch_size=1.5"],
+     ["train.batch_size", "expected an integer"]),
+    (["train", "sentiment", "--out", "RUN", "--resume", "--set", "model.bidirectional=maybe"],
+     ["model.bidirectional", "true or false"]),
+    (["train", "sentiment", "--out", "RUN", "--resume", "--set", "train.lr=nan"],
+     ["train.lr", "finite number"]),
+    (["train", "sentiment", "--out", "RUN", "--resume", "--set", "model.hidden_size=0"],
+     ["model.hidden_size", ">= 1"]),
+    (["train", "sentiment", "--out", "RUN", "--resume", "--config", "DATA/section.yaml"],
+     ["config section 'model' must be a mapping", "got 5"]),
+    (["train", "sentiment", "--out", "RUN", "--resume", "--config", "DATA/types.yaml"],
+     ["model.hidden_size", "'big'"]),
+    (["train", "sentiment", "--out", "RUN", "--resume", "--config", "DATA/list.yaml"],
+     ["train.lr", "[1, 2]"]),
+    (["train", "sentiment", "--out", "RUN", "--resume", "--config", "DATA/none.yaml"],
+     ["none.yaml does not exist"]),
+    (["train", "sentiment", "--out", "RUN", "--resume", "--config", "/dev/zero"],
+     ["config file /dev/zero is a character device"]),
     # the readers, with bad inputs
     (["evaluate", "RUN", "--data", "DATA/none.csv"], ["none.csv"]),
     (["evaluate", "RUN", "--data", "DATA/wrong.csv"], ["review"]),
     (["evaluate", "RUN", "--split", "nope"], ["--split"]),
+    (["evaluate", "RUN", "--data", "DATA/empty.csv"], ["empty.csv is empty"]),
+    (["train", "sentiment", "--out", "RUN", "--overwrite", "--data", "DATA/empty.csv"],
+     ["empty.csv is empty"]),
+    (["predict", "RUN", "--file", "DATA/empty.csv"], ["nothing to predict"]),
+    (["predict", "RUN", "great fun", " "], ["input 2 is empty"]),
+    (["explain", "RUN", " "], ["empty"]),
     (["evaluate", "RUN", "--data", "/dev/zero"], ["/dev/zero is a character device"]),
     (["train", "sentiment", "--out", "RUN", "--resume", "--data", "/dev/zero"],
      ["/dev/zero is a character device"]),
@@ -123,10 +154,38 @@ BAD = [
     (["generate", "RUN"], ["sentiment"]),
     (["explain", "RUN", "great fun", "--steps", "0"], ["--steps"]),
     (["explain", "RUN", "great fun", "--out", "DATA"], ["DATA"]),
+    # serving and exporting: refused before anything starts or is written
+    (["serve", "RUN", "--port", "99999"], ["--port", "0..65535"]),
+    (["serve", "RUN", "--max-items", "0"], ["max_items", ">= 1"]),
+    (["serve", "RUN", "--device", "bogus"], ["device", "'bogus'"]),
+    (["serve", "RUN", "--host", "999.1.1.1"], ["--host 999.1.1.1", "not a host"]),
+    (["serve", "DATA"], ["not an rnnkit run directory"]),
+    (["export", "RUN", "--int8"], ["--int8"]),
+    (["export", "RUN", "--format", "tflite"], ["--format"]),
+    (["export", "RUN", "--out", "DATA"], [".onnx"]),
+    (["export", "RUN", "--out", "RUN/config.yaml", "--overwrite"], [".onnx"]),
+    (["export", "DATA/none"], ["DATA/none"]),
 ]  # fmt: skip
 
 
-def test_refused_commands_leave_the_run_byte_identical(finished, data, tmp_path, capsys):
+@pytest.fixture
+def no_serving(monkeypatch):
+    """``rnnkit serve`` fails instead of serving (a table row that passes would block)."""
+    import rnnkit.deploy.server as server
+
+    real = server.require_server
+
+    class NoUvicorn:
+        @staticmethod
+        def run(*args, **kwargs):
+            raise AssertionError("rnnkit serve started serving")
+
+    monkeypatch.setattr(server, "require_server", lambda: (real()[0], NoUvicorn))
+
+
+def test_refused_commands_leave_the_run_byte_identical(
+    finished, data, tmp_path, capsys, no_serving
+):
     run = copy_of(finished, tmp_path)
     before = digest(run)
     assert "config.yaml" in before and "checkpoint.pt" in before and "report.json" in before
@@ -204,22 +263,23 @@ READERS = [
     ["evaluate", "RUN"],
     ["predict", "RUN", "great fun"],
     ["explain", "RUN", "great fun", "--out", "OUT/x.html"],
+    ["serve", "RUN", "--port", "0"],
+    ["export", "RUN", "--out", "OUT/x.onnx"],
 ]
 
 
 @pytest.mark.parametrize(("name", "damage", "needles"), DAMAGE)
 def test_every_reader_names_a_damaged_file_in_one_line(
-    finished, tmp_path, capsys, name, damage, needles
+    finished, tmp_path, capsys, no_serving, name, damage, needles
 ):
     run = copy_of(finished, tmp_path)
     damage(run / name)
     before = digest(run)
     for argv in READERS:
-        argv = [a.replace("RUN", str(run)).replace("OUT", str(tmp_path)) for a in argv]
-        code, err = call(argv, capsys)
         if name == "report.json" and argv[0] != "evaluate":
             continue  # only evaluate reads the report (for nothing but display)
-        assert_one_line(code, err, *needles)
+        argv = [a.replace("RUN", str(run)).replace("OUT", str(tmp_path)) for a in argv]
+        assert_one_line(*call(argv, capsys), *needles)
     assert digest(run) == before
 
 
@@ -299,6 +359,18 @@ def test_config_changes_names_the_keys_that_differ():
         "data.path: a no such key, b 'x'"
     )
     assert config_changes(old, old) == ""
+
+
+def test_serve_on_a_port_in_use_is_refused_in_one_line(finished, capsys, no_serving):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, err = call(["serve", finished, "--port", port], capsys)
+    assert_one_line(code, err, f"cannot listen on --host 127.0.0.1 --port {port}",
+                    "Address already in use")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- one writer

@@ -174,6 +174,27 @@ def create_app(run_dir: str | Path, *, limits: Limits | None = None, device: str
     return app
 
 
+def check_address(host: str, port: int) -> None:
+    """Refuse, in one line, a ``host`` that is not an address of this machine or a ``port``
+    already in use (uvicorn would log them over several lines after starting the app)."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as e:
+        raise RnnkitError(f"--host {host}: not a host name or address ({e})") from None
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            s.bind(address)
+        except OSError as e:
+            reason = e.strerror or str(e)
+            raise RnnkitError(
+                f"cannot listen on --host {host} --port {port}: {reason} (is another server "
+                f"on that port, or is {host} not an address of this machine?)"
+            ) from None
+
+
 def serve(
     run_dir: str | Path,
     *,
@@ -187,4 +208,5 @@ def serve(
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise RnnkitError(f"--port: expected a port number in 0..65535, got {port!r}")
     app = create_app(run_dir, limits=limits, device=device)
+    check_address(host, port)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10)
