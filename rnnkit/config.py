@@ -283,7 +283,12 @@ def apply_values(cfg: RunConfig, values: dict[str, Any], origin: str = "") -> Ru
         if task != cfg.task:
             where = f"{origin}: " if origin else ""
             raise RnnkitError(f"{where}config key 'task' is {task!r} but the run is {cfg.task!r}")
-    return update_dataclass(cfg, values)
+    try:
+        return update_dataclass(cfg, values)
+    except RnnkitError as e:
+        if not origin:
+            raise
+        raise RnnkitError(f"{origin}: {e}") from None  # which file (or --set) it came from
 
 
 def nest_dotted(values: dict[str, Any]) -> dict[str, Any]:

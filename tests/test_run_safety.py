@@ -165,6 +165,8 @@ BAD = [
     (["export", "RUN", "--out", "DATA"], [".onnx"]),
     (["export", "RUN", "--out", "RUN/config.yaml", "--overwrite"], [".onnx"]),
     (["export", "DATA/none"], ["DATA/none"]),
+    # a search whose study directory would be the run
+    (["tune", "sentiment", "--out", "RUN", "--trials", "1"], ["is a run directory"]),
 ]  # fmt: skip
 
 
@@ -252,6 +254,11 @@ DAMAGE = [
         ],
     ),
     ("config.yaml", lambda p: p.write_text("task: [unclosed\n"), ["config.yaml", "YAML"]),
+    (
+        "config.yaml",
+        lambda p: p.write_text(p.read_text().replace("hidden_size: 8", "hidden_size: big")),
+        ["config.yaml", "model.hidden_size", "expected an integer"],
+    ),
     ("config.yaml", newer_format, ["format 99", "upgrade rnnkit"]),
     ("tokenizer.json", lambda p: p.unlink(), ["tokenizer.json"]),
     ("tokenizer.json", lambda p: p.write_text("{not json"), ["tokenizer.json"]),
