@@ -1,9 +1,8 @@
 """torch.compile and torch.export accept every layer family and match eager.
 
-Not yet (issue 10, left open): torch's own kernels (``native``) in training under
-torch.compile and with ``lengths`` (torch's packing), the ``fused`` backend under
-torch.compile, torch.export with ``lengths``, and a dynamic time axis for the families
-whose backends loop over time in Python (all but MinGRU/MinLSTM).
+torch's own kernels (``native``, the default of LSTM/GRU/RNN without options) run eagerly
+inside a compiled module (a graph break, as torch.nn.LSTM does), in training and with
+``lengths`` (torch's packing).
 """
 
 from __future__ import annotations
@@ -58,6 +57,31 @@ def test_compiled_training_step_with_lengths_matches_eager(name: str) -> None:
         torch.testing.assert_close(out, want)
         for g, w in zip(grads, want_grads, strict=True):
             torch.testing.assert_close(g, w)
+
+
+@pytest.mark.parametrize(
+    ("cls", "lengths", "training"),
+    [(rnnkit.LSTM, None, True), (rnnkit.LSTM, LENGTHS, False), (rnnkit.GRU, None, True)],
+)
+def test_default_native_layers_compile_in_training_and_with_lengths(cls, lengths, training):
+    """backend auto picks torch's kernels here: outputs, final states, every gradient."""
+    torch.manual_seed(0)
+    layer = cls(I, H, num_layers=2, bidirectional=True, batch_first=True, dropout=0.0)
+    compiled = torch.compile(layer, backend="aot_eager")
+    x = _input("LSTM")
+    results = []
+    for module in (compiled, layer):
+        with torch.set_grad_enabled(training):
+            out, states = module(x, lengths=lengths)
+        states = states if isinstance(states, tuple) else (states,)
+        grads = []
+        if training:
+            loss = (out * out).sum() + sum(s.sum() for s in states)
+            grads = torch.autograd.grad(loss, list(layer.parameters()))
+        results.append([out, *states, *grads])
+        assert layer.last_backend == "native"
+    for got, want in zip(*results, strict=True):
+        torch.testing.assert_close(got, want)
 
 
 @pytest.mark.parametrize("name", [n for n in FAMILIES if n != "LSTM-options"])

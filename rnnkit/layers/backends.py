@@ -471,6 +471,7 @@ def _quiet_projection_note() -> Iterator[None]:
         yield
 
 
+@torch.compiler.disable
 def native_call(
     family: str,
     data: Tensor,
@@ -487,7 +488,11 @@ def native_call(
 ) -> tuple[Tensor, States]:
     """One call of ``torch._VF.<kernel>``: batch-first ``(B, T, I)`` when ``batch_sizes``
     is None, else the packed data ``(N, I)``. ``states`` each ``(L*D, B, size)``;
-    ``weights`` flat in torch's order. Dropout between layers as torch.nn."""
+    ``weights`` flat in torch's order. Dropout between layers as torch.nn.
+
+    ``torch.compile`` runs it eagerly (a graph break), as it runs ``torch.nn.LSTM``
+    (``torch._dynamo.config.allow_rnn`` is off): AOT autograd cannot trace torch's RNN
+    kernels in training (``mkldnn_rnn_layer``), nor dynamo the packing of ``lengths``."""
     kernel = getattr(_VF, _NATIVE_KERNELS[family])
     hx = states if family == "lstm" else states[0]
     dropout = dropout if num_layers > 1 else 0.0
@@ -500,6 +505,7 @@ def native_call(
     return result[0], tuple(result[1:])
 
 
+@torch.compiler.disable
 def native_stack(
     family: str,
     x: Tensor,
@@ -511,7 +517,8 @@ def native_stack(
     """torch's fused kernel on a padded batch ``(B, T, I)``, packing it when ``lengths``.
 
     ``kwargs`` as :func:`native_call` (has_bias, num_layers, dropout, training,
-    bidirectional, proj_size): the signature of a ``Backend.stack`` function.
+    bidirectional, proj_size): the signature of a ``Backend.stack`` function. Run eagerly
+    under ``torch.compile`` (see :func:`native_call`).
     Returns ``out (B, T, D*H_out)`` (zero at padding) and the states.
     """
     if lengths is None:
