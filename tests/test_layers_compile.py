@@ -2,7 +2,8 @@
 
 torch's own kernels (``native``, the default of LSTM/GRU/RNN without options) run eagerly
 inside a compiled module (a graph break, as torch.nn.LSTM does), in training and with
-``lengths`` (torch's packing).
+``lengths`` (torch's packing). torch.export takes ``lengths`` and a dynamic time axis
+(each layer-direction one ``rnnkit::run_direction`` op while exporting).
 """
 
 from __future__ import annotations
@@ -98,3 +99,37 @@ def test_export_with_a_dynamic_time_axis(name: str) -> None:
     program = export(layer, (_input(name),), dynamic_shapes=({1: Dim("T", max=512)},), strict=False)
     longer = _input(name, steps=11)
     torch.testing.assert_close(program.module()(longer)[0], layer(longer)[0])
+
+
+EXPORTED = {
+    **{n: f for n, f in FAMILIES.items() if n != "LSTM"},
+    "LSTM": lambda: rnnkit.LSTM(I, H, batch_first=True),  # auto: torch's kernel (native)
+    "LSTM-proj-2-layers": lambda: rnnkit.LSTM(
+        I, H, num_layers=2, bidirectional=True, proj_size=2, batch_first=True
+    ),
+}
+
+
+def _flat(result) -> list[torch.Tensor]:
+    out, states = result
+    return [out, *(states if isinstance(states, tuple) else (states,))]
+
+
+@pytest.mark.parametrize("name", list(EXPORTED))
+def test_export_with_lengths_and_a_dynamic_time_axis(name: str) -> None:
+    """Traced at T=6, run at T=11 and T=3 with other lengths: outputs and final states."""
+    torch.manual_seed(0)
+    layer = EXPORTED[name]().eval()
+    shapes = {"input": {1: Dim("T", min=2, max=512)}, "lengths": None}
+    program = export(
+        layer, (_input(name),), {"lengths": LENGTHS}, dynamic_shapes=shapes, strict=False
+    )
+    for steps, lengths in ((11, torch.tensor([11, 4, 7])), (3, torch.tensor([1, 3, 2]))):
+        x = _input(name, steps=steps)
+        got = _flat(program.module()(x, lengths=lengths))
+        want = _flat(layer(x, lengths=lengths))
+        for g, w in zip(got, want, strict=True):
+            torch.testing.assert_close(g, w)
+        assert (got[0][2, lengths[2] :] == 0).all()  # zero at padding
+    with pytest.raises(RuntimeError, match=r"every length must lie in \[1, T\]"):
+        program.module()(_input(name, steps=4), lengths=torch.tensor([4, 5, 1]))

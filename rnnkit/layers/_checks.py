@@ -119,7 +119,10 @@ def check_lengths(
 
     Returns:
         ``(lengths, min, max)``, ``lengths`` moved to ``device`` if given; the bounds are
-        read once (one device sync) and reused.
+        read once (one device sync) and reused. Under ``torch.export`` the values are
+        symbolic: the exported program checks them when it runs (an assertion in its
+        graph), and the bounds returned are ``(1, T)``, what the check guarantees (the
+        caller keeps ``lengths`` then, see :func:`exporting`).
     """
     if not isinstance(lengths, Tensor):
         raise TypeError(
@@ -137,6 +140,10 @@ def check_lengths(
         lengths = lengths.to(device)
     if batch == 0:
         return lengths, steps, steps
+    if exporting():
+        inside = ((lengths >= 1) & (lengths <= steps)).all()
+        torch._assert_async(inside, f"{name}: every length must lie in [1, T]")
+        return lengths, 1, steps
     lo, hi = (int(v) for v in torch.aminmax(lengths))
     if lo < 1:
         raise ValueError(
@@ -158,7 +165,13 @@ def padded_lengths(
     if lengths is None:
         return None
     lengths, shortest, _ = check_lengths(name, lengths, batch, steps, device)
-    return None if shortest == steps else lengths
+    return None if not exporting() and shortest == steps else lengths
+
+
+def exporting() -> bool:
+    """Whether ``torch.export`` is tracing the call: ``lengths`` are then kept even where
+    they might pad nothing (their values are not known while tracing)."""
+    return bool(torch.compiler.is_exporting())
 
 
 def check_state(

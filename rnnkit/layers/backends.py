@@ -170,7 +170,10 @@ class Backend:
         description: one line for ``rnnkit info`` and the error messages.
         stack: optional family -> function running a whole stack at once (``native``:
             torch's multi-layer kernels); the layer passes its own arguments
-            (see :func:`native_stack`). Used when the call is not traced.
+            (see :func:`native_stack`). Used when the call is neither traced nor exported.
+        traceable_time: torch.export can trace the run functions over a dynamic time
+            axis (no Python loop over time: ``scan``); else :func:`run_function` hands
+            them to torch.export as one opaque custom op (``rnnkit::run_direction``).
     """
 
     name: str
@@ -178,6 +181,7 @@ class Backend:
     check: Callable[[Request], str | None] = lambda request: None
     description: str = ""
     stack: dict[str, Callable[..., tuple[Tensor, States]]] = field(default_factory=dict)
+    traceable_time: bool = False
 
     def refusal(self, request: Request) -> str | None:
         """Why this backend cannot run ``request`` (None when it can)."""
@@ -242,6 +246,107 @@ def get(name: str) -> Backend:
     if name in SLOTS:
         raise ValueError(f"backend {name!r} is not available: {SLOTS[name]}")
     raise ValueError(f"unknown backend {name!r}; registered: {names()}")
+
+
+# ----------------------------------------------------------------------------- torch.export
+
+
+def exporting() -> bool:
+    """Whether ``torch.export`` is tracing this call (its values are then symbolic)."""
+    return bool(torch.compiler.is_exporting())
+
+
+# StepOptions' fields, each as how many tensors it holds (a pair, a triple or one tensor)
+_OPTION_ARITY = {"ln_ih": 2, "ln_hh": 2, "ln_c": 2, "peephole": 3}
+
+
+def _flatten_options(options: StepOptions) -> list[Tensor | None]:
+    """``options`` as a flat list of tensors or None (the custom op's ``Tensor?[]``)."""
+    flat: list[Tensor | None] = []
+    for f in fields(options):
+        value = getattr(options, f.name)
+        arity = _OPTION_ARITY.get(f.name, 1)
+        if arity == 1:
+            flat.append(value)
+        else:
+            flat.extend(value if value is not None else [None] * arity)
+    return flat
+
+
+def _unflatten_options(flat: list[Tensor | None]) -> StepOptions:
+    """The inverse of :func:`_flatten_options`."""
+    values: dict[str, object] = {}
+    at = 0
+    for f in fields(StepOptions):
+        arity = _OPTION_ARITY.get(f.name, 1)
+        part = flat[at : at + arity]
+        at += arity
+        if arity == 1:
+            values[f.name] = part[0]
+        else:
+            values[f.name] = None if part[0] is None else tuple(part)
+    return StepOptions(**values)  # type: ignore[arg-type]
+
+
+@torch.library.custom_op(
+    "rnnkit::run_direction",
+    mutates_args=(),
+    schema="(str backend, str family, Tensor x, Tensor? lengths, Tensor[] state, "
+    "Tensor?[] weights, Tensor?[] options) -> Tensor[]",
+)
+def _run_direction_op(
+    backend: str,
+    family: str,
+    x: Tensor,
+    lengths: Tensor | None,
+    state: list[Tensor],
+    weights: list[Tensor | None],
+    options: list[Tensor | None],
+) -> list[Tensor]:
+    """One layer-direction on ``backend`` (its run function, eagerly): ``[out, *state_n]``."""
+    run = get(backend).runs[family]
+    out, state_n = run(x, lengths, tuple(state), tuple(weights), _unflatten_options(options))
+    return [out, *state_n]
+
+
+@_run_direction_op.register_fake
+def _(
+    backend: str,
+    family: str,
+    x: Tensor,
+    lengths: Tensor | None,
+    state: list[Tensor],
+    weights: list[Tensor | None],
+    options: list[Tensor | None],
+) -> list[Tensor]:
+    """The shapes of every family's run: out ``(B, T, *h)`` and the states as given."""
+    out = x.new_empty(x.shape[0], x.shape[1], *state[0].shape[1:])
+    return [out, *(torch.empty_like(s) for s in state)]
+
+
+def run_function(name: str, family: str) -> RunFn:
+    """The run function of backend ``name`` for ``family``.
+
+    Under ``torch.export`` (and for a backend without ``traceable_time``) the same run is
+    one custom op, ``rnnkit::run_direction``, whose output shapes follow from its inputs'
+    alone: the exported program keeps a dynamic time axis and takes ``lengths``, and runs
+    the backend's own code when called. The op has no autograd: an exported program
+    computes, it does not train.
+    """
+    backend = get(name)
+    run = backend.runs[family]
+    if backend.traceable_time or not exporting():
+        return run
+
+    def exported(
+        x: Tensor, lengths: Tensor | None, state: States, weights: tuple, options: StepOptions
+    ) -> tuple[Tensor, States]:
+        outs = _run_direction_op(
+            name, family, x, lengths, list(state), list(weights), _flatten_options(options)
+        )
+        return outs[0], tuple(outs[1:])
+
+    return exported
 
 
 def available(family: str) -> list[str]:
@@ -590,5 +695,6 @@ register(
         "scan",
         {"mingru": _minrnn("scan", "mingru"), "minlstm": _minrnn("scan", "minlstm")},
         description="the parallel log-space scan of the linear recurrence",
+        traceable_time=True,
     )
 )

@@ -276,7 +276,7 @@ class RecurrentBase(nn.Module):
             )
         if lengths is not None:
             lengths, shortest, _ = _checks.check_lengths(self._name, lengths, batch, steps)
-            if shortest == steps:
+            if not _checks.exporting() and shortest == steps:
                 lengths = None  # nothing is padded
         states = self._initial_states(hx, batch, batched, x)
         out, states = self._run(x, lengths, states)  # (B, T, D*H_out)
@@ -394,10 +394,12 @@ class RecurrentBase(nn.Module):
         if x.shape[0] == 0:  # an empty batch: nothing to run
             return x.new_zeros(0, x.shape[1], self.num_directions * self.output_size), states
         chosen = backends.get(backend)
-        stack = chosen.stack.get(self.family)
+        # torch.export: every layer-direction as one op (backends.run_function), for a
+        # dynamic time axis; torch's whole-stack kernel would be unrolled over time
+        stack = None if backends.exporting() else chosen.stack.get(self.family)
         if stack is not None and not trace.is_traced(self):  # the whole stack in one call
             return stack(self.family, x, lengths, states, self._flat_weights, **self._stack_args())
-        run = chosen.runs[self.family]
+        run = backends.run_function(backend, self.family)
         layer_fn = None
         if stack is not None:  # traced: the stack function one layer at a time
 

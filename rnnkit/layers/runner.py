@@ -186,7 +186,7 @@ def backend_run(
         hidden_size=getattr(layer, "hidden_size", 0),
     )
     layer.last_backend, layer.backend_reason = backends.choose(layer.backend, request)
-    return backends.get(layer.last_backend).runs[family]
+    return backends.run_function(layer.last_backend, family)
 
 
 def training_step(module: nn.Module) -> bool:
