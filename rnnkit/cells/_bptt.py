@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -39,7 +39,10 @@ def apply_bptt(function: type[torch.autograd.Function], x: torch.Tensor, *args: 
         return function.apply(*args)
 
 
-def autocast_off(backward: Callable[..., Any]) -> Callable[..., Any]:
+Backward = TypeVar("Backward", bound=Callable[..., Any])
+
+
+def autocast_off(backward: Backward) -> Backward:
     """Decorate a BPTT ``backward`` to run with autocast off, in the saved buffers' dtype."""
 
     @functools.wraps(backward)
@@ -47,7 +50,7 @@ def autocast_off(backward: Callable[..., Any]) -> Callable[..., Any]:
         with torch.autocast(grads[0].device.type, enabled=False):
             return backward(ctx, *grads)
 
-    return wrapper
+    return wrapper  # type: ignore[return-value]
 
 
 _ABSENT = torch.empty(0)  # stands for a None among saved tensors
@@ -59,6 +62,12 @@ def save_optional(ctx: Any, *tensors: torch.Tensor | None) -> None:
     :func:`saved_optional` gives them back as None."""
     ctx.save_for_backward(*(_ABSENT if t is None else t for t in tensors))
     ctx.absent = tuple(t is None for t in tensors)
+
+
+def present(tensors: tuple[torch.Tensor | None, ...]) -> tuple[torch.Tensor, ...]:
+    """Saved tensors that are never absent, typed as such (an assertion checks it)."""
+    assert all(t is not None for t in tensors), "a saved tensor is missing"
+    return tuple(t for t in tensors if t is not None)
 
 
 def saved_optional(ctx: Any) -> tuple[torch.Tensor | None, ...]:

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnkit.cells._bptt import save_optional, saved_optional
+from rnnkit.cells._bptt import present, save_optional, saved_optional
 from rnnkit.cells.padded import full_lengths, step_mask
 
 __all__ = [
@@ -315,16 +315,10 @@ def _ln_back(dy: Tensor, a: Tensor, mean: Tensor, rstd: Tensor, gain: Tensor) ->
     )[0]
 
 
-def _present(*tensors: Tensor | None) -> tuple[Tensor, ...] | None:
+def _option(*tensors: Tensor | None) -> tuple[Tensor, ...] | None:
     """The tensors of one option (all there or none), or None when it is off."""
     found = tuple(t for t in tensors if t is not None)
     return found if len(found) == len(tensors) else None
-
-
-def _tensors(saved: tuple[Tensor | None, ...]) -> tuple[Tensor, ...]:
-    """Saved tensors that are never absent, typed as such."""
-    assert all(t is not None for t in saved), "a saved buffer is missing"
-    return tuple(t for t in saved if t is not None)
 
 
 class StepTensors(NamedTuple):
@@ -430,8 +424,8 @@ class LSTMStep(CellStep):
     def __init__(self, nonlin: str, p: StepTensors, acts: Tensor, hs: Tensor) -> None:
         super().__init__(nonlin, p, acts, hs)
         self.H = self.G // 4
-        self.peephole = _present(p.w_ci, p.w_cf, p.w_co)  # (w_ci, w_cf, w_co) or None
-        self.cell_norm = _present(p.lnc_g, p.lnc_b)  # (gain, bias) or None
+        self.peephole = _option(p.w_ci, p.w_cf, p.w_co)  # (w_ci, w_cf, w_co) or None
+        self.cell_norm = _option(p.lnc_g, p.lnc_b)  # (gain, bias) or None
 
     def allocate(self, c0: Tensor | None, keep_c: Tensor | None) -> None:
         assert c0 is not None and keep_c is not None, "the LSTM needs c0 and its keep weights"
@@ -645,7 +639,7 @@ class ExtendedRecurrence(torch.autograd.Function):
         acts = xg.clone()  # pre-activations, made the gate activations in place
         cell = CELL_STEPS[kind](nonlin, p, acts, hs)  # the family's part, chosen once
         cell.allocate(c0, keep_c)
-        ln = _present(p.ln_g, p.ln_b)  # layer norm of the recurrent part: (gain, bias)
+        ln = _option(p.ln_g, p.ln_b)  # layer norm of the recurrent part: (gain, bias)
         ln_in = xg.new_empty(T, B, G) if ln else xg.new_empty(0)  # h_r W_hh^T, LN's input
         ln_stats = xg.new_empty(2, T, B, 1) if ln else xg.new_empty(0)  # its mean, 1/std
         into_acts = cell.adds_recurrent  # gh goes into acts[t] (all but the GRU)
@@ -671,12 +665,12 @@ class ExtendedRecurrence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, dout: Tensor, dh_n: Tensor, dc_n: Tensor) -> tuple[Tensor | None, ...]:
         saved = saved_optional(ctx)
-        m, keep_h, acts, hs, ln_in, ln_stats = _tensors(saved[:6])
+        m, keep_h, acts, hs, ln_in, ln_stats = present(saved[:6])
         keep_c, n = saved[6], len(StepTensors._fields)
         p = StepTensors(*saved[7 : 7 + n])  # type: ignore[arg-type]
         cell = CELL_STEPS[ctx.kind](ctx.nonlin, p, acts, hs)
-        cell.restore(keep_c, _tensors(saved[7 + n :]))
-        ln = _present(p.ln_g, p.ln_b)
+        cell.restore(keep_c, present(saved[7 + n :]))
+        ln = _option(p.ln_g, p.ln_b)
         T, B, G = acts.shape
         H_out = hs.shape[2]
         # factors that do not depend on the carried gradient, for all steps at once

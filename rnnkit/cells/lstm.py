@@ -22,7 +22,14 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnkit.cells._bptt import apply_bptt, autocast_off, check_mode, save_optional, saved_optional
+from rnnkit.cells._bptt import (
+    apply_bptt,
+    autocast_off,
+    check_mode,
+    present,
+    save_optional,
+    saved_optional,
+)
 from rnnkit.cells.padded import first_padded_step, step_mask
 
 
@@ -162,11 +169,10 @@ class LSTMBPTT(torch.autograd.Function):
                 gates += b
         gates = gates.view(T, B, 4 * H)  # becomes the activations i, f, g, o in place
         w_hh_t = w_hh.t()  # (H_out, 4H)
-        w_hr_t = w_hr.t() if w_hr is not None else None  # (H, H_out)
         hs = x.new_empty(T + 1, B, H_out)  # hs[t] = h_{t-1}: the state entering step t
         cs = x.new_empty(T + 1, B, H)  # cs[t] = c_{t-1}
         tcs = x.new_empty(T, B, H)  # tanh(c_t) of the new cell state
-        hcs = x.new_empty(T, B, H) if w_hr is not None else None  # h~ = o * tanh(c_t)
+        hcs = x.new_empty(T, B, H) if w_hr is not None else x.new_empty(0)  # h~ = o tanh(c_t)
         hs[0], cs[0] = h0, c0
         for t in range(T):
             a = gates[t].addmm_(hs[t], w_hh_t)  # (B, 4H) pre-activations
@@ -180,7 +186,7 @@ class LSTMBPTT(torch.autograd.Function):
                 torch.mul(o, tc, out=hs[t + 1])  # h = o * tanh(c)
             else:
                 hc = torch.mul(o, tc, out=hcs[t])  # h~ = o * tanh(c)  (B, H)
-                torch.mm(hc, w_hr_t, out=hs[t + 1])  # h = h~ W_hr^T  (B, H_out)
+                torch.mm(hc, w_hr.t(), out=hs[t + 1])  # h = h~ W_hr^T  (B, H_out)
             if t >= t_full:  # padded rows hold the previous state
                 torch.where(mask[t], hs[t + 1], hs[t], out=hs[t + 1])
                 torch.where(mask[t], cs[t + 1], cs[t], out=cs[t + 1])
@@ -194,12 +200,14 @@ class LSTMBPTT(torch.autograd.Function):
     @once_differentiable
     @autocast_off
     def backward(ctx, dout: Tensor, dh_n: Tensor, dc_n: Tensor) -> tuple[Tensor | None, ...]:
-        x, w_ih, w_hh, w_hr, gates, hs, cs, tcs, hcs, mask = saved_optional(ctx)
+        saved = saved_optional(ctx)
+        w_hr = saved[3]  # (H_out, H) or None
+        x, w_ih, w_hh, gates, hs, cs, tcs, hcs, mask = present(saved[:3] + saved[4:])
         B, T, I = x.shape
         H, H_out = cs.shape[2], hs.shape[2]
         dout = dout.transpose(0, 1)  # (T, B, H_out) time-major view
         dA = gates.new_empty(T, B, 4 * H)  # dA[t] = dL/d(gate pre-activations at t)
-        dHs = hs.new_empty(T, B, H_out) if w_hr is not None else None  # dL/dh_t, for dW_hr
+        dHs = hs.new_empty(T, B, H_out) if w_hr is not None else hs.new_empty(0)  # for dW_hr
         # The local derivatives of every step at once, outside the loop:
         dact = gates * (1 - gates)  # sigmoid' = s(1-s) for i, f, o  (T, B, 4H)
         g_all, o_all = gates[..., 2 * H : 3 * H], gates[..., 3 * H :]  # (T, B, H)

@@ -45,6 +45,7 @@ import contextlib
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 from torch import _VF, Tensor
@@ -117,7 +118,7 @@ class StepOptions:
         """Whether any option tensor is set."""
         return any(getattr(self, f.name) is not None for f in fields(self))
 
-    def as_kwargs(self) -> dict[str, object]:
+    def as_kwargs(self) -> dict[str, Any]:
         """The fields as keyword arguments of :func:`rnnkit.cells.extended.extended_sequence`."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
@@ -503,7 +504,7 @@ def _classic(mode: str, family: str) -> RunFn:
                 kind, x, lengths, state[0], c0, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr,
                 nonlinearity=nonlinearity, mode=mode, **options.as_kwargs(),
             )  # fmt: skip
-            return out, ((h, c) if kind == "lstm" else (h,))
+            return out, ((h, c) if c is not None else (h,))
         full = full_lengths(x, lengths)
         if kind == "lstm":
             out, h, c = lstm_sequence(x, full, state[0], state[1], *weights, mode=mode)
@@ -629,12 +630,14 @@ def native_stack(
     if lengths is None:
         return native_call(family, x, None, states, weights, **kwargs)
     packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    states = tuple(s.index_select(1, packed.sorted_indices) for s in states)
+    order, unorder = packed.sorted_indices, packed.unsorted_indices
+    assert order is not None and unorder is not None  # enforce_sorted=False sets both
+    states = tuple(s.index_select(1, order) for s in states)
     data, states = native_call(family, packed.data, packed.batch_sizes, states, weights, **kwargs)
     out, _ = pad_packed_sequence(
         packed._replace(data=data), batch_first=True, total_length=x.shape[1]
     )
-    return out, tuple(s.index_select(1, packed.unsorted_indices) for s in states)
+    return out, tuple(s.index_select(1, unorder) for s in states)
 
 
 def _native(family: str) -> RunFn:

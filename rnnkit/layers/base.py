@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -89,7 +90,7 @@ class RecurrentBase(nn.Module):
 
         # Parameters in torch.nn's registration order, so that the same seed gives the same
         # weights as torch.nn and a state_dict moves both ways.
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self._flat_weights_names: list[str] = []
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
@@ -115,7 +116,9 @@ class RecurrentBase(nn.Module):
         """``H_out``: the size of ``h`` (``proj_size`` if set, else ``hidden_size``)."""
         return self.proj_size if self.proj_size > 0 else self.hidden_size
 
-    def _make_direction_params(self, layer: int, direction: int, factory: dict) -> list[str]:
+    def _make_direction_params(
+        self, layer: int, direction: int, factory: dict[str, Any]
+    ) -> list[str]:
         """Create and register the parameters of one layer-direction; return the names of
         those the fused kernels take, in their order (a parameter an option adds, e.g. a
         layer norm, is registered here but not returned).
@@ -127,7 +130,7 @@ class RecurrentBase(nn.Module):
         gates = self.gate_count * self.hidden_size
         layer_input = self.input_size if layer == 0 else self.output_size * self.num_directions
         suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
-        shapes = {
+        shapes: dict[str, tuple[int, ...]] = {
             f"weight_ih{suffix}": (gates, layer_input),
             f"weight_hh{suffix}": (gates, self.output_size),
         }
@@ -333,7 +336,8 @@ class RecurrentBase(nn.Module):
                     f"{self._name}: hx must be a tuple (h_0, c_0) of two tensors, "
                     f"got {type(hx).__name__}"
                 )
-            parts, names = tuple(hx), ("hx[0] (h_0)", "hx[1] (c_0)")
+            parts: tuple[object, ...] = tuple(hx)
+            names: tuple[str, ...] = ("hx[0] (h_0)", "hx[1] (c_0)")
         else:
             parts, names = (hx,), ("hx",)
         states = []
@@ -457,7 +461,7 @@ class RecurrentBase(nn.Module):
             training=self.training,
         )
 
-    def _stack_args(self) -> dict[str, object]:
+    def _stack_args(self) -> dict[str, Any]:
         """The keyword arguments of a ``Backend.stack`` function for this layer."""
         return {
             "has_bias": self.bias,
@@ -482,6 +486,7 @@ class RecurrentBase(nn.Module):
         time order, from its input ``x`` ``(B, T, I_k)`` and outputs ``h`` ``(B, T, H_out)``,
         by the cell step that ran (with the options' tensors of the run)."""
         w_ih, w_hh, b_ih, b_hh, w_hr = weights
+        assert w_ih is not None and w_hh is not None, "a layer-direction without weights"
         kind = {"lstm": "lstm", "gru": "gru"}.get(self.family, "rnn")
         nonlinearity = "relu" if self.family == "rnn_relu" else "tanh"
         c0 = state[1] if self.has_cell_state else None

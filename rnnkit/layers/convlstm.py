@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -55,7 +56,7 @@ class _ConvLSTMNd(nn.Module):
         self.backend = "auto"  # ConvLSTM has one backend, reference
         self.last_backend: str | None = None  # the backend the latest forward ran on
         self.backend_reason: str | None = None
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self._suffixes = [
             f"_l{layer}" + ("_reverse" if d == 1 else "")
             for layer in range(num_layers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +56,7 @@ class _MinRNN(nn.Module):
         self.last_backend: str | None = None
         self.backend_reason: str | None = None
         self.num_directions = 2 if bidirectional else 1
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         self._names: list[tuple[str, str | None]] = []
         for layer in range(num_layers):
             in_size = input_size if layer == 0 else hidden_size * self.num_directions

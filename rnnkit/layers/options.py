@@ -22,6 +22,7 @@ convolutional, and the options' published forms are for the matrix recurrences.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -77,7 +78,7 @@ class CellOptions:
             object.__setattr__(self, name, check_probability(name, getattr(self, name)))
 
     @classmethod
-    def named(cls, layer: str, **values: object) -> CellOptions:
+    def named(cls, layer: str, **values: Any) -> CellOptions:
         """``CellOptions(**values)``, an error naming ``layer`` as well as the option."""
         try:
             return cls(**values)
@@ -150,10 +151,14 @@ class CellOptions:
         if not self.any:
             return weights, NO_OPTIONS
 
-        def params(*names: str) -> tuple[Tensor, ...]:
-            return tuple(getattr(module, n + suffix) for n in names)
+        def pair(a: str, b: str) -> tuple[Tensor, Tensor]:
+            return getattr(module, a + suffix), getattr(module, b + suffix)
+
+        def peepholes() -> tuple[Tensor, Tensor, Tensor]:
+            return (*pair("weight_ci", "weight_cf"), getattr(module, "weight_co" + suffix))
 
         w_ih, w_hh, b_ih, b_hh, w_hr = weights
+        assert w_hh is not None, "a layer-direction without W_hh"
         B, T, H = x.shape[0], x.shape[1], state_size
         lstm = family == "lstm"
         if training and self.weight_drop > 0:  # DropConnect: one mask per forward pass
@@ -165,13 +170,13 @@ class CellOptions:
         if self.zoneout > 0:
             zh = zoneout_weights((B, T, H), self.zoneout, x, training)
             if lstm:
-                cell = module.hidden_size
+                cell: int = module.hidden_size  # type: ignore[assignment]
                 zc = zoneout_weights((B, T, cell), self.zoneout, x, training)
         options = StepOptions(
-            ln_ih=params("ln_ih_weight", "ln_ih_bias") if self.layer_norm else None,
-            ln_hh=params("ln_hh_weight", "ln_hh_bias") if self.layer_norm else None,
-            ln_c=params("ln_c_weight", "ln_c_bias") if self.layer_norm and lstm else None,
-            peephole=params("weight_ci", "weight_cf", "weight_co") if self.peephole else None,
+            ln_ih=pair("ln_ih_weight", "ln_ih_bias") if self.layer_norm else None,
+            ln_hh=pair("ln_hh_weight", "ln_hh_bias") if self.layer_norm else None,
+            ln_c=pair("ln_c_weight", "ln_c_bias") if self.layer_norm and lstm else None,
+            peephole=peepholes() if self.peephole else None,
             rec_mask=rec_mask,
             zoneout_h=zh,
             zoneout_c=zc,

@@ -176,7 +176,7 @@ class Recurrent(nn.Module):
         def direction(layer: int, d: int, xd: torch.Tensor, state: State):  # noqa: ANN202
             return self._run(self.cells[layer * self.num_directions + d], xd, state, lengths)
 
-        shape = runner.Stack(self.num_layers, self.num_directions, reverse=self.reverse)
-        x, finals = runner.run_stack(x, lengths, states, direction, shape, traced=self)
+        stack = runner.Stack(self.num_layers, self.num_directions, reverse=self.reverse)
+        x, finals = runner.run_stack(x, lengths, states, direction, stack, traced=self)
         output = x if self.batch_first else x.transpose(0, 1)
         return output, (finals[0] if count == 1 else finals)

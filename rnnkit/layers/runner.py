@@ -29,6 +29,7 @@ from rnnkit.layers import trace
 __all__ = ["Stack", "run_stack", "split_states", "stack_states", "unbatched"]
 
 State = Any  # a tensor or a tuple of tensors, batch first
+Layer = Any  # a layer module, read by attribute name (input_size, hidden_size, backend, ...)
 # (layer, direction, x (B, T, *F) in the direction's own time order, initial state)
 #   -> (out (B, T, *Y) zero at padding, in that order; final state)
 DirectionFn = Callable[[int, int, Tensor, State], tuple[Tensor, State]]
@@ -108,7 +109,7 @@ def run_stack(
             backwards = d == 1 or stack.reverse
             xin = reverse_padded(x, lengths) if backwards else x
             out, last = direction(layer, d, xin, states[k])
-            if record:
+            if record and traced is not None:
                 _record(traced, layer, d, xin, out, states[k], lengths, gates, backwards)
             outs.append(reverse_padded(out, lengths) if backwards else out)
             finals.append(last)
@@ -166,7 +167,7 @@ def _record(
 
 
 def backend_run(
-    layer: nn.Module, family: str, x: Tensor, lengths: Tensor | None, training: bool
+    layer: Layer, family: str, x: Tensor, lengths: Tensor | None, training: bool
 ) -> Callable[..., tuple[Tensor, tuple[Tensor, ...]]]:
     """The run function of the backend ``layer`` (with ``backend``, ``input_size``,
     ``hidden_size`` attributes) runs ``family`` on for ``x`` ``(B, T, ...)``; sets
@@ -196,7 +197,7 @@ def training_step(module: nn.Module) -> bool:
 
 
 def forward_tensor_state(
-    layer: nn.Module,
+    layer: Layer,
     family: str,
     input: Tensor,
     hx: Tensor | None,
