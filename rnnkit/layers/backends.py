@@ -569,6 +569,11 @@ def _convlstm_reference(
 _NATIVE_KERNELS = {"lstm": "lstm", "gru": "gru", "rnn_tanh": "rnn_tanh", "rnn_relu": "rnn_relu"}
 
 
+# torch.compiler.disable, but importing torch._dynamo (seconds) on the first call rather than
+# when rnnkit is imported: torch's own lazy form of it, where this torch has one
+_outside_compiled_graph = getattr(torch, "_disable_dynamo", torch.compiler.disable)
+
+
 @contextlib.contextmanager
 def _quiet_projection_note() -> Iterator[None]:
     """Silence torch's per-call note that oneDNN has no LSTM projections (it falls back)."""
@@ -577,7 +582,7 @@ def _quiet_projection_note() -> Iterator[None]:
         yield
 
 
-@torch.compiler.disable
+@_outside_compiled_graph
 def native_call(
     family: str,
     data: Tensor,
@@ -611,7 +616,7 @@ def native_call(
     return result[0], tuple(result[1:])
 
 
-@torch.compiler.disable
+@_outside_compiled_graph
 def native_stack(
     family: str,
     x: Tensor,
