@@ -11,6 +11,12 @@ and callbacks (:mod:`rnnkit.training.callbacks`). One epoch::
         loss = task.training_step(model, batch)      # scalar
         loss.backward(); clip; optimizer.step(); schedule.step()
     val = task.evaluate(model, "val")                # {"loss": ..., monitor: ...}
+
+Under ``torchrun`` (:mod:`rnnkit.distributed`) every rank runs this same loop: each trains
+on its rows of every global batch (``train.batch_size`` is the global batch) through
+``DistributedDataParallel``, the epoch's training statistics are summed over the ranks,
+rank 0 evaluates and its validation metrics are broadcast (so every rank takes the same
+best-epoch and early-stopping decisions), and only rank 0 writes the run directory.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from rnnkit import rundir, runs
+from rnnkit import distributed, rundir, runs
 from rnnkit.errors import RnnkitError
 from rnnkit.training.callbacks import Callback, gradflow_callbacks
 from rnnkit.training.checkpoint import (  # noqa: F401 (re-exported: the loop's checkpoint API)
@@ -65,6 +71,8 @@ class Session:
         say: prints a line (a no-op when not verbose).
         t0: ``time.monotonic()`` when this session started; ``earlier``: the wall time of
             the sessions before it (resume).
+        dist: this process's rank and the world size (:mod:`rnnkit.distributed`).
+        ddp: the ``DistributedDataParallel`` training step when ``dist.world_size > 1``.
     """
 
     task: Task
@@ -84,6 +92,8 @@ class Session:
     say: Callable[..., None] = print
     t0: float = 0.0
     earlier: float = 0.0
+    dist: distributed.DistContext = field(default_factory=distributed.DistContext)
+    ddp: nn.Module | None = None
 
     def call(self, hook: str, *args: Any) -> None:
         """Call ``hook`` (e.g. ``"on_epoch_end"``) on every callback, in order."""
@@ -177,11 +187,11 @@ def run_epoch(session: Session, epoch: int, shown: dict[str, str] | None = None)
 
     Returns:
         ``{"loss", "grad_norm_mean", "grad_norm_max", "sequences", "timesteps", "seconds",
-        "steps", "out_of_time"}``; ``loss`` is the mean over sequences.
+        "steps", "out_of_time"}``; ``loss`` is the mean over sequences (of every rank).
     """
     from tqdm import tqdm
 
-    task, model, device = session.task, session.model, session.device
+    task, model, device, dist = session.task, session.model, session.device, session.dist
     optimizer, schedule, deadline = session.optimizer, session.schedule, session.deadline
     cfg = task.cfg.train
     model.train()
@@ -200,27 +210,30 @@ def run_epoch(session: Session, epoch: int, shown: dict[str, str] | None = None)
         unit="batch",
         bar_format="{desc} {percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}",
         leave=False,
-        disable=not _progress_enabled(cfg.progress),
+        disable=not (_progress_enabled(cfg.progress) and dist.is_main),
         file=sys.stderr,
     )
     start = time.perf_counter()
     for batch in task.batches("train", shuffle=True, generator=session.generator):
+        # this rank's rows; weight makes DDP's averaged gradient that of the whole batch
+        batch, weight = distributed.shard_batch(batch, dist.rank, dist.world_size)
         if device.type != "cpu":
             batch = batch.to(device)
         session.call("on_batch_start", batch)
-        loss = task.training_step(model, batch)  # scalar
+        # scalar; under DDP the same task.training_step, with the gradients averaged
+        loss = task.training_step(model, batch) if session.ddp is None else session.ddp(batch)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss if weight == 1.0 else loss * weight).backward()
         norm = torch.nn.utils.clip_grad_norm_(params, clip)  # global norm before clipping
         optimizer.step()
         schedule.step()
 
-        n = len(batch)
+        n = len(batch) if weight else 0  # rows this rank trained on
         total_loss += loss.detach().double() * n
         norm_sum += norm.double()
         norm_max = torch.maximum(norm_max, norm.double())
         sequences += n
-        timesteps += int(batch.lengths.sum())
+        timesteps += int(batch.lengths.sum()) if n else 0
         n_steps += 1
         if not bar.disable:
             elapsed = time.perf_counter() - start
@@ -228,11 +241,15 @@ def run_epoch(session: Session, epoch: int, shown: dict[str, str] | None = None)
                 loss=f"{loss.item():.4f}", **(shown or {}), seq_s=f"{sequences / elapsed:.0f}"
             )
             bar.update()
-        if deadline is not None and time.monotonic() > deadline:
+        if deadline is not None and distributed.any_rank(time.monotonic() > deadline, device):
             out_of_time = True
             break
     seconds = time.perf_counter() - start
     bar.close()
+    if dist.enabled:  # the epoch of all ranks (the gradients, hence their norms, agree)
+        counts = torch.tensor([sequences, timesteps], dtype=torch.float64, device=device)
+        sums = distributed.all_reduce_sum(torch.cat([total_loss[None], counts]))  # (3,)
+        total_loss, sequences, timesteps = sums[0], int(sums[1]), int(sums[2])
     if n_steps == 0:
         raise RnnkitError("the training split gave no batches: is the data too small?")
     mean_loss = float(total_loss) / max(sequences, 1)
@@ -298,11 +315,22 @@ def fit(
         raise RnnkitError(f"train.epochs: expected at least 1, got {cfg.train.epochs}")
     if cfg.train.batch_size < 1:
         raise RnnkitError(f"train.batch_size: expected at least 1, got {cfg.train.batch_size}")
-    device = resolve_device(cfg.device)
+    dist = distributed.setup(resolve_device(cfg.device))  # one process outside torchrun
+    device = dist.device_for(resolve_device(cfg.device))
+    if cfg.train.batch_size < dist.world_size:
+        raise RnnkitError(
+            f"train.batch_size={cfg.train.batch_size} is smaller than the {dist.world_size} "
+            "processes; it is the global batch, split over the processes"
+        )
     monitor, mode = monitor_of(task)
-    say = print if verbose else (lambda *a, **k: None)
+    say = print if verbose and dist.is_main else (lambda *a, **k: None)
+    shared = (runs.CHECKPOINT, runs.METRICS) if resume else ()
 
-    with deterministic_mode(cfg.train.deterministic):
+    # rank 0 writes run_dir; the other ranks write into scratch directories
+    with (
+        deterministic_mode(cfg.train.deterministic),
+        distributed.rank_run_dir(run_dir, shared) as run_dir,
+    ):
         seed_everything(cfg.seed)
         runs.write_config(run_dir, cfg)  # marks run_dir as a run directory from the start
         task.prepare(run_dir)
@@ -327,6 +355,7 @@ def fit(
             else:
                 state.stopped = ""
                 say(f"resuming {run_dir} after epoch {state.epoch}")
+        ddp = distributed.data_parallel(task, model) if dist.enabled else None
         rundir.setup_done(run_dir)  # every check passed: config and task files go in place
         # train.max_minutes bounds the training itself: data preparation is not counted
         minutes = cfg.train.max_minutes
@@ -335,7 +364,7 @@ def fit(
             task, model, optimizer, schedule, generator, device, run_dir, state,
             Logger(run_dir, state.rows, cfg.train.tensorboard), steps, monitor, mode,
             deadline=deadline, callbacks=[*gradflow_callbacks(task, run_dir), *callbacks], say=say,
-            t0=t0, earlier=state.wall_time_s,
+            t0=t0, earlier=state.wall_time_s, dist=dist, ddp=ddp,
         )  # fmt: skip
         session.call("on_fit_start")
         try:
@@ -348,14 +377,18 @@ def fit(
             runs.load_weights(model, run_dir / runs.WEIGHTS)
         else:  # no epoch had a finite validation metric: keep the last weights
             runs.save_weights(model, run_dir / runs.WEIGHTS)
+        final_test = final_test and dist.is_main  # rank 0 reports; the others get its report
         test = evaluate_split(task, model, "test") if final_test else None
         report = build_report(
             task, state, test, monitor=monitor, mode=mode, device=device,
             wall_time_s=session.wall_time(), baselines=final_test,
         )  # fmt: skip
+        if dist.enabled:
+            report["distributed"] = {"world_size": dist.world_size, "backend": dist.backend}
         from rnnkit.io import write_json
 
         write_json(run_dir / runs.REPORT, report)
+        report = distributed.broadcast_object(report)
         if test is not None:
             say("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
         session.call("on_fit_end", report)
@@ -373,7 +406,9 @@ def _train(session: Session) -> None:
         lr = session.schedule.lr
         stats = run_epoch(session, epoch, shown)
         state.backend = recurrent_backend(model) or state.backend
-        val = evaluate_split(task, model, "val")
+        # rank 0 evaluates; every rank decides on its numbers (best epoch, early stopping)
+        val = evaluate_split(task, model, "val") if session.dist.is_main else None
+        val = distributed.broadcast_object(val)
         if monitor not in val:
             raise RnnkitError(
                 f"train.monitor: the task's validation metrics have no {monitor!r}; "
@@ -392,13 +427,14 @@ def _train(session: Session) -> None:
         state.train_timesteps += stats["timesteps"]
         state.wall_time_s = session.wall_time()
         deadline = session.deadline
+        late = deadline is not None and distributed.any_rank(time.monotonic() > deadline)
         if stats["out_of_time"]:  # the epoch was cut short
             state.stopped = "max_minutes"
         elif epoch >= cfg.epochs:  # the limit, even where patience ran out at the same time
             state.stopped = "epochs"
         elif cfg.early_stopping and state.bad_epochs >= cfg.early_stopping:
             state.stopped = "early_stopping"
-        elif deadline is not None and time.monotonic() > deadline:
+        elif late:
             state.stopped = "max_minutes"
         row = {
             "epoch": epoch,

@@ -3,11 +3,16 @@
 The config is resolved in this order, later winning: the task's defaults (or, with
 ``--resume``, the run's saved ``config.yaml``), ``--config FILE.yaml``, ``--set key=value``,
 then the flags ``--data``, ``--epochs``, ``--device``, ``--seed``.
+
+Under ``torchrun`` (``torchrun --nproc-per-node N -m rnnkit train TASK ...``) every rank
+runs this command: rank 0 opens the run directory and prints, the others train silently
+(docs/distributed.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 
@@ -131,7 +136,7 @@ def resolve_from_args(args: argparse.Namespace):  # noqa: ANN201 (RunConfig; laz
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the config, print it, train, and print where the run went."""
-    from rnnkit import runs
+    from rnnkit import distributed, runs
     from rnnkit.config import format_keys, to_dict
     from rnnkit.errors import RnnkitError
     from rnnkit.rundir import writing
@@ -149,18 +154,37 @@ def run(args: argparse.Namespace) -> int:
         print(format_keys(default_config(args.task)))
         return 0
     cfg = resolve_from_args(args)
-    resolve_device(cfg.device)  # refuse a missing GPU before creating anything
+    device = resolve_device(cfg.device)  # refuse a missing GPU before creating anything
     task = get_task_class(cfg.task)(cfg)
-    # locked; nothing of the run goes in place until fit has made every check
-    with writing(args.out, cfg.task, overwrite=args.overwrite, resume=args.resume) as run_dir:
-        print(yaml.safe_dump(to_dict(cfg), sort_keys=False).rstrip())
-        print(f"run directory: {run_dir}")
-        try:
-            report = fit(task, run_dir, resume=args.resume)
-        except KeyboardInterrupt:
-            if (run_dir / runs.CHECKPOINT).is_file():
-                print(f"the last finished epoch is saved; continue with: rnnkit train "
-                      f"{cfg.task} --out {run_dir} --resume", file=sys.stderr)  # fmt: skip
-            raise
+    dist = distributed.setup(device)  # one process outside torchrun
+    try:
+        with contextlib.ExitStack() as stack:
+            refused = None
+            if dist.is_main:  # locked; nothing goes in place until fit has made every check
+                try:
+                    run_dir = stack.enter_context(
+                        writing(args.out, cfg.task, overwrite=args.overwrite, resume=args.resume)
+                    )
+                except RnnkitError as e:
+                    refused = e
+            # the other ranks stop too when rank 0 refuses the run directory (it says why)
+            if distributed.broadcast_object(refused is not None):
+                if refused is not None:
+                    raise refused
+                return 2
+            if not dist.is_main:
+                fit(task, args.out or ".", resume=args.resume)  # writes a scratch directory
+                return 0
+            print(yaml.safe_dump(to_dict(cfg), sort_keys=False).rstrip())
+            print(f"run directory: {run_dir}")
+            try:
+                report = fit(task, run_dir, resume=args.resume)
+            except KeyboardInterrupt:
+                if (run_dir / runs.CHECKPOINT).is_file():
+                    print(f"the last finished epoch is saved; continue with: rnnkit train "
+                          f"{cfg.task} --out {run_dir} --resume", file=sys.stderr)  # fmt: skip
+                raise
+    finally:
+        distributed.shutdown()
     print(f"report: {run_dir / runs.REPORT}  ({report['wall_time_s']:.1f}s)")
     return 0
