@@ -5,9 +5,29 @@ by ``--then`` run one after the other in the same processes (one launch, less st
 
 from __future__ import annotations
 
+import os
 import sys
 
 import torch
+
+# fault injection for the tests: the worker of this global rank ends abruptly (exit code 9,
+# as if killed) when this training epoch starts, in the first attempt of the job only
+EXIT_RANK, EXIT_EPOCH = "DDP_TEST_EXIT_RANK", "DDP_TEST_EXIT_EPOCH"
+
+
+def _exit_at_epoch() -> None:
+    from rnnkit.training import loop
+
+    rank, epoch = int(os.environ[EXIT_RANK]), int(os.environ[EXIT_EPOCH])
+    first_attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
+    run_epoch = loop.run_epoch
+
+    def dying_run_epoch(session, e, shown=None):  # noqa: ANN001, ANN202
+        if first_attempt and e == epoch and session.dist.rank == rank:
+            os._exit(9)
+        return run_epoch(session, e, shown)
+
+    loop.run_epoch = dying_run_epoch
 
 
 def main(argv: list[str]) -> int:
@@ -37,4 +57,6 @@ def main_all(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    if os.environ.get(EXIT_RANK):
+        _exit_at_epoch()
     sys.exit(main_all(sys.argv[1:]))

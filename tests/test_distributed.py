@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from rnnkit import distributed
+from rnnkit import distributed, runs
 from rnnkit.data.batch import Batch
 from rnnkit.distributed import context
 from rnnkit.errors import RnnkitError
@@ -216,3 +217,110 @@ def test_charlm_streams_are_sharded_per_rank_and_match_one_process(tmp_path, ddp
     root, _ = ddp_runs
     in_process([*charlm(root / "tiny.txt"), "--out", str(tmp_path / "one")])
     assert_same_weights(tmp_path / "one", root / "charlm")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_two_nodes_on_loopback_equal_one_node(tmp_path, ddp_runs):
+    # two torchrun invocations, --nnodes 2 with one process each, rendezvous on 127.0.0.1
+    root, _ = ddp_runs
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1",
+           "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{free_port()}",
+           f"--rdzv-id=loopback-{os.getpid()}", "--max-restarts=0", str(WORKER),
+           *ADDING, "--out", str(tmp_path / "nodes")]  # fmt: skip
+    nodes = [subprocess.Popen(cmd, env=env(), cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    try:
+        outs = [node.communicate(timeout=LAUNCH_TIMEOUT_S) for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    assert [node.returncode for node in nodes] == [0, 0], outs
+    assert_same_weights(tmp_path / "nodes", root / "adding", tol=1e-12)
+    assert sum(out.count("run directory:") for out, _ in outs) == 1  # rank 0 only
+
+
+@pytest.fixture
+def worker_env(monkeypatch):
+    """The environment of workers that rnnkit.distributed.launch starts from this process."""
+    for key, value in env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), str(HERE)]))
+    for name in context.ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+ADDING_3 = [a if a != "1" else "3" for a in ADDING]  # 3 epochs
+
+
+def test_a_killed_worker_stops_the_job_with_a_clear_error(tmp_path, worker_env):
+    from ddp_worker import EXIT_EPOCH, EXIT_RANK
+
+    from rnnkit.distributed.launch import launch
+
+    worker_env.setenv(EXIT_RANK, "1")
+    worker_env.setenv(EXIT_EPOCH, "2")
+    with pytest.raises(
+        RnnkitError, match=r"--nproc 2: the distributed run failed \(rank 1 exit code 9"
+    ):
+        launch(2, [*ADDING_3, "--out", str(tmp_path / "run")], module="ddp_worker")
+    rows = [
+        json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["epoch"] for r in rows] == [1]  # the last checkpoint is epoch 1's
+
+
+def test_an_elastic_restart_resumes_from_the_last_checkpoint(tmp_path, worker_env):
+    # rank 1 dies when epoch 2 starts; torchrun (--max-restarts 1) restarts the group, which
+    # resumes from epoch 1's checkpoint: the same weights as a run that never failed
+    from ddp_worker import EXIT_EPOCH, EXIT_RANK
+
+    from rnnkit.distributed.launch import launch
+
+    worker_env.setenv(EXIT_RANK, "1")
+    worker_env.setenv(EXIT_EPOCH, "2")
+    launch(2, [*ADDING_3, "--out", str(tmp_path / "run")], max_restarts=1, module="ddp_worker")
+    worker_env.delenv(EXIT_RANK)
+    in_process([*ADDING_3, "--out", str(tmp_path / "straight")])
+    assert_same_weights(tmp_path / "run", tmp_path / "straight")
+    rows = runs.read_metrics(tmp_path / "run")
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+
+
+def test_nproc_resumes_a_one_process_run_on_two(tmp_path, worker_env, capsys):
+    # `rnnkit train --nproc 2` (torchrun's machinery, in-process) continues a checkpoint
+    # written by one process: the world size may change on --resume (float32 here)
+    from rnnkit.tools.cli import main
+
+    args = [a for a in ADDING if a != "--epochs" and a != "1"]
+    assert main([*args, "--epochs", "2", "--out", str(tmp_path / "straight")]) == 0
+    assert main([*args, "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main([*args, "--epochs", "2", "--out", str(tmp_path / "run"), "--resume",
+                 "--nproc", "2"]) == 0  # fmt: skip
+    wa, wb = weights(tmp_path / "run"), weights(tmp_path / "straight")
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=1e-6)
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["distributed"]["world_size"] == 2 and report["epochs"] == 2
+
+
+def test_nproc_is_checked_before_any_process_starts(tmp_path, capsys):
+    from rnnkit.tools.cli import main
+
+    assert main(["train", "adding", "--nproc", "0", "--out", str(tmp_path / "r")]) == 2
+    assert "--nproc: expected at least 1 process, got 0" in capsys.readouterr().err
+    assert main(["train", "adding", "--nproc", "2", "--set", "train.lr=fast"]) == 2
+    assert not (tmp_path / "r").exists()
+
+
+def test_nproc_strips_only_its_own_option():
+    from rnnkit.distributed.launch import strip_nproc
+
+    argv = ["train", "adding", "--nproc", "2", "--set", "a=1", "--nproc=3", "--out", "x"]
+    assert strip_nproc(argv) == ["train", "adding", "--set", "a=1", "--out", "x"]

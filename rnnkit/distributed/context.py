@@ -96,6 +96,22 @@ def _env_int(name: str) -> int:
         raise RnnkitError(f"{name}={raw!r}: expected an integer (set by torchrun)") from None
 
 
+def _attempt_store(rank: int, world: int, timeout: datetime.timedelta) -> dist.Store:
+    """The key-value store at ``MASTER_ADDR:MASTER_PORT`` that the ranks meet in, under a
+    prefix of this attempt of the job (``TORCHELASTIC_RESTART_COUNT``).
+
+    torchrun's agent serves the store and keeps it across elastic restarts: without the
+    prefix, the workers of a restart would read the addresses that the workers of the
+    failed attempt published, and fail to connect."""
+    host, port = os.environ["MASTER_ADDR"], _env_int("MASTER_PORT")
+    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(
+        host, port, world, is_master=rank == 0 and not agent_store, timeout=timeout
+    )
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return dist.PrefixStore(f"rnnkit/attempt_{attempt}", store)
+
+
 def setup(device: torch.device) -> DistContext:
     """Join the process group that torchrun's environment describes (once per process).
 
@@ -127,13 +143,11 @@ def setup(device: torch.device) -> DistContext:
     if backend == "nccl":
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
+        timeout = datetime.timedelta(seconds=timeout_s())
         try:
+            store = _attempt_store(rank, world, timeout)
             dist.init_process_group(
-                backend,
-                init_method="env://",
-                rank=rank,
-                world_size=world,
-                timeout=datetime.timedelta(seconds=timeout_s()),
+                backend, store=store, rank=rank, world_size=world, timeout=timeout
             )
         except (RuntimeError, ValueError) as e:
             where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
@@ -155,11 +169,25 @@ def shutdown() -> None:
 # ----------------------------------------------------------------------------- collectives
 
 
-def _collective_error(what: str, e: Exception) -> RnnkitError:
+def _collective_error(what: str, e: BaseException) -> RnnkitError:
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
     return RnnkitError(
         f"rank {_CURRENT.rank}: {what} across {_CURRENT.world_size} processes failed (another "
-        f"process ended, or none answered within {TIMEOUT_VAR}={timeout_s():g}s): {e}"
+        f"process ended, or none answered within {TIMEOUT_VAR}={timeout_s():g}s): {first}"
     )
+
+
+def collective_failure(e: BaseException) -> RnnkitError | None:
+    """The one-line error for ``e`` when it is a collective that failed because another
+    rank ended (e.g. gloo's "Connection reset by peer" inside DDP's gradient all-reduce),
+    else None."""
+    if not _CURRENT.enabled:
+        return None
+    text = str(e)
+    markers = ("gloo", "nccl", "connection reset", "connection closed", "timed out", "timeout")
+    if isinstance(e, dist.DistError) or any(m in text.lower() for m in markers):
+        return _collective_error("training", e)
+    return None
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
@@ -200,6 +228,7 @@ __all__ = [
     "all_reduce_sum",
     "any_rank",
     "broadcast_object",
+    "collective_failure",
     "current",
     "setup",
     "shutdown",

@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rnnkit`` script; returns the exit code."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as given (train --nproc)
     # argparse ends a variable list of positionals at the first option, so in
     # `predict RUN --json "a" "b"` the texts after --json come back unparsed: they belong
     # to the command's INPUT list. Anything else left over is an error, as with parse_args.

@@ -369,6 +369,10 @@ def fit(
         session.call("on_fit_start")
         try:
             _train(session)
+        except RuntimeError as e:  # DDP's all-reduce when another rank ended: one line
+            if (failure := distributed.collective_failure(e)) is None:
+                raise
+            raise failure from None
         finally:
             session.logger.close()
 

@@ -4,9 +4,11 @@ The config is resolved in this order, later winning: the task's defaults (or, wi
 ``--resume``, the run's saved ``config.yaml``), ``--config FILE.yaml``, ``--set key=value``,
 then the flags ``--data``, ``--epochs``, ``--device``, ``--seed``.
 
-Under ``torchrun`` (``torchrun --nproc-per-node N -m rnnkit train TASK ...``) every rank
-runs this command: rank 0 opens the run directory and prints, the others train silently
-(docs/distributed.md).
+Under ``torchrun`` (``torchrun --nproc-per-node N -m rnnkit train TASK ...``, or
+``--nproc N``, which starts the same with torchrun's machinery) every rank runs this
+command: rank 0 opens the run directory and prints, the others train silently. After an
+elastic restart (torchrun ``--max-restarts``) a run directory holding a checkpoint is
+resumed (docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ examples:
   rnnkit train forecast --config my.yaml --out runs/air --overwrite
   rnnkit train charlm --out runs/lm --resume --epochs 30     # continue, with more epochs
   rnnkit train sentiment --help                              # every key of one task
+  rnnkit train sentiment --nproc 2                           # DDP on 2 local processes
+  torchrun --nproc-per-node 2 -m rnnkit train sentiment      # the same, with torchrun
 
 config keys shared by all tasks (KEY  TYPE  DEFAULT  # MEANING; tasks change some defaults
 and add their own data.* and model.* keys: see rnnkit train TASK --help):
@@ -107,6 +111,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--overwrite", action="store_true", help="replace the run directory --out if it exists"
     )
     p.add_argument(
+        "--nproc",
+        metavar="N",
+        type=int,
+        help="train on N local processes with DistributedDataParallel, started by torchrun's "
+        "machinery (train.batch_size stays the global batch; see docs/distributed.md)",
+    )
+    p.add_argument(
         "--list-keys",
         action="store_true",
         help="print every config key of TASK with its type, default and meaning, and exit",
@@ -134,6 +145,23 @@ def resolve_from_args(args: argparse.Namespace):  # noqa: ANN201 (RunConfig; laz
     return cfg
 
 
+def resume_after_restart(args: argparse.Namespace) -> None:
+    """After an elastic restart (``TORCHELASTIC_RESTART_COUNT`` > 0), continue ``--out``
+    from its checkpoint when it has one (instead of refusing the existing directory)."""
+    import os
+    from pathlib import Path
+
+    from rnnkit import runs
+
+    restarts = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    if not restarts.isdigit() or int(restarts) == 0 or args.resume or args.out is None:
+        return
+    if (Path(args.out) / runs.CHECKPOINT).is_file():
+        args.resume, args.overwrite = True, False  # never erase what the last attempt did
+        if os.environ.get("RANK", "0") == "0":
+            print(f"restart {restarts}: resuming {args.out} from its last checkpoint")
+
+
 def run(args: argparse.Namespace) -> int:
     """Resolve the config, print it, train, and print where the run went."""
     from rnnkit import distributed, runs
@@ -153,8 +181,16 @@ def run(args: argparse.Namespace) -> int:
     if args.list_keys:
         print(format_keys(default_config(args.task)))
         return 0
+    if args.nproc is not None and args.nproc < 1:
+        raise RnnkitError(f"--nproc: expected at least 1 process, got {args.nproc}")
+    resume_after_restart(args)
     cfg = resolve_from_args(args)
     device = resolve_device(cfg.device)  # refuse a missing GPU before creating anything
+    if args.nproc is not None and args.nproc > 1:  # the config was checked: start the workers
+        from rnnkit.distributed.launch import launch, strip_nproc
+
+        launch(args.nproc, strip_nproc(args.argv))
+        return 0
     task = get_task_class(cfg.task)(cfg)
     dist = distributed.setup(device)  # one process outside torchrun
     try:

@@ -1,0 +1,81 @@
+"""``rnnkit train TASK ... --nproc N``: the same command on N local processes, started by
+torchrun's own machinery (``torch.distributed.run``) from within this process.
+
+It is exactly ``torchrun --standalone --nproc-per-node N -m rnnkit train TASK ...`` (a
+rendezvous on a free local port, one worker per rank, the whole group stopped as soon as
+one worker fails): :func:`launch` builds torchrun's arguments and calls its ``run``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Sequence
+
+from rnnkit.errors import RnnkitError
+
+
+def strip_nproc(argv: Sequence[str]) -> list[str]:
+    """``argv`` without ``--nproc N`` / ``--nproc=N`` (what each worker runs)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
+
+
+def launch(
+    nproc: int, argv: Sequence[str], *, max_restarts: int = 0, module: str = "rnnkit"
+) -> None:
+    """Run ``python -m MODULE ARGV`` on ``nproc`` local ranks under torchrun's launcher.
+
+    Args:
+        nproc: the number of processes (>= 2).
+        argv: the rnnkit command line of every worker (``["train", "adding", ...]``).
+        max_restarts: torchrun's ``--max-restarts``: how often the whole group is
+            restarted after a worker fails.
+        module: the module each worker runs (``rnnkit``; the tests use a wrapper).
+
+    Raises:
+        RnnkitError: already inside a torchrun job, or a worker failed (its own message
+            is on stderr above; this one names the ranks and their exit codes).
+    """
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    if os.environ.get("TORCHELASTIC_RUN_ID") or int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        raise RnnkitError("--nproc: this process already runs under torchrun; drop --nproc")
+    args = torchrun.parse_args(
+        [
+            "--standalone",
+            f"--nproc-per-node={nproc}",
+            f"--max-restarts={max_restarts}",
+            "--module",
+            module,
+            *argv,
+        ]
+    )
+    try:
+        torchrun.run(args)
+    except ChildFailedError as e:
+        stopped = -signal.SIGTERM  # the workers torchrun stopped because another failed
+        failures = sorted(e.failures.items())
+        causes = [(r, f) for r, f in failures if f.exitcode != stopped] or failures
+        said = ", ".join(f"rank {rank} exit code {f.exitcode}" for rank, f in causes)
+        others = (
+            f"; torchrun stopped the other {len(failures) - len(causes)}"
+            if len(causes) < len(failures)
+            else ""
+        )
+        raise RnnkitError(
+            f"--nproc {nproc}: the distributed run failed ({said}{others}); the workers' own "
+            "messages are above"
+        ) from None
+
+
+__all__ = ["launch", "strip_nproc"]
