@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Sequence
 
 from rnnkit.errors import RnnkitError
@@ -46,6 +47,7 @@ def launch(
             is on stderr above; this one names the ranks and their exit codes).
     """
     from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
     if os.environ.get("TORCHELASTIC_RUN_ID") or int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
@@ -60,8 +62,15 @@ def launch(
             *argv,
         ]
     )
+    # torchrun's agent installs its own handlers for these and leaves them in place: the
+    # rnnkit process gets its own back afterwards (Ctrl-C is KeyboardInterrupt again)
+    names = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")
+    sigs = [getattr(signal, n) for n in names if hasattr(signal, n)]
+    saved = {s: h for s in sigs if (h := signal.getsignal(s)) is not None}
     try:
         torchrun.run(args)
+    except SignalException:  # Ctrl-C or SIGTERM: torchrun has stopped the workers
+        raise KeyboardInterrupt from None
     except ChildFailedError as e:
         stopped = -signal.SIGTERM  # the workers torchrun stopped because another failed
         failures = sorted(e.failures.items())
@@ -76,6 +85,10 @@ def launch(
             f"--nproc {nproc}: the distributed run failed ({said}{others}); the workers' own "
             "messages are above"
         ) from None
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
 
 
 __all__ = ["launch", "strip_nproc"]
