@@ -12,6 +12,7 @@ that read like the PyTorch forward they mirror::
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,8 @@ class Graph:
         # a subgraph (a Scan body) puts its constants in the outermost graph, which the
         # body reads by name from the outer scope; names are unique across all of them
         self.initializers: list[Any] = parent.initializers if parent else []
+        # identical constants are stored once (a rollout's unrolled steps reuse the weights)
+        self._consts: dict[tuple, str] = parent._consts if parent else {}
         self.inputs: list[Any] = []
         self.outputs: list[Any] = []
         self._used: set[str] = parent._used if parent else set()
@@ -74,14 +77,19 @@ class Graph:
         return name
 
     def const(self, hint: str, value: torch.Tensor | np.ndarray | list | float | int) -> str:
-        """An initializer holding ``value`` (tensors detached to float32 / int64 numpy)."""
+        """An initializer holding ``value`` (tensors detached to float32 / int64 numpy); a
+        value equal to one already stored (dtype, shape and bytes) reuses its name."""
         if isinstance(value, torch.Tensor):
             value = value.detach().cpu().numpy()
         array = np.asarray(value)
         if array.dtype == np.float64:
             array = array.astype(np.float32)
+        key = (array.dtype.str, array.shape, hashlib.sha1(array.tobytes()).hexdigest())
+        if key in self._consts:
+            return self._consts[key]
         name = self.fresh(hint)
         self.initializers.append(self.onnx.numpy_helper.from_array(array, name))
+        self._consts[key] = name
         return name
 
     def ints(self, hint: str, values: list[int]) -> str:

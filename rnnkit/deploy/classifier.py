@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from torch import nn
+
 from rnnkit.deploy._graph import Graph
 from rnnkit.deploy.recurrent import time_mask, write_stack
 from rnnkit.errors import RnnkitError
@@ -30,24 +32,52 @@ def write_classifier(model: SequenceClassifier) -> tuple[Any, dict[str, Any]]:
         entry ``{"name", "dtype", "shape"}`` (symbolic axes ``batch``, ``time``).
     """
     g = Graph("rnnkit_classifier")
-    TP = g.onnx.TensorProto
-    token_ids = hasattr(model.encoder, "num_embeddings")
-    if token_ids:
-        x_info = {"name": "inputs", "dtype": "int64", "shape": ["batch", "time"]}
-        x = g.input("inputs", TP.INT64, ["batch", "time"])
-    else:
-        F = model.encoder.in_features
-        x_info = {"name": "inputs", "dtype": "float32", "shape": ["batch", "time", F]}
-        x = g.input("inputs", TP.FLOAT, ["batch", "time", F])
-    lengths = g.input("lengths", TP.INT64, ["batch"])
+    x, x_info = classifier_input(g, model)
+    lengths = g.input("lengths", g.onnx.TensorProto.INT64, ["batch"])
+    io_out = classifier_outputs(g, model, x, lengths)
+    io = {"inputs": [x_info, {"name": "lengths", "dtype": "int64", "shape": ["batch"]}],
+          "outputs": io_out}  # fmt: skip
+    return g.model(doc="rnnkit SequenceClassifier"), io
 
+
+def classifier_input(g: Graph, model: SequenceClassifier) -> tuple[str, dict[str, Any]]:
+    """Declare the graph input ``inputs``: ``(B, T)`` int64 ids for a token model, else
+    ``(B, T, F)`` float32 features; returns its name and description."""
+    TP = g.onnx.TensorProto
+    if hasattr(model.encoder, "num_embeddings"):
+        return g.input("inputs", TP.INT64, ["batch", "time"]), {
+            "name": "inputs", "dtype": "int64", "shape": ["batch", "time"]}  # fmt: skip
+    F = model.encoder.in_features
+    return g.input("inputs", TP.FLOAT, ["batch", "time", F]), {
+        "name": "inputs", "dtype": "float32", "shape": ["batch", "time", F]}  # fmt: skip
+
+
+def classifier_outputs(
+    g: Graph,
+    model: SequenceClassifier,
+    x: str,
+    lengths: str,
+    initial: list[str] | None = None,
+    features: str | None = None,
+) -> list[dict[str, Any]]:
+    """Append the classifier from its input to the outputs ``logits`` ``(B, K)`` and
+    ``probabilities`` ``(B, C)``; returns their descriptions.
+
+    Args:
+        x: the name of ``inputs`` (ids ``(B, T)`` or features ``(B, T, F)``).
+        lengths: ``(B,)`` int64 real lengths.
+        initial: the recurrent stack's initial states (torch layout) or None for zeros.
+        features: when given, the ``(B, T, F)`` features to encode instead of ``x`` (the
+            inputs with static features appended).
+    """
+    TP = g.onnx.TensorProto
     # encoder: (B, T) ids or (B, T, F) features -> (T, B, E)
-    if token_ids:
+    if hasattr(model.encoder, "num_embeddings"):
         emb = g.op("Gather", g.const("embedding.weight", model.encoder.weight), x, hint="emb")
     else:
-        emb = g.linear(x, model.encoder.weight, model.encoder.bias, "encoder")
+        emb = g.linear(features or x, model.encoder.weight, model.encoder.bias, "encoder")
     emb = g.op("Transpose", emb, perm=[1, 0, 2], hint="emb_t")  # (T, B, E)
-    out, last, _ = write_stack(g, model.recurrent, emb, lengths)  # (T, B, R), (B, R)
+    out, last, _ = write_stack(g, model.recurrent, emb, lengths, initial)  # (T, B, R), (B, R)
 
     pooled = _pool(g, model, out, last, lengths)  # (B, R)
     logits = g.linear(pooled, model.head.weight, model.head.bias, "head")  # (B, K)
@@ -60,14 +90,10 @@ def write_classifier(model: SequenceClassifier) -> tuple[Any, dict[str, Any]]:
     K = 1 if model.num_classes == 2 else model.num_classes
     g.output(logits, "logits", TP.FLOAT, ["batch", K])
     g.output(probs, "probabilities", TP.FLOAT, ["batch", model.num_classes])
-    io = {
-        "inputs": [x_info, {"name": "lengths", "dtype": "int64", "shape": ["batch"]}],
-        "outputs": [
-            {"name": "logits", "dtype": "float32", "shape": ["batch", K]},
-            {"name": "probabilities", "dtype": "float32", "shape": ["batch", model.num_classes]},
-        ],
-    }
-    return g.model(doc="rnnkit SequenceClassifier"), io
+    return [
+        {"name": "logits", "dtype": "float32", "shape": ["batch", K]},
+        {"name": "probabilities", "dtype": "float32", "shape": ["batch", model.num_classes]},
+    ]
 
 
 def _pool(g: Graph, model: SequenceClassifier, out: str, last: str, lengths: str) -> str:
@@ -107,3 +133,28 @@ def _pool(g: Graph, model: SequenceClassifier, out: str, last: str, lengths: str
     return g.op(
         "ReduceSum", g.op("Mul", out, weights), g.ints("axis0", [0]), keepdims=0, hint="pooled"
     )
+
+
+def write_static_classifier(model: nn.Module) -> tuple[Any, dict[str, Any]]:
+    """A :class:`rnnkit.models.static_classifier.StaticSequenceClassifier` as ONNX:
+    ``(inputs (B, T, F), lengths, static_cat (B, Kc), static_num (B, Kn)) -> (logits,
+    probabilities)``, the static features fused as the model's ``concat`` / ``init`` says
+    (:mod:`rnnkit.deploy.static`)."""
+    from rnnkit.deploy.static import fuse, static_inputs
+
+    g = Graph("rnnkit_static_classifier")
+    clf = model.classifier
+    TP = g.onnx.TensorProto
+    fusion = model.static
+    F = clf.encoder.in_features - fusion.extra_inputs  # the series' own features
+    x = g.input("inputs", TP.FLOAT, ["batch", "time", F])
+    lengths = g.input("lengths", TP.INT64, ["batch"])
+    (cat, num), static_info = static_inputs(g, fusion)
+    features, initial, _ = fuse(g, fusion, x, cat, num)
+    io_out = classifier_outputs(g, clf, x, lengths, initial, features=features)
+    io_in = [
+        {"name": "inputs", "dtype": "float32", "shape": ["batch", "time", F]},
+        {"name": "lengths", "dtype": "int64", "shape": ["batch"]},
+        *static_info,
+    ]
+    return g.model(doc="rnnkit StaticSequenceClassifier"), {"inputs": io_in, "outputs": io_out}

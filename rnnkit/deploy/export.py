@@ -30,7 +30,9 @@ from rnnkit.io import write_atomic, write_json
 EXPORT_FORMAT_VERSION = 1
 DEFAULT_NAME = "model.onnx"
 # run-directory files a client may need; embedded in the metadata when present
-ARTEFACTS = ("tokenizer.json", "labels.json", "scaler.json", "vocab.json")
+ARTEFACTS = (
+    "tokenizer.json", "labels.json", "scaler.json", "vocab.json", "static.json", "series.json"
+)  # fmt: skip
 TOLERANCE = 1e-4  # the self-check at export time; the tests hold the writers to 1e-5
 
 
@@ -54,8 +56,7 @@ def _classifier_writer() -> tuple[type, Writer]:
     from rnnkit.models.classifier import SequenceClassifier
 
     def example(model: nn.Module, B: int, T: int, gen: torch.Generator) -> dict[str, np.ndarray]:
-        lengths = torch.randint(1, T + 1, (B,), generator=gen)
-        lengths[0], lengths[-1] = 1, T  # the extremes always
+        lengths = _ragged(B, T, gen)
         if hasattr(model.encoder, "num_embeddings"):
             V = model.encoder.num_embeddings
             x = torch.randint(1, V, (B, T), generator=gen)
@@ -95,8 +96,117 @@ def _language_model_writer() -> tuple[type, Writer]:
     return LanguageModel, Writer(write_language_model, example, reference)
 
 
+def _ragged(B: int, T: int, gen: torch.Generator) -> torch.Tensor:
+    """Lengths ``(B,)`` in ``[1, T]`` with the extremes 1 and T always present."""
+    lengths = torch.randint(1, T + 1, (B,), generator=gen)
+    lengths[0], lengths[-1] = 1, T
+    return lengths
+
+
+def _static_feeds(fusion: nn.Module, B: int, gen: torch.Generator) -> dict[str, np.ndarray]:
+    """Random ``static_cat`` codes (0 = unknown included) and ``static_num`` values."""
+    feeds = {}
+    embeddings = fusion.encoder.embeddings
+    if len(embeddings):
+        cols = [torch.randint(0, e.num_embeddings, (B,), generator=gen) for e in embeddings]
+        feeds["static_cat"] = torch.stack(cols, dim=1).numpy()
+    Kn = fusion.encoder.proj.in_features - sum(e.embedding_dim for e in embeddings)
+    if Kn:
+        feeds["static_num"] = torch.randn(B, Kn, generator=gen).numpy()
+    return feeds
+
+
+def _static_args(feeds: dict[str, np.ndarray], B: int) -> dict[str, torch.Tensor]:
+    """The model's ``static_cat`` / ``static_num`` keywords from ``feeds`` ((B, 0) when absent)."""
+    return {
+        "static_cat": torch.as_tensor(feeds.get("static_cat", np.zeros((B, 0), np.int64))),
+        "static_num": torch.as_tensor(feeds.get("static_num", np.zeros((B, 0), np.float32))),
+    }
+
+
+def _static_classifier_writer() -> tuple[type, Writer]:
+    from rnnkit.deploy.classifier import write_static_classifier
+    from rnnkit.models.static_classifier import StaticSequenceClassifier
+
+    def example(model: nn.Module, B: int, T: int, gen: torch.Generator) -> dict[str, np.ndarray]:
+        F = model.classifier.encoder.in_features - model.static.extra_inputs
+        feeds = {"inputs": torch.randn(B, T, F, generator=gen).numpy(),
+                 "lengths": _ragged(B, T, gen).numpy()}  # fmt: skip
+        return {**feeds, **_static_feeds(model.static, B, gen)}
+
+    @torch.no_grad()
+    def reference(model: nn.Module, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        x, lengths = torch.as_tensor(feeds["inputs"]), torch.as_tensor(feeds["lengths"])
+        logits = model(x, lengths, **_static_args(feeds, len(x)))
+        return {"logits": logits.numpy(), "probabilities": model.probabilities(logits).numpy()}
+
+    return StaticSequenceClassifier, Writer(write_static_classifier, example, reference)
+
+
+def _forecaster_writer() -> tuple[type, Writer]:
+    from rnnkit.deploy.forecaster import write_forecaster
+    from rnnkit.models.forecaster import Forecaster
+
+    def example(model: nn.Module, B: int, T: int, gen: torch.Generator) -> dict[str, np.ndarray]:
+        feeds = {"context": torch.randn(B, T, model.input_size, generator=gen).numpy(),
+                 "lengths": _ragged(B, T, gen).numpy()}  # fmt: skip
+        if model.future_size:
+            future = torch.randn(B, model.horizon, model.future_size, generator=gen)
+            feeds["future"] = future.numpy()
+        if model.static is not None:
+            feeds.update(_static_feeds(model.static, B, gen))
+        return feeds
+
+    @torch.no_grad()
+    def reference(model: nn.Module, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        # window b alone, its first lengths[b] steps: what `forecast` gives for it
+        context = torch.as_tensor(feeds["context"])
+        static = _static_args(feeds, len(context)) if model.static is not None else {}
+        future = torch.as_tensor(feeds["future"]) if "future" in feeds else None
+        rows = []
+        for b, n in enumerate(feeds["lengths"].tolist()):
+            one = {k: v[b : b + 1] for k, v in static.items()}
+            fut = None if future is None else future[b : b + 1]
+            rows.append(model.forecast(context[b : b + 1, :n], fut, **one))
+        return {"forecast": torch.cat(rows).numpy()}
+
+    return Forecaster, Writer(write_forecaster, example, reference)
+
+
+def _sequence_model_writer() -> tuple[type, Writer]:
+    from rnnkit.deploy.sequence_model import write_sequence_model
+    from rnnkit.models.regressor import SequenceModel
+
+    def example(model: nn.Module, B: int, T: int, gen: torch.Generator) -> dict[str, np.ndarray]:
+        if model.num_symbols is not None:
+            x = torch.randint(0, model.num_symbols, (B, T), generator=gen)
+        else:
+            x = torch.randn(B, T, model.input_size, generator=gen)
+        return {"inputs": x.numpy(), "lengths": _ragged(B, T, gen).numpy()}
+
+    @torch.no_grad()
+    def reference(model: nn.Module, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        # sequence b alone, its first lengths[b] steps; every-step outputs zero after it
+        x = torch.as_tensor(feeds["inputs"])
+        rows = []
+        for b, n in enumerate(feeds["lengths"].tolist()):
+            y = model(x[b : b + 1, :n])  # (1, K) or (1, n, K)
+            if model.per_step:
+                y = torch.cat([y, y.new_zeros(1, x.shape[1] - n, y.shape[-1])], dim=1)
+            rows.append(y)
+        return {"outputs": torch.cat(rows).numpy()}
+
+    return SequenceModel, Writer(write_sequence_model, example, reference)
+
+
 # model classes the exporter knows, resolved lazily (first match by isinstance wins)
-WRITERS: list[Callable[[], tuple[type, Writer]]] = [_classifier_writer, _language_model_writer]
+WRITERS: list[Callable[[], tuple[type, Writer]]] = [
+    _classifier_writer,
+    _static_classifier_writer,
+    _language_model_writer,
+    _forecaster_writer,
+    _sequence_model_writer,
+]
 
 
 def writer_for(model: nn.Module) -> Writer:
@@ -204,7 +314,9 @@ def export_run(
         "model": type(run.model).__name__,
         "opset": int(proto.opset_import[0].version),
         **io,
-        "labels": list(getattr(task, "label_names", []) or []) or None,
+        "labels": list(getattr(task, "label_names", None) or getattr(task, "classes", None) or [])
+        or None,
+        "preprocessing": task.export_info(),
         "weights_sha256": weights_sha256(run_dir / runs.WEIGHTS),
         "parity_max_abs_diff": diff,
         "config": to_dict(run.config),

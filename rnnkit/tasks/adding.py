@@ -47,6 +47,8 @@ class AddingData:
 class SyntheticTask(Task):
     """Generated data: ``generate(n, length, generator) -> (inputs, targets)`` per split."""
 
+    capabilities = frozenset({"evaluate", "export"})
+
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
         self.fixed: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -170,6 +172,10 @@ class AddingTask(SyntheticTask):
 
     def build_model(self) -> nn.Module:
         return SequenceModel.from_config(self.cfg.model, input_size=2, output_size=1)
+
+    def export_info(self) -> dict[str, Any]:
+        return {"input": "inputs (B, T, 2): (value in [0, 1], marker 0/1) per step; "
+                "outputs (B, 1): the sum of the two marked values"}  # fmt: skip
 
     def output_loss(
         self, model: nn.Module, outputs: torch.Tensor, targets: torch.Tensor

@@ -21,7 +21,7 @@ capability     method                                      command
 ``explain``    :meth:`Task.explain_input`                  ``rnnkit explain``
 ``generate``   :meth:`Task.generate`                       ``rnnkit generate``
 ``forecast``   :meth:`Task.forecast_series`                ``rnnkit forecast``
-``export``     its model is one ``rnnkit export`` writes   ``rnnkit export``
+``export``     a writer; :meth:`Task.export_info`          ``rnnkit export``
 =============  ==========================================  ===========================
 """
 
@@ -195,6 +195,12 @@ class Task(ABC):
     ) -> list[dict[str, Any]]:
         """The forecast of each series after its end (capability ``forecast``)."""
         raise self.unsupported("forecast", "rnnkit forecast")
+
+    def export_info(self) -> dict[str, Any]:
+        """What a client of ``rnnkit export``'s file needs to turn raw inputs into the
+        graph's inputs, beyond the run's artefacts (capability ``export``): the
+        ``"preprocessing"`` entry of the metadata. Called after :meth:`restore`."""
+        return {}
 
     def gradflow_probe(self, model: nn.Module, batch: Batch) -> tuple[Any, ...]:
         """What ``train.gradflow`` measures on ``batch``: ``(recurrent, x, loss_fn, state)``,

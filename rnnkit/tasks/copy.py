@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -65,6 +66,10 @@ class CopyTask(SyntheticTask):
             per_step=True,
             num_symbols=COPY_VOCAB,
         )
+
+    def export_info(self) -> dict[str, Any]:
+        return {"input": f"inputs (B, T) ids in 0..{COPY_VOCAB - 1} (rnnkit.data.synthetic."
+                "copy_memory's layout); outputs (B, T, V): logits per step"}  # fmt: skip
 
     def output_loss(
         self, model: nn.Module, outputs: torch.Tensor, targets: torch.Tensor

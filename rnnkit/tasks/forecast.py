@@ -129,7 +129,7 @@ class ForecastTask(Task):
     monitor_mode: ClassVar[str] = "min"
     anchor: ClassVar[dict[str, Any] | None] = None
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"evaluate", "predict", "explain", "forecast"}
+        {"evaluate", "predict", "explain", "forecast", "export"}
     )
     explain_help: ClassVar[str] = "test:INDEX (or val:INDEX, train:INDEX): that window"
     explain_reads_splits: ClassVar[bool] = True
@@ -406,6 +406,22 @@ class ForecastTask(Task):
             static_fusion=m.static_fusion,
             static_size=m.static_size,
         )
+
+    def export_info(self) -> dict[str, Any]:
+        """How recent values become the exported graph's ``context`` and back."""
+        d: ForecastData = self.cfg.data
+        info = self.info
+        return {
+            "input": "context (B, T, F): per step [targets, past covariates, future "
+            "covariates of the next step], each scaled by scaler.json (after log for "
+            "use_log); the output forecast (B, H, C) is scaled: invert it",
+            "context": d.context,
+            "horizon": d.horizon,
+            "targets": info.get("target_names"),
+            "past_covariates": info.get("past_names"),
+            "future_covariates": info.get("future_names"),
+            "use_log": info.get("use_log"),
+        }
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         out = model(batch.inputs, **batch.extras)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -98,6 +99,10 @@ class SelectiveCopyTask(SyntheticTask):
             per_step=True,
             num_symbols=self.vocab,
         )
+
+    def export_info(self) -> dict[str, Any]:
+        return {"input": f"inputs (B, T) ids in 0..{self.vocab - 1} (0 noise, 1..V symbols, "
+                "V+1 marker); outputs (B, T, vocab): logits per step"}  # fmt: skip
 
     def output_loss(
         self, model: nn.Module, outputs: torch.Tensor, targets: torch.Tensor

@@ -55,6 +55,7 @@ class SequentialMNISTTask(Task):
     """Classify MNIST digits read one row (or one pixel) per step; accuracy."""
 
     name = "smnist"
+    capabilities = frozenset({"evaluate", "export"})
     DataConfig = SMNISTData
     renamed_keys = GRADFLOW_RENAMED
     model_defaults = {"cell": "lstm", "hidden_size": 128, "num_layers": 1}
@@ -185,6 +186,19 @@ class SequentialMNISTTask(Task):
     def build_model(self) -> nn.Module:
         _, features = MODES[self.cfg.data.mode]
         return SequenceModel.from_config(self.cfg.model, input_size=features, output_size=10)
+
+    def export_info(self) -> dict[str, Any]:
+        """How a 28x28 digit becomes the exported graph's ``inputs``."""
+        d: SMNISTData = self.cfg.data
+        steps, features = MODES[d.mode]
+        order = ", then permuted by torch.randperm(784) seeded permutation_seed" * d.permute
+        return {
+            "input": f"pixels / 255 (784 in row-major order{order}) as inputs (B, {steps}, "
+            f"{features}); outputs (B, 10): logits of the digits",
+            "mode": d.mode,
+            "permute": d.permute,
+            "permutation_seed": d.permutation_seed,
+        }
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         return F.cross_entropy(model(batch.inputs), batch.targets)

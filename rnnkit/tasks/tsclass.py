@@ -424,6 +424,22 @@ class TSClassTask(Task):
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         return model.loss(model(batch.inputs, batch.lengths, **batch.extras), batch.targets)
 
+    def export_info(self) -> dict[str, Any]:
+        """How a raw series ``(T, channels)`` becomes the exported graph's ``inputs``."""
+        d: TSClassData = self.cfg.data
+        info: dict[str, Any] = {
+            "input": f"series (T, {self.channels}) -> normalize -> groups of {d.patch} steps "
+            f"-> inputs (ceil(T / {d.patch}), {d.patch * self.channels}), lengths",
+            "channels": self.channels,
+            "normalize": d.normalize,  # series: per-series z-norm; train: scaler.json
+            "patch": d.patch,  # the last group repeats the series' last value
+            "classes": self.classes,
+        }
+        if self.has_static:
+            info["static"] = "static.json: categorical codes = vocab index + 1 (0 unknown), "
+            info["static"] += "numeric standardised by its scaler"
+        return info
+
     @torch.no_grad()
     def explain_input(self, model: nn.Module, spec: str) -> ExplainInput:
         """IG of the predicted class's logit over the scaled features of ``split:INDEX``
