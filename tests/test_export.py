@@ -207,6 +207,6 @@ def test_bad_arguments_are_refused_and_write_nothing(trained, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["export", run_dir, "--out", str(tmp_path / "m.txt")]) == 2
     assert "ending in .onnx" in capsys.readouterr().err
-    assert main(["export", run_dir, "--int8", "--out", str(tmp_path / "m.onnx")]) == 2
-    assert "--int8" in capsys.readouterr().err
+    assert main(["export", run_dir, "--int8", "--out", str(tmp_path / "m.int8")]) == 2
+    assert "ending in .onnx" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())

@@ -29,6 +29,7 @@ from rnnkit.io import write_atomic, write_json
 
 EXPORT_FORMAT_VERSION = 1
 DEFAULT_NAME = "model.onnx"
+INT8_NAME = "model.int8.onnx"
 # run-directory files a client may need; embedded in the metadata when present
 ARTEFACTS = (
     "tokenizer.json", "labels.json", "scaler.json", "vocab.json", "static.json", "series.json"
@@ -257,15 +258,22 @@ def export_model(model: nn.Module) -> tuple[Any, dict[str, Any]]:
 
 
 def export_run(
-    run_dir: str | Path, out: str | Path | None = None, *, overwrite: bool = False
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    int8: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Export the best weights of ``run_dir`` as ONNX.
 
     Args:
         run_dir: a run directory written by ``rnnkit train``.
-        out: the ONNX file to write (default ``RUN_DIR/model.onnx``); the description goes
-            beside it as ``<out>.json``.
+        out: the ONNX file to write (default ``RUN_DIR/model.onnx``, with ``int8``
+            ``RUN_DIR/model.int8.onnx``); the description goes beside it as ``<out>.json``.
         overwrite: replace existing files at ``out`` / ``<out>.json``.
+        int8: write the dynamically int8-quantised graph (:mod:`rnnkit.deploy.quantize`);
+            the metadata's ``int8`` entry reports its size and its change on the test
+            split against float32.
 
     Returns:
         The path written and the metadata (also in the file and the sidecar).
@@ -279,7 +287,7 @@ def export_run(
     from rnnkit.config import to_dict
 
     run_dir = Path(run_dir)
-    path = Path(out) if out is not None else run_dir / DEFAULT_NAME
+    path = Path(out) if out is not None else run_dir / (INT8_NAME if int8 else DEFAULT_NAME)
     sidecar = path.with_name(path.name + ".json")
     if path.suffix != ".onnx":
         raise RnnkitError(f"--out {path}: expected a file name ending in .onnx")
@@ -300,6 +308,9 @@ def export_run(
             f"the exported graph disagrees with the PyTorch model by {diff:.2e} (more than "
             f"{TOLERANCE:g}); nothing was written. Please report this as a bug."
         )
+    int8_report = None
+    if int8:
+        proto, int8_report = _quantize_and_compare(run.task, writer, run.model, proto, io)
     artefacts = {}
     for name in ARTEFACTS:
         file = run_dir / name
@@ -319,6 +330,7 @@ def export_run(
         "preprocessing": task.export_info(),
         "weights_sha256": weights_sha256(run_dir / runs.WEIGHTS),
         "parity_max_abs_diff": diff,
+        "int8": int8_report,
         "config": to_dict(run.config),
         "artefacts": artefacts,
     }
@@ -327,6 +339,32 @@ def export_run(
     write_atomic(path, lambda tmp: onnx.save_model(proto, str(tmp)))
     write_json(sidecar, metadata)
     return path, metadata
+
+
+def _quantize_and_compare(
+    task: Any, writer: Writer, model: nn.Module, proto: Any, io: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """The int8 graph of ``proto`` and its report: sizes, operators quantised, and its
+    change against float32 on the export check's batch and on the task's test split."""
+    from rnnkit.deploy._require import require_onnxruntime
+    from rnnkit.deploy.quantize import compare_on_split, quantize_int8
+
+    ort = require_onnxruntime()
+    quantised, report = quantize_int8(proto)
+
+    def session(p: Any) -> Any:
+        return ort.InferenceSession(p.SerializeToString(), providers=["CPUExecutionProvider"])
+
+    fs, qs = session(proto), session(quantised)
+    feeds = writer.example(model, 5, 7, torch.Generator().manual_seed(0))
+    report["example_max_abs_change"] = max(
+        float(np.abs(a - b).max()) for a, b in zip(fs.run(None, feeds), qs.run(None, feeds))
+    )
+    try:
+        report["test"] = compare_on_split(task, fs, qs, io)
+    except (RnnkitError, OSError) as e:  # the data may be gone since training
+        report["test"] = {"skipped": f"the test split could not be read ({e})"}
+    return quantised, report
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

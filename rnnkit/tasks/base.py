@@ -67,6 +67,8 @@ class Task(ABC):
         explain_help: what ``rnnkit explain``'s INPUT is for this task (``explain``).
         explain_reads_splits: INPUT names an example of a split (``test:INDEX``), so
             ``rnnkit explain --data`` applies.
+        serve_input: what :meth:`predict` reads, for ``rnnkit serve``: ``"text"``, or
+            ``"series"`` (numbers as text; the server also takes JSON arrays for them).
     """
 
     name: ClassVar[str]
@@ -81,6 +83,7 @@ class Task(ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset({"evaluate"})
     explain_help: ClassVar[str] = ""
     explain_reads_splits: ClassVar[bool] = False
+    serve_input: ClassVar[str] = "text"
 
     def __init__(self, cfg: RunConfig) -> None:
         if not isinstance(cfg.model, self.ModelConfig) and dataclasses.is_dataclass(cfg.model):

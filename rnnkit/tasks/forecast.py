@@ -133,6 +133,7 @@ class ForecastTask(Task):
     )
     explain_help: ClassVar[str] = "test:INDEX (or val:INDEX, train:INDEX): that window"
     explain_reads_splits: ClassVar[bool] = True
+    serve_input: ClassVar[str] = "series"
 
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)

@@ -132,6 +132,7 @@ class TSClassTask(Task):
     capabilities: ClassVar[frozenset[str]] = frozenset({"evaluate", "predict", "explain", "export"})
     explain_help: ClassVar[str] = "test:INDEX (or val:INDEX, train:INDEX): that example"
     explain_reads_splits: ClassVar[bool] = True
+    serve_input: ClassVar[str] = "series"
 
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)

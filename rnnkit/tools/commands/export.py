@@ -1,4 +1,4 @@
-"""``rnnkit export RUN_DIR [--format onnx] [--out FILE]``: the trained model as ONNX, with
+"""``rnnkit export RUN_DIR [--format onnx] [--out FILE] [--int8]``: the trained model as ONNX, with
 dynamic batch and time axes and a ``lengths`` input (see :mod:`rnnkit.deploy`)."""
 
 from __future__ import annotations
@@ -23,24 +23,55 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default="onnx", choices=["onnx"], help="default: onnx")
     p.add_argument("--out", metavar="FILE", help="the .onnx file (default: RUN_DIR/model.onnx)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing FILE")
-    p.add_argument("--int8", action="store_true", help="int8 weights (not available yet)")
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="dynamic int8 quantisation of the weights (ONNX Runtime; default FILE: "
+        "RUN_DIR/model.int8.onnx); reports the size and the test-split change",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Export the run and print where it went."""
-    from rnnkit.errors import RnnkitError
-
-    if args.int8:
-        raise RnnkitError("--int8 is not implemented yet; export float32 without --int8")
     from rnnkit.deploy import export_run
 
-    path, meta = export_run(args.run_dir, args.out, overwrite=args.overwrite)
+    path, meta = export_run(args.run_dir, args.out, overwrite=args.overwrite, int8=args.int8)
     names = ", ".join(i["name"] for i in meta["inputs"])
     outs = ", ".join(o["name"] for o in meta["outputs"])
     print(
         f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB; inputs {names}; outputs {outs}; "
         f"max |onnxruntime - torch| = {meta['parity_max_abs_diff']:.1e})"
     )
+    q = meta["int8"]
+    if q:
+        print(
+            f"int8: {q['float32_bytes'] / 1e6:.2f} MB -> {q['int8_bytes'] / 1e6:.2f} MB; "
+            f"quantised {_ops(q['quantised'])}; kept float32 {_ops(q['kept_float32'])}"
+        )
+        if q.get("note"):
+            print(f"int8: {q['note']}")
+        t = q["test"]
+        if "skipped" in t:
+            print(f"int8: test split not compared: {t['skipped']}")
+        elif "accuracy_change" in t:
+            print(
+                f"int8 on the {t['split']} split ({t['sequences']} sequences): accuracy "
+                f"{t['float32_accuracy']:.4f} -> {t['int8_accuracy']:.4f} "
+                f"({100 * t['accuracy_change']:+.2f} points)"
+            )
+        else:
+            print(
+                f"int8 on the {t['split']} split ({t['sequences']} sequences): "
+                f"{t['output']} changes by {t['mean_abs_change']:.2e} on average, "
+                f"{t['max_abs_change']:.2e} at most"
+            )
+        if t.get("warning"):
+            print(f"WARNING: {t['warning']}")
     print(f"wrote {path.with_name(path.name + '.json')} (metadata)")
     return 0
+
+
+def _ops(counts: dict[str, int]) -> str:
+    """``{"LSTM": 2, "MatMul": 1}`` -> ``"2 LSTM, 1 MatMul"`` (``"none"`` when empty)."""
+    return ", ".join(f"{n} {op}" for op, n in counts.items()) or "none"

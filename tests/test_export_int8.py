@@ -1,0 +1,92 @@
+"""`rnnkit export --int8`: dynamic int8 weights, what ONNX Runtime quantises, the reported
+size and test-split change against float32."""
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.deploy import export_model, read_metadata
+from rnnkit.deploy.quantize import quantize_int8, weight_ops
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.tools.cli import main
+
+POS = ["a joy", "brilliant", "great fun", "warm and witty", "superb"]
+NEG = ["a dull mess", "boring", "awful", "flat and tired", "painfully bad"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("int8")
+    rows = ["text,label"]
+    rows += [f"{POS[i % 5]} film {i},positive" for i in range(30)]
+    rows += [f"{NEG[i % 5]} movie {i},negative" for i in range(30)]
+    (root / "r.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return rnnkit.train(
+        "sentiment", out=root / "run", verbose=False,
+        data={"name": str(root / "r.csv"), "nb_init_dims": 2},
+        model={"cell": "lstm", "num_layers": 1, "hidden_size": 16, "embedding_dim": 16,
+               "dropout": 0.0},
+        train={"epochs": 2, "batch_size": 16, "progress": False, "tensorboard": False},
+    )  # fmt: skip
+
+
+def test_cli_int8_writes_a_smaller_file_and_reports_the_change(run, capsys):
+    assert main(["export", str(run.run_dir), "--int8"]) == 0
+    out = capsys.readouterr().out
+    path = run.run_dir / "model.int8.onnx"
+    meta = read_metadata(path)
+    q = meta["int8"]
+    assert q["quantised"] == {"Gather": 1, "LSTM": 1, "MatMul": 1}  # embedding, stack, head
+    # a tiny model: the graph's own bytes weigh; a real one gets near 1/4 (docs/deploy.md)
+    assert q["kept_float32"] == {} and q["int8_bytes"] < 0.6 * q["float32_bytes"]
+    test = q["test"]
+    assert test["split"] == "test" and test["sequences"] == run.task.split_size("test")
+    change = test["int8_accuracy"] - test["float32_accuracy"]
+    assert test["accuracy_change"] == pytest.approx(change)
+    assert 0 < test["max_abs_change"] < 0.1  # int8 changes the numbers, a little
+    assert "accuracy" in out and "points" in out and "MB" in out
+    # the file runs in ONNX Runtime and agrees with the float model's classes
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert "DynamicQuantizeLSTM" in {n.op_type for n in onnx.load(str(path)).graph.node}
+    ids = np.array([[3, 4, 5, 0], [6, 7, 0, 0]], dtype=np.int64)
+    lengths = np.array([3, 2], dtype=np.int64)
+    probs = sess.run(["probabilities"], {"inputs": ids, "lengths": lengths})[0]
+    with torch.no_grad():
+        ref = run.model.probabilities(run.model(torch.as_tensor(ids), torch.as_tensor(lengths)))
+    np.testing.assert_allclose(probs, ref.numpy(), atol=0.05)
+
+
+@pytest.mark.parametrize(("cell", "kept"), [("gru", {"GRU": 2}), ("rnn", {"RNN": 2})])
+def test_gru_and_rnn_operators_stay_float_and_the_report_says_so(cell, kept):
+    torch.manual_seed(0)
+    cfg = ClassifierConfig(cell=cell, hidden_size=8, num_layers=2, embedding_dim=4)
+    model = SequenceClassifier.from_config(cfg, num_classes=3, vocab_size=30).eval()
+    proto, _ = export_model(model)
+    quantised, report = quantize_int8(proto)
+    assert report["kept_float32"] == kept
+    assert report["quantised"] == {"Gather": 1, "MatMul": 1}
+    assert cell.upper() in report["note"] and "float32" in report["note"]
+    assert weight_ops(quantised) == kept
+
+
+def test_scan_bodies_are_quantised_too():
+    torch.manual_seed(0)
+    cfg = ClassifierConfig(cell="lstm", hidden_size=8, num_layers=1, embedding_dim=4,
+                           layer_norm=True)  # fmt: skip
+    model = SequenceClassifier.from_config(cfg, num_classes=2, vocab_size=30).eval()
+    proto, _ = export_model(model)
+    before = weight_ops(proto)
+    assert before["MatMul"] == 3  # input projection, recurrent matrix (in the Scan), head
+    quantised, report = quantize_int8(proto)
+    assert report["quantised"]["MatMul"] == 3 and report["kept_float32"] == {}
+
+
+def test_int8_out_and_existing_files(run, tmp_path, capsys):
+    out = tmp_path / "q.onnx"
+    assert main(["export", str(run.run_dir), "--int8", "--out", str(out)]) == 0
+    assert read_metadata(out)["int8"]["int8_bytes"] > 0
+    assert main(["export", str(run.run_dir), "--int8", "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
