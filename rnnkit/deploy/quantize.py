@@ -19,6 +19,7 @@ a class score, else the mean and largest absolute change of the output.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -66,12 +67,17 @@ def quantize_int8(proto: Any) -> tuple[Any, dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="rnnkit-int8-") as tmp:
         src, dst = Path(tmp) / "float32.onnx", Path(tmp) / "int8.onnx"
         onnx.save_model(proto, str(src))
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # the quantiser's advice on pre-processing, to the root logger
         try:
             quantize_dynamic(
                 src, dst, weight_type=QuantType.QInt8, extra_options={"EnableSubgraph": True}
             )
         except Exception as e:  # the quantiser raises plain exceptions on graphs it refuses
             raise RnnkitError(f"--int8: ONNX Runtime could not quantise the graph ({e})") from None
+        finally:
+            root.setLevel(level)
         quantised = onnx.load_model(str(dst))
     before, kept = weight_ops(proto), weight_ops(quantised)
     done = before - kept

@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     outs = ", ".join(o["name"] for o in meta["outputs"])
     print(
         f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB; inputs {names}; outputs {outs}; "
-        f"max |onnxruntime - torch| = {meta['parity_max_abs_diff']:.1e})"
+        f"max |onnxruntime - torch| = {meta['parity_max_abs_diff']:.1e}"
+        + (" for the float32 graph)" if meta["int8"] else ")")
     )
     q = meta["int8"]
     if q:
