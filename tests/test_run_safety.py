@@ -160,7 +160,7 @@ BAD = [
     (["serve", "RUN", "--device", "bogus"], ["device", "'bogus'"]),
     (["serve", "RUN", "--host", "999.1.1.1"], ["--host 999.1.1.1", "not a host"]),
     (["serve", "DATA"], ["not an rnnkit run directory"]),
-    (["export", "RUN", "--int8"], ["--int8"]),
+    (["export", "RUN", "--int8", "--out", "DATA"], [".onnx"]),
     (["export", "RUN", "--format", "tflite"], ["--format"]),
     (["export", "RUN", "--out", "DATA"], [".onnx"]),
     (["export", "RUN", "--out", "RUN/config.yaml", "--overwrite"], [".onnx"]),
