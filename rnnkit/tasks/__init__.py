@@ -22,6 +22,8 @@ TASKS: dict[str, str] = {
     "selective_copy": "rnnkit.tasks.selective_copy:SelectiveCopyTask",
     "smnist": "rnnkit.tasks.smnist:SequentialMNISTTask",
     "g2p": "rnnkit.tasks.g2p:G2PTask",
+    "array_classification": "rnnkit.tasks.arrays:ArrayClassificationTask",
+    "array_regression": "rnnkit.tasks.arrays:ArrayRegressionTask",
 }
 
 
