@@ -58,6 +58,26 @@ class SequenceArrays:
         return int(self.sequences[0].shape[1])
 
 
+@dataclass
+class TextArrays:
+    """Raw texts and their class codes (the in-memory data of ``array_text``).
+
+    Attributes:
+        texts: N non-empty strings.
+        targets: ``(N,)`` int64 class codes in ``0..C-1``.
+        label_names: the C class names (``str`` of each class), index = code.
+        classes: the C classes as given (numbers or strings), or None.
+    """
+
+    texts: list[str]
+    targets: np.ndarray
+    label_names: list[str]
+    classes: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
 # ----------------------------------------------------------------------------- checking
 
 
@@ -219,6 +239,32 @@ def _same_features(seqs: list[np.ndarray], lengths: Any) -> list[np.ndarray]:
     return seqs
 
 
+def as_texts(X: Any) -> list[str]:
+    """``X`` as a list of N non-empty strings (a list, tuple, 1-D array or pandas Series of
+    ``str``); one clear error for anything else."""
+    if isinstance(X, str | bytes):
+        raise RnnkitError("X is one string; expected a list of texts (wrap it: [text])")
+    if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
+        X = X.to_numpy()
+    if isinstance(X, np.ndarray):
+        if X.ndim != 1:
+            raise RnnkitError(f"X has shape {tuple(X.shape)}; expected a 1-D list of texts")
+        X = X.tolist()
+    if not isinstance(X, list | tuple):
+        raise RnnkitError(f"X is a {type(X).__name__}; expected a list of texts")
+    if len(X) == 0:
+        raise RnnkitError("X is empty; expected at least one text")
+    for i, text in enumerate(X):
+        if not isinstance(text, str):
+            raise RnnkitError(
+                f"X[{i}] is a {type(text).__name__}, not a text; TextClassifier takes raw "
+                "strings (for numbers use SequenceClassifier)"
+            )
+        if not text.strip():
+            raise RnnkitError(f"X[{i}] is an empty text; every text needs at least one word")
+    return list(X)
+
+
 def pad(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Right-pad ``[(T_i, F)]`` into ``(N, max T_i, F)`` float32 zeros and ``lengths`` ``(N,)``."""
     lengths = np.asarray([len(s) for s in sequences], dtype=np.int64)
@@ -247,11 +293,11 @@ def parse_series(text: str, where: str) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- by name
 
-_MEMORY: dict[str, SequenceArrays] = {}
+_MEMORY: dict[str, SequenceArrays | TextArrays] = {}
 _COUNTER = itertools.count(1)
 
 
-def register(arrays: SequenceArrays) -> str:
+def register(arrays: SequenceArrays | TextArrays) -> str:
     """Keep ``arrays`` in memory under a new name ``memory:KEY`` (a task's ``data.source``)."""
     name = f"{MEMORY_PREFIX}{os.getpid()}-{next(_COUNTER)}"
     _MEMORY[name] = arrays
@@ -264,6 +310,22 @@ def unregister(name: str) -> None:
 
 
 def lookup(source: str) -> SequenceArrays:
+    """The sequences of ``source`` (see :func:`lookup_any`)."""
+    found = lookup_any(source)
+    if not isinstance(found, SequenceArrays):
+        raise RnnkitError(f"data.source {source!r} holds texts, not numeric sequences")
+    return found
+
+
+def lookup_texts(source: str) -> TextArrays:
+    """The texts registered as ``source`` (a ``memory:KEY`` name)."""
+    found = lookup_any(source)
+    if not isinstance(found, TextArrays):
+        raise RnnkitError(f"data {source!r} holds numeric sequences, not texts")
+    return found
+
+
+def lookup_any(source: str) -> SequenceArrays | TextArrays:
     """The arrays of ``source``: a ``memory:KEY`` name from :func:`register` or an ``.npz``
     file written by :func:`save_npz` (or by hand: ``x_0 .. x_{N-1}`` or a padded ``x``
     with optional ``lengths``, and ``y``)."""
@@ -329,9 +391,13 @@ def load_npz(path: str | Path) -> SequenceArrays:
 __all__ = [
     "MEMORY_PREFIX",
     "SequenceArrays",
+    "TextArrays",
     "as_sequences",
+    "as_texts",
     "load_npz",
     "lookup",
+    "lookup_any",
+    "lookup_texts",
     "pad",
     "parse_series",
     "register",

@@ -4,6 +4,7 @@
   ``predict_proba`` (classifier), ``score``, with ``X`` a list of ``(T_i, F)`` arrays, a
   padded ``(N, T, F)`` array with ``lengths``, or a 2-D ``(N, T)`` array of univariate
   series. They compose with scikit-learn (pipelines, ``GridSearchCV``, ``clone``).
+* :class:`TextClassifier`: the same for raw strings (the ``sentiment`` pipeline).
 * :func:`load`: the fitted estimator of a run directory (``fit(..., run_dir=...)``).
 
 Example::
@@ -21,5 +22,6 @@ from __future__ import annotations
 
 from rnnkit.estimators._base import load
 from rnnkit.estimators.sequence import SequenceClassifier, SequenceRegressor
+from rnnkit.estimators.text import TextClassifier
 
-__all__ = ["SequenceClassifier", "SequenceRegressor", "load"]
+__all__ = ["SequenceClassifier", "SequenceRegressor", "TextClassifier", "load"]

@@ -116,7 +116,7 @@ class SequenceEstimatorBase(BaseEstimator):
     # ------------------------------------------------------------------ fit
     def _fit_arrays(
         self,
-        data: arrays.SequenceArrays,
+        data: arrays.SequenceArrays | arrays.TextArrays,
         run_dir: str | Path | None,
         overwrite: bool,
     ) -> None:
@@ -129,10 +129,8 @@ class SequenceEstimatorBase(BaseEstimator):
         name = arrays.register(data)
         keep = _Capture()
         try:
-            cfg = dataclasses.replace(
-                cfg,
-                data=dataclasses.replace(cfg.data, source=name, keep_arrays=run_dir is not None),
-            )
+            data_values = self._data_source(name, keep=run_dir is not None)
+            cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **data_values))
             task: Any = get_task_class(self.task_name)(cfg)  # an ArrayTask
             if run_dir is None:
                 with tempfile.TemporaryDirectory(prefix="rnnkit-fit-") as tmp:
@@ -148,6 +146,11 @@ class SequenceEstimatorBase(BaseEstimator):
         keep.model.eval()
         self._set_fitted(task, keep.model, keep.rows, report, run_dir)
 
+    def _data_source(self, name: str, keep: bool) -> dict[str, Any]:
+        """The data keys that hand the registered arrays ``name`` to the task, and keep a
+        copy in the run directory when ``keep``."""
+        return {"source": name, "keep_arrays": keep}
+
     def _set_fitted(
         self,
         task: Any,
@@ -158,11 +161,12 @@ class SequenceEstimatorBase(BaseEstimator):
     ) -> None:
         self.task_ = task
         self.model_ = model
-        self.n_features_in_ = int(task.num_features)
+        if hasattr(task, "num_features"):  # numeric sequences: F, features per step
+            self.n_features_in_ = int(task.num_features)
         self.history_ = rows
         self.report_ = report
         self.run_dir_ = None if run_dir is None else Path(run_dir)
-        if hasattr(task, "classes"):  # a classifier's labels, sorted
+        if getattr(task, "classes", None) is not None:  # a classifier's labels, sorted
             self.classes_ = np.asarray(task.classes)
 
     def _sequences(self, X: Any, lengths: Any) -> list[np.ndarray]:
@@ -178,23 +182,25 @@ class SequenceEstimatorBase(BaseEstimator):
 
 def load(run_dir: str | Path, *, device: str | None = None) -> SequenceEstimatorBase:
     """The fitted estimator of a run directory written by ``fit(..., run_dir=...)`` (or by
-    ``rnnkit train array_classification|array_regression``).
+    ``rnnkit train array_classification|array_regression|array_text``).
 
     Args:
         run_dir: the run directory.
         device: where to put the model (default: CPU).
 
     Returns:
-        A :class:`~rnnkit.estimators.SequenceClassifier` or
-        :class:`~rnnkit.estimators.SequenceRegressor` with the run's hyper-parameters and
-        best weights, ready to ``predict``.
+        A :class:`~rnnkit.estimators.SequenceClassifier`,
+        :class:`~rnnkit.estimators.SequenceRegressor` or
+        :class:`~rnnkit.estimators.TextClassifier` with the run's hyper-parameters and best
+        weights, ready to ``predict``.
     """
     from rnnkit import api, runs
     from rnnkit.estimators.sequence import SequenceClassifier, SequenceRegressor
+    from rnnkit.estimators.text import TextClassifier
 
     cfg = runs.read_config(run_dir)
     classes: dict[str, type[SequenceEstimatorBase]] = {
-        c.task_name: c for c in (SequenceClassifier, SequenceRegressor)
+        c.task_name: c for c in (SequenceClassifier, SequenceRegressor, TextClassifier)
     }
     if cfg.task not in classes:
         raise RnnkitError(

@@ -24,6 +24,7 @@ TASKS: dict[str, str] = {
     "g2p": "rnnkit.tasks.g2p:G2PTask",
     "array_classification": "rnnkit.tasks.arrays:ArrayClassificationTask",
     "array_regression": "rnnkit.tasks.arrays:ArrayRegressionTask",
+    "array_text": "rnnkit.tasks.arrays:ArrayTextTask",
 }
 
 

@@ -41,24 +41,30 @@ from rnnkit.config import RunConfig, option
 from rnnkit.data.arrays import (
     MEMORY_PREFIX,
     SequenceArrays,
+    TextArrays,
     load_npz,
     lookup,
+    lookup_texts,
     pad,
     parse_series,
     save_npz,
 )
 from rnnkit.data.batch import Batch
 from rnnkit.data.splits import stratified_split
+from rnnkit.data.text import TextDataset, TextSplit
 from rnnkit.errors import RnnkitError
-from rnnkit.io import write_json
+from rnnkit.io import write_json, write_text
 from rnnkit.metrics.classification import accuracy, f1_score
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.models.pooled_regressor import PooledRegressor
 from rnnkit.tasks.base import Task
+from rnnkit.tasks.sentiment import SentimentData, SentimentTask
 
 STATE_FILE = "arrays_task.json"
-LABELS_FILE = "labels.json"
+LABELS_FILE = "labels.json"  # the classes (array tasks), the label names (array_text)
 ARRAYS_FILE = "arrays.npz"
+TEXTS_FILE = "texts.jsonl"  # array_text: the texts and their class codes
+TEXT_CLASSES_FILE = "classes.json"  # array_text: the classes as given (their dtype kept)
 PREDICT_BATCH = 256  # sequences per forward pass when predicting
 
 
@@ -532,4 +538,134 @@ class ArrayRegressionTask(ArrayTask):
         return [{"values": [float(x) for x in v]} for v in values]
 
 
-__all__ = ["ArrayClassificationTask", "ArrayData", "ArrayRegressionData", "ArrayRegressionTask"]
+# ----------------------------------------------------------------------------- texts
+
+
+@dataclass
+class ArrayTextData(SentimentData):
+    """The ``data`` section of ``array_text``: the sentiment task's, read from memory."""
+
+    name: str = option(
+        "",
+        "memory:KEY for texts handed over in memory (rnnkit.estimators.TextClassifier), or "
+        "a .csv / .jsonl path",
+    )
+    test_fraction: float = option(0.0, "held out for the final test; 0 = no test split")
+    keep_texts: bool = option(
+        True, "save the texts in RUN_DIR/texts.jsonl, so that rnnkit evaluate can read them"
+    )
+
+
+class ArrayTextTask(SentimentTask):
+    """Classify raw texts held in memory: the ``sentiment`` pipeline (tokenizer fitted on
+    the training split, naive-Bayes initialised embeddings, length-bucketed batches) on data
+    handed over by name; the texts are saved in the run directory (``texts.jsonl``)."""
+
+    name = "array_text"
+    DataConfig = ArrayTextData
+    capabilities = frozenset({"evaluate", "predict"})  # (no anchor: the sentiment task's
+    # __init__ sets self.anchor = None for any data but its built-in set)
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        self.run_dir: Path | None = None
+        self.classes: np.ndarray | None = None
+
+    def _load(self) -> TextDataset:
+        if self._dataset is not None:
+            return self._dataset
+        d: ArrayTextData = self.cfg.data
+        kept = None if self.run_dir is None else self.run_dir / TEXTS_FILE
+        if d.name.startswith(MEMORY_PREFIX):
+            data = lookup_texts(d.name)
+        elif kept is not None and kept.is_file():
+            data = _read_texts(kept)
+        elif d.name:
+            return super()._load()
+        else:
+            raise RnnkitError(
+                f"{self.run_dir}: the texts of this run were not kept (data.keep_texts=false); "
+                "evaluate with --data FILE"
+            )
+        test, val, train = stratified_split(
+            data.targets, [d.test_fraction, d.val_fraction], seed=self.cfg.seed
+        )
+        note = f"stratified split with seed {self.cfg.seed} of {len(data)} texts"
+        if len(val) == 0:
+            val, note = train, note + " (val = train: too few texts to hold any out)"
+        full = TextSplit(texts=data.texts, token_ids=None, labels=data.targets)
+        self._dataset = TextDataset(
+            full.subset(train), full.subset(val), full.subset(test),
+            data.label_names, "texts in memory", note,
+        )  # fmt: skip
+        if data.classes is not None:
+            self.classes = data.classes
+        return self._dataset
+
+    def prepare(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        d: ArrayTextData = self.cfg.data
+        super().prepare(run_dir)
+        if d.name.startswith(MEMORY_PREFIX):
+            data = lookup_texts(d.name)
+            if d.keep_texts:
+                lines = [json.dumps({"text": t, "label": int(c)}, ensure_ascii=False)
+                         for t, c in zip(data.texts, data.targets)]  # fmt: skip
+                write_text(self.run_dir / TEXTS_FILE, "\n".join(lines) + "\n")
+                write_json(self.run_dir / TEXT_CLASSES_FILE, _classes_json(data))
+            d.name = ""  # the name means nothing after this process: the run keeps a copy
+
+    def restore(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        super().restore(run_dir)
+        path = self.run_dir / TEXT_CLASSES_FILE
+        if path.is_file():
+            info = json.loads(path.read_text(encoding="utf-8"))
+            self.classes = np.asarray(info["classes"], dtype=np.dtype(info["dtype"]))
+
+    def describe_data(self) -> str:
+        ds = self._load()
+        sizes = ", ".join(f"{s} {len(ds.split(s))}" for s in ("train", "val", "test"))
+        return f"{ds.source}: {len(ds.label_names)} classes; {sizes}; {ds.split_note}"
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
+        if len(self._load().split(split)) == 0:
+            raise RnnkitError(
+                f"the {split} split is empty (data.test_fraction={self.cfg.data.test_fraction});"
+                " evaluate --split val, or --data FILE"
+            )
+        return super().evaluate(model, split)
+
+    def baselines(self) -> dict[str, dict[str, float]]:
+        if len(self._load().test) == 0:
+            return {}
+        return super().baselines()
+
+    def release_data(self) -> None:
+        """Drop the texts held in memory (a fitted estimator keeps only what predicts)."""
+        self._dataset, self._encoded = None, {}
+
+
+def _classes_json(data: TextArrays) -> dict[str, Any]:
+    """The classes as given (their dtype kept), for the estimator read back."""
+    classes = np.asarray(data.label_names if data.classes is None else data.classes)
+    return {"classes": classes.tolist(), "dtype": classes.dtype.str}
+
+
+def _read_texts(path: Path) -> TextArrays:
+    """``texts.jsonl`` as written by :meth:`ArrayTextTask.prepare` (labels are codes)."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    labels = json.loads((path.parent / LABELS_FILE).read_text(encoding="utf-8"))["label_names"]
+    return TextArrays([r["text"] for r in rows],
+                      np.asarray([r["label"] for r in rows], dtype=np.int64), labels)  # fmt: skip
+
+
+__all__ = [
+    "ArrayClassificationTask",
+    "ArrayData",
+    "ArrayRegressionData",
+    "ArrayRegressionTask",
+    "ArrayTextData",
+    "ArrayTextTask",
+]
