@@ -563,8 +563,9 @@ class ArrayTextTask(SentimentTask):
 
     name = "array_text"
     DataConfig = ArrayTextData
-    capabilities = frozenset({"evaluate", "predict"})  # (no anchor: the sentiment task's
-    # __init__ sets self.anchor = None for any data but its built-in set)
+    # no anchor: the sentiment task's __init__ sets self.anchor = None for any data but its
+    # built-in set
+    capabilities = frozenset({"evaluate", "predict", "explain"})
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
