@@ -20,8 +20,28 @@ Example::
 
 from __future__ import annotations
 
-from rnnkit.estimators._base import load
-from rnnkit.estimators.sequence import SequenceClassifier, SequenceRegressor
-from rnnkit.estimators.text import TextClassifier
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rnnkit.estimators._base import load
+    from rnnkit.estimators.sequence import SequenceClassifier, SequenceRegressor
+    from rnnkit.estimators.text import TextClassifier
+
+# name -> its module, imported on first use: scikit-learn (their base classes) is not
+# needed by rnnkit.fit (rnnkit.estimators.module_fit)
+_LAZY = {
+    "SequenceClassifier": "rnnkit.estimators.sequence",
+    "SequenceRegressor": "rnnkit.estimators.sequence",
+    "TextClassifier": "rnnkit.estimators.text",
+    "load": "rnnkit.estimators._base",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'rnnkit.estimators' has no attribute {name!r}")
+
 
 __all__ = ["SequenceClassifier", "SequenceRegressor", "TextClassifier", "load"]
