@@ -564,8 +564,10 @@ class ArrayTextTask(SentimentTask):
     name = "array_text"
     DataConfig = ArrayTextData
     # no anchor: the sentiment task's __init__ sets self.anchor = None for any data but its
-    # built-in set
-    capabilities = frozenset({"evaluate", "predict", "explain"})
+    # built-in set. explain is not declared yet (the sentiment task's works on these runs,
+    # but is not covered by a test of this task): the Task default refuses it.
+    capabilities = frozenset({"evaluate", "predict"})
+    explain_input = Task.explain_input
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
