@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from rnnkit.data.files import check_data_file
+from rnnkit.data.static import category_vocab, encode_categories
 from rnnkit.errors import RnnkitError
 
 
@@ -408,12 +409,9 @@ def load_series(
                         f"data file {path}: static column {c!r} changes within series {sid!r}"
                     )
         firsts = df.iloc[[a for a, _ in segments]].reset_index(drop=True)
-        codes = []
-        for c in static_categorical:
-            cats = sorted(firsts[c].astype(str).unique())
-            vocab[c] = cats
-            codes.append([cats.index(v) + 1 for v in firsts[c].astype(str)])  # 0 = unknown
-        static_cat = np.array(codes, dtype=np.int64).T.reshape(len(segments), -1)
+        values = {c: list(firsts[c].astype(str)) for c in static_categorical}
+        vocab = category_vocab(values)
+        static_cat = encode_categories(values, vocab).reshape(len(segments), -1)  # (S, Kc)
         static_num = (
             np.stack([_numeric(firsts, c, path) for c in static_numeric], axis=1)
             if static_numeric

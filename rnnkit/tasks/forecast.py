@@ -25,6 +25,7 @@ from torch import nn
 from rnnkit.baselines.forecasting import naive, seasonal_naive
 from rnnkit.config import RunConfig, option
 from rnnkit.data.batch import Batch
+from rnnkit.data.static import decode_categories, encode_categories
 from rnnkit.data.timeseries import (
     Scaler,
     SeriesData,
@@ -324,12 +325,9 @@ class ForecastTask(Task):
         vocab = self.info.get("static_vocab") or {}
         if data.static_cat is None or not vocab:
             return data
-        codes = data.static_cat.copy()
-        for j, col in enumerate(data.static_cat_names):
-            trained = vocab[col]
-            for i, code in enumerate(data.static_cat[:, j]):
-                value = data.static_vocab[col][code - 1]
-                codes[i, j] = trained.index(value) + 1 if value in trained else 0
+        values = decode_categories(data.static_cat, data.static_vocab)
+        trained = {col: vocab[col] for col in data.static_cat_names}
+        codes = encode_categories(values, trained).reshape(data.static_cat.shape)
         data.static_cat, data.static_vocab = codes, dict(vocab)
         return data
 

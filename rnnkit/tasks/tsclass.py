@@ -57,6 +57,7 @@ from torch import nn
 from rnnkit.config import RunConfig, option
 from rnnkit.data.batch import Batch
 from rnnkit.data.splits import stratified_split
+from rnnkit.data.static import category_vocab, encode_categories
 from rnnkit.data.timeseries import Scaler
 from rnnkit.data.ucr import LabelledSeries, builtin_ucr_name, load_classification
 from rnnkit.errors import RnnkitError
@@ -219,9 +220,9 @@ class TSClassTask(Task):
     def _fit_static(self, data: LabelledSeries, idx: np.ndarray) -> None:
         """Category lists and the numeric scaler from the training rows ``idx`` only."""
         d: TSClassData = self.cfg.data
-        self.static_vocab = {
-            c: sorted({data.static_cat[c][i] for i in idx}) for c in d.static_categorical
-        }
+        self.static_vocab = category_vocab(
+            {c: [data.static_cat[c][i] for i in idx] for c in d.static_categorical}
+        )
         if d.static_numeric:
             num = np.stack([data.static_num[c][idx] for c in d.static_numeric], axis=1)
             self.static_scaler = Scaler.fit(num, "standard")
@@ -232,10 +233,9 @@ class TSClassTask(Task):
         """Rows ``idx`` of ``data``'s static columns -> codes ``(n, Kc)`` int64 (0 = a
         category unseen in training) and scaled numbers ``(n, Kn)`` float32."""
         d: TSClassData = self.cfg.data
-        cat = np.zeros((len(idx), len(d.static_categorical)), dtype=np.int64)
-        for j, c in enumerate(d.static_categorical):
-            code = {v: k + 1 for k, v in enumerate(self.static_vocab[c])}
-            cat[:, j] = [code.get(data.static_cat[c][i], 0) for i in idx]
+        vocab = {c: self.static_vocab[c] for c in d.static_categorical}
+        cat = encode_categories({c: [data.static_cat[c][i] for i in idx] for c in vocab}, vocab)
+        cat = cat.reshape(len(idx), len(vocab))  # (n, Kc), also when Kc = 0
         num = np.zeros((len(idx), len(d.static_numeric)))
         if d.static_numeric:
             assert self.static_scaler is not None
