@@ -146,6 +146,25 @@ def test_resume_with_more_epochs_equals_a_longer_run(tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.parametrize("kind", ["cosine", "step"])
+def test_resume_with_more_epochs_says_an_epoch_planned_schedule_changed(kind):
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    first = make_scheduler(opt, TrainConfig(lr=1.0, epochs=1, schedule=kind), 10)
+    for _ in range(10):
+        first.step()
+    longer = make_scheduler(opt, TrainConfig(lr=1.0, epochs=3, schedule=kind), 10)
+    longer.load_state_dict(first.state_dict())
+    assert "planned over 1 epoch(s) and now over 3" in longer.resume_note
+    assert longer.lr == pytest.approx(longer.lr_at(10))  # the 3-epoch plan at step 10
+    if kind == "cosine":  # the 1-epoch cosine had reached ~0; the 3-epoch one is at 0.75
+        assert first.lr_at(9) < 0.05 and longer.lr == pytest.approx(0.75)
+    same = make_scheduler(opt, TrainConfig(lr=1.0, epochs=1, schedule=kind), 10)
+    same.load_state_dict(first.state_dict())
+    constant = make_scheduler(opt, TrainConfig(lr=1.0, epochs=3), 10)
+    constant.load_state_dict(first.state_dict())
+    assert same.resume_note == constant.resume_note == ""
+
+
 def test_resume_with_a_changed_model_is_refused(tmp_path):
     fit(tmp_path, "run", "train.epochs=1")
     with pytest.raises(RnnkitError, match="checkpoint.pt does not fit the model .*model.\\*"):

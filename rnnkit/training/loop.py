@@ -355,6 +355,8 @@ def fit(
             else:
                 state.stopped = ""
                 say(f"resuming {run_dir} after epoch {state.epoch}")
+            if schedule.resume_note:
+                say(schedule.resume_note)
         ddp = distributed.data_parallel(task, model) if dist.enabled else None
         rundir.setup_done(run_dir)  # every check passed: config and task files go in place
         # train.max_minutes bounds the training itself: data preparation is not counted

@@ -82,19 +82,22 @@ class Schedule:
         self.plateau_factor = 1.0  # plateau: the decays so far
         self.best: float | None = None  # plateau: best metric so far
         self.bad_epochs = 0  # plateau: epochs since the best
+        self.resume_note = ""  # set by load_state_dict when the plan changed (see there)
         self._apply()
 
-    def lr_at(self, step: int) -> float:
-        """The learning rate of optimizer step ``step`` (0-based)."""
+    def lr_at(self, step: int, epochs: int | None = None) -> float:
+        """The learning rate of optimizer step ``step`` (0-based) in a plan over ``epochs``
+        (default ``train.epochs``)."""
         cfg = self.cfg
+        epochs = max(cfg.epochs if epochs is None else epochs, 1)
         if step < cfg.warmup_steps:
             return cfg.lr * (step + 1) / cfg.warmup_steps
         if cfg.schedule == "cosine":
-            span = max(self.total_steps - cfg.warmup_steps, 1)
+            span = max(self.steps_per_epoch * epochs - cfg.warmup_steps, 1)
             progress = min((step - cfg.warmup_steps) / span, 1.0)
             return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
         if cfg.schedule == "step":
-            every = cfg.lr_step_epochs or max(cfg.epochs // 3, 1)
+            every = cfg.lr_step_epochs or max(epochs // 3, 1)
             epoch = step // self.steps_per_epoch
             return cfg.lr * cfg.lr_decay ** (epoch // every)
         if cfg.schedule == "plateau":
@@ -138,6 +141,7 @@ class Schedule:
             "plateau_factor": self.plateau_factor,
             "best": self.best,
             "bad_epochs": self.bad_epochs,
+            "epochs": self.cfg.epochs,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -146,7 +150,23 @@ class Schedule:
         self.plateau_factor = float(state["plateau_factor"])
         self.best = state["best"]
         self.bad_epochs = int(state["bad_epochs"])
+        self.resume_note = self._replanned(state.get("epochs"))
         self._apply()
+
+    def _replanned(self, planned: int | None) -> str:
+        """A note for a resumed run whose ``train.epochs`` changed under a schedule planned
+        over the epochs (cosine; step with ``lr_step_epochs`` = 0); otherwise ""."""
+        cfg = self.cfg
+        by_epochs = cfg.schedule == "cosine" or (cfg.schedule == "step" and not cfg.lr_step_epochs)
+        if not by_epochs or planned is None or planned == cfg.epochs or not self.step_count:
+            return ""
+        last = self.lr_at(self.step_count - 1, planned)
+        return (
+            f"note: train.schedule={cfg.schedule} was planned over {planned} epoch(s) and now "
+            f"over {cfg.epochs}: the learning rate goes on from where the {cfg.epochs}-epoch "
+            f"plan is at step {self.step_count} ({self.lr:.3g}; the last step had {last:.3g}), "
+            f"so the weights will differ from a run trained for {cfg.epochs} epochs from the start"
+        )
 
 
 def make_scheduler(
