@@ -231,3 +231,16 @@ def test_explaining_a_forecast_window_attributes_the_first_forecast(tmp_path):
         "attribution_gxi",
         "states_recurrent_layer0_forward",
     ]
+
+
+def test_help_lists_the_input_of_every_task_that_explains(capsys):
+    from rnnkit.tasks import get_task_class, tasks_with
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["explain", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    names = tasks_with("explain")
+    assert {"sentiment", "tsclass"} <= set(names)
+    for name in names:  # each task's own line, read from the task
+        assert re.search(rf"^  {name} +{re.escape(get_task_class(name).explain_help)}$", out, re.M)

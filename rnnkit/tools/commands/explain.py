@@ -13,18 +13,32 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-EPILOG = """\
-INPUT by task:
-  sentiment   a text, e.g. "a gripping, beautifully acted thriller"
-  charlm      a text the model reads (the last 400 characters are used)
-  tsclass     test:INDEX (or val:INDEX, train:INDEX): that example of the split
-  forecast    test:INDEX (or val:INDEX, train:INDEX): that window of the split
-
+EXAMPLES = """\
 examples:
   rnnkit explain runs/sentiment-1 "not as good as the trailer promised" --out why.html
   rnnkit explain runs/tsclass-1 test:0 --png-dir figs/
   rnnkit explain runs/tsclass-1 test:2 --data new_series.ts
 """
+
+
+def input_help() -> str:
+    """ "INPUT by task:" from each task that can explain (its ``explain_help``); imports
+    the tasks, so it runs only when the help is shown."""
+    from rnnkit.tasks import get_task_class, tasks_with
+
+    names = tasks_with("explain")
+    width = max(map(len, names), default=0) + 3
+    lines = [f"  {n:<{width}}{get_task_class(n).explain_help}" for n in names]
+    return "INPUT by task:\n" + "\n".join(lines) + "\n"
+
+
+class _Help(argparse.Action):
+    """``-h``: the help, its epilog listing each task's INPUT (read from the tasks now)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kw: object) -> None:
+        parser.epilog = input_help() + "\n" + EXAMPLES
+        parser.print_help()
+        parser.exit()
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,11 +48,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="explain one input to a trained run as an HTML report",
         description="Explain one input to a trained run as one self-contained HTML report "
         "(attributions, completeness check, state and gate heatmaps, neuron firing).",
-        epilog=EPILOG,
+        epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,  # -h is _Help: the tasks are imported only when help is asked for
     )
+    p.add_argument("-h", "--help", action=_Help, nargs=0, help="show this help and exit")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by rnnkit train")
-    p.add_argument("input", metavar="INPUT", help="the text, or test:INDEX for time series")
+    p.add_argument(
+        "input",
+        metavar="INPUT",
+        help="what to explain: a text, or test:INDEX for time series (see below)",
+    )
     p.add_argument(
         "--out",
         metavar="REPORT.html",
