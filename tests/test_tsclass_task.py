@@ -99,6 +99,8 @@ def test_cli_train_evaluate_predict(toy: Path, tmp_path: Path, capsys) -> None:
     assert {"accuracy", "macro_f1", "loss"} <= set(report["test"])
     assert "majority" in report["baselines"]
     assert "1nn_euclidean" not in report["baselines"]  # variable lengths
+    dtw = report["baselines"]["1nn_dtw"]  # ... but DTW takes them
+    assert dtw["accuracy"] > 0.9 and dtw["resampled_to"] == 0  # up/down/flat are easy
     assert main(["evaluate", str(out), "--data", str(toy.with_name("Toy_TEST.ts"))]) == 0
     capsys.readouterr()
     assert main(["predict", str(out), "0,0.5,1,1.5,2:0,0.5,1,1.5,2"]) == 0

@@ -136,8 +136,10 @@ class Task(ABC):
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         """The task's metrics on ``split`` (must include ``loss`` and ``self.monitor``)."""
 
-    def baselines(self) -> dict[str, dict[str, float]]:
-        """The simple methods a user would try first, on the same test split."""
+    def baselines(self) -> dict[str, dict[str, Any]]:
+        """The simple methods a user would try first, on the same test split: name ->
+        their metrics (numbers) and, where they did something a reader must know (e.g.
+        resampled the series) or could not run, what, in extra keys (``note``: a text)."""
         return {}
 
     def search_space(self) -> list[Param]:
