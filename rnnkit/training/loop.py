@@ -397,6 +397,11 @@ def fit(
         report = distributed.broadcast_object(report)
         if test is not None:
             say("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
+        for name, scores in report["baselines"].items():
+            shown = [f"{k} {v:.4f}" for k, v in scores.items() if k in (test or {})]
+            say(f"baseline {name}: " + ("  ".join(shown) or scores.get("note", "")))
+        if report["verdict"]:
+            say(report["verdict"])
         session.call("on_fit_end", report)
         return report
 
