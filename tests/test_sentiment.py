@@ -1,6 +1,7 @@
 """The sentiment task end to end: each data format through `rnnkit train/evaluate/predict`."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -50,6 +51,7 @@ def test_csv_train_evaluate_predict(tmp_path, capsys):
     assert set(report["test"]) >= {"loss", "accuracy", "f1", "roc_auc"}
     assert sum(v for k, v in report["test"].items() if k.startswith("confusion.")) == 8
     assert report["baselines"]["tfidf_logreg"]["accuracy"] == 1.0  # the words give it away
+    assert "no text was longer than 200 tokens" in report["data"]
     assert (tmp_path / "run" / "tokenizer.json").is_file()
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "run"), "--json"]) == 0
@@ -61,6 +63,23 @@ def test_csv_train_evaluate_predict(tmp_path, capsys):
         assert p["label"] in ("negative", "positive")
         assert p["probability"] == pytest.approx(p["probabilities"][p["label"]])
         assert sum(p["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_the_run_says_how_much_text_max_length_cut(tmp_path, capsys):
+    rows = ["text,label"]  # half the texts have 2 + 10 words, half 2 + 1
+    rows += [f"{POS[i % 5].split()[0]} x{' y' * (10 if i % 2 else 1)},pos" for i in range(30)]
+    rows += [f"{NEG[i % 5].split()[0]} x{' z' * (10 if i % 2 else 1)},neg" for i in range(30)]
+    (tmp_path / "r.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    report = train(tmp_path / "r.csv", tmp_path / "run", "--set", "data.max_length=4")
+    out = capsys.readouterr().out
+    line = report["data"].split("train: ")[1]
+    # every long text lost 8 of its 12 tokens, the short ones nothing
+    n, cut = map(int, re.match(r"(\d+) of (\d+) texts", line).group(2, 1))
+    assert "were longer than 4 tokens and lost their end" in line
+    dropped = float(re.search(r"([\d.]+)% of all tokens", line).group(1))
+    assert dropped == pytest.approx(100 * 8 * cut / (12 * cut + 3 * (n - cut)), abs=0.1)
+    assert f"data: {report['data']}" in out  # also the last lines printed
 
 
 def test_jsonl_with_three_classes_keeps_label_names(tmp_path, capsys):

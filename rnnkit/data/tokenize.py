@@ -19,9 +19,10 @@ Datasets that already are token ids (Keras ``imdb.npz``, word ranks) skip the to
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from tokenizers import Tokenizer, normalizers, pre_tokenizers
+from tokenizers import Encoding, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import BPE, WordLevel
 from tokenizers.trainers import BpeTrainer, WordLevelTrainer
 
@@ -32,6 +33,40 @@ PAD, UNK = "[PAD]", "[UNK]"
 PAD_ID, UNK_ID = 0, 1
 KINDS = ("word", "bpe")
 TRUNCATE = ("end", "start")
+
+
+@dataclass
+class Truncation:
+    """What ``max_length`` cut from a set of texts (filled by ``encode(..., stats=)``).
+
+    >>> t = Truncation()
+    >>> t.add(full=250, kept=200); t.add(full=50, kept=50)
+    >>> t.describe(200, "end")
+    '1 of 2 texts (50.0%) were longer than 200 tokens and lost their end: 16.7% of all tokens'
+    """
+
+    texts: int = 0  # texts seen
+    cut: int = 0  # texts longer than max_length
+    tokens: int = 0  # their tokens before cutting
+    dropped: int = 0  # tokens cut off
+
+    def add(self, full: int, kept: int) -> None:
+        """Count one text of ``full`` tokens of which ``kept`` were kept."""
+        self.texts += 1
+        self.tokens += full
+        self.dropped += full - kept
+        self.cut += full > kept
+
+    def describe(self, max_length: int, truncate: str) -> str:
+        """One line for the user and the report."""
+        if not self.cut:
+            return f"no text was longer than {max_length} tokens"
+        side = "end" if truncate == "end" else "start"
+        return (
+            f"{self.cut} of {self.texts} texts ({100 * self.cut / self.texts:.1f}%) were longer "
+            f"than {max_length} tokens and lost their {side}: "
+            f"{100 * self.dropped / max(self.tokens, 1):.1f}% of all tokens"
+        )
 
 
 class TextTokenizer:
@@ -140,16 +175,18 @@ class TextTokenizer:
         """Number of ids (embedding rows needed), ``[PAD]`` and ``[UNK]`` included."""
         return self._tok.get_vocab_size(with_added_tokens=True)
 
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each text, truncated to ``max_length``; never empty (``[UNK]``)."""
-        return [enc.ids or [UNK_ID] for enc in self._tok.encode_batch(list(texts))]
+    def encode(self, texts: Sequence[str], stats: Truncation | None = None) -> list[list[int]]:
+        """Token ids of each text, truncated to ``max_length``; never empty (``[UNK]``).
+        ``stats`` (optional) counts what the truncation cut."""
+        encodings = self._tok.encode_batch(list(texts))
+        if stats is not None:
+            for enc in encodings:
+                stats.add(_full_length(enc), len(enc.ids))
+        return [enc.ids or [UNK_ID] for enc in encodings]
 
     def full_lengths(self, texts: Sequence[str]) -> list[int]:
         """Tokens in each text before truncation (what :meth:`encode` cuts to ``max_length``)."""
-        return [
-            len(enc.ids) + sum(len(o.ids) for o in enc.overflowing)
-            for enc in self._tok.encode_batch(list(texts))
-        ]
+        return [_full_length(enc) for enc in self._tok.encode_batch(list(texts))]
 
     def tokens(self, text: str) -> list[str]:
         """The token strings of one text, as :meth:`encode` sees them (for explanations)."""
@@ -163,19 +200,32 @@ class TextTokenizer:
         return token
 
 
+def _full_length(encoding: Encoding) -> int:
+    """Tokens of an encoding before truncation: the kept ones and the overflowing ones."""
+    return len(encoding.ids) + sum(len(o.ids) for o in encoding.overflowing)
+
+
 def clip_token_ids(
-    ranks: Sequence[Sequence[int]], *, vocab_size: int, max_length: int, truncate: str = "end"
+    ranks: Sequence[Sequence[int]],
+    *,
+    vocab_size: int,
+    max_length: int,
+    truncate: str = "end",
+    stats: Truncation | None = None,
 ) -> list[list[int]]:
     """Map word ranks (1 = most frequent word) to ids with ``[PAD]`` = 0 and ``[UNK]`` = 1.
 
     Rank r becomes id r + 1 when r + 1 < vocab_size, else ``[UNK]``; each sequence is cut
-    to ``max_length`` as :class:`TextTokenizer` does.
+    to ``max_length`` as :class:`TextTokenizer` does (``stats``: counts what was cut).
     """
     if truncate not in TRUNCATE:
         raise RnnkitError(f"data.truncate: {truncate!r} is not one of {', '.join(TRUNCATE)}")
     out = []
     for seq in ranks:
         ids = [r + 1 if r > 0 and r + 1 < vocab_size else UNK_ID for r in seq]
+        full = len(ids)
         ids = ids[:max_length] if truncate == "end" else ids[-max_length:]
+        if stats is not None:
+            stats.add(full, len(ids))
         out.append(ids or [UNK_ID])
     return out

@@ -32,7 +32,7 @@ from rnnkit.config import option
 from rnnkit.data.batch import Batch
 from rnnkit.data.batching import BucketedBatches
 from rnnkit.data.text import TextDataset, load_text_dataset
-from rnnkit.data.tokenize import TextTokenizer, clip_token_ids
+from rnnkit.data.tokenize import TextTokenizer, Truncation, clip_token_ids
 from rnnkit.errors import RnnkitError
 from rnnkit.io import write_json
 from rnnkit.metrics.classification import classification_report
@@ -118,6 +118,7 @@ class SentimentTask(Task):
         self.token_ids = False  # the data are token ids (Keras imdb.npz), no tokenizer
         self._dataset: TextDataset | None = None
         self._encoded: dict[str, tuple[list[list[int]], torch.Tensor]] = {}
+        self.truncation: dict[str, Truncation] = {}  # split -> what max_length cut
         self._nb_ratios: torch.Tensor | None = None  # (C' = 1 or C, V), set by prepare
         if self.data.nb_init_dims < 0:
             raise RnnkitError(f"data.nb_init_dims: expected >= 0, got {self.data.nb_init_dims}")
@@ -229,10 +230,16 @@ class SentimentTask(Task):
             for n in counts
         ]
 
-    def _clip(self, ranks: Sequence[Sequence[int]]) -> list[list[int]]:
+    def _clip(
+        self, ranks: Sequence[Sequence[int]], stats: Truncation | None = None
+    ) -> list[list[int]]:
         d = self.data
         return clip_token_ids(
-            ranks, vocab_size=d.vocab_size, max_length=d.max_length, truncate=d.truncate
+            ranks,
+            vocab_size=d.vocab_size,
+            max_length=d.max_length,
+            truncate=d.truncate,
+            stats=stats,
         )
 
     def _split(self, split: str) -> tuple[list[list[int]], torch.Tensor]:
@@ -247,11 +254,13 @@ class SentimentTask(Task):
             if part.texts is not None:
                 if self.tokenizer is None:
                     raise RnnkitError("this run was trained on token ids; it cannot read texts")
-                ids = self.tokenizer.encode(part.texts)
+                stats = self.truncation[split] = Truncation()
+                ids = self.tokenizer.encode(part.texts, stats)
             else:
                 if self.tokenizer is not None:
                     raise RnnkitError("this run was trained on texts; it cannot read token ids")
-                ids = self._clip(part.token_ids or [])
+                stats = self.truncation[split] = Truncation()
+                ids = self._clip(part.token_ids or [], stats)
             self._encoded[split] = (ids, torch.as_tensor(part.labels, dtype=torch.int64))
         return self._encoded[split]
 
@@ -276,7 +285,15 @@ class SentimentTask(Task):
         self.cfg = dataclasses.replace(self.cfg, data=self.data)
         self._dataset = None
         self._encoded = {}
+        self.truncation = {}
         self.anchor = _anchor_for(source) if source != "rotten_tomatoes" else SentimentTask.anchor
+
+    def describe_data(self) -> str:
+        """The data's name and what ``data.max_length`` cut from the training texts."""
+        self._split("train")
+        d = self.data
+        cut = self.truncation["train"].describe(d.max_length, d.truncate)
+        return f"{super().describe_data()}; train: {cut}"
 
     def split_size(self, split: str) -> int:
         return len(self._split(split)[0])

@@ -395,6 +395,7 @@ def fit(
 
         write_json(run_dir / runs.REPORT, report)
         report = distributed.broadcast_object(report)
+        say(f"data: {report['data']}")
         if test is not None:
             say("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
         for name, scores in report["baselines"].items():
