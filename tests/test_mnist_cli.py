@@ -55,6 +55,7 @@ def test_idx_folder_pixel_mode_permuted(tmp_path):
         overrides=[f"data.source={tmp_path}", "data.mode=pixel", "data.permute=true"],
     )
     task = SequentialMNISTTask(cfg)
+    assert task.anchor is None  # a user's IDX folder: the MNIST figures may not apply
     task.prepare(tmp_path / "run")
     assert task.split_size("test") == 20  # the t10k pair is the test split
     x, y = task.tensors["test"]

@@ -74,6 +74,8 @@ class CharLMTask(Task):
         self.vocab: Vocab | None = None
         self.splits: dict[str, TextSplit] = {}
         self.carry = StateCarry()
+        if cfg.data.source not in BUILTIN:  # the published figures are for Shakespeare / PTB
+            self.anchor = None
 
     # ------------------------------------------------------------------ data
     @staticmethod

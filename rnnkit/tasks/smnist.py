@@ -75,6 +75,8 @@ class SequentialMNISTTask(Task):
         self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.permutation: torch.Tensor | None = None
         self.run_dir: Path | None = None
+        if cfg.data.source not in BUILTIN:  # the published figures are for MNIST digits
+            self.anchor = None
 
     # ------------------------------------------------------------------ data
     def _load(self, source: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
