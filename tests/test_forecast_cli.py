@@ -129,3 +129,35 @@ def test_long_format_with_covariates_and_static_features(tmp_path: Path) -> None
     data2 = run.task.load_data(str(tmp_path / "other.csv"))
     assert data2.static_cat[:, 0].tolist() == [1, 0]
     assert np.isfinite(run.evaluate(str(tmp_path / "other.csv"))["rmse"])
+
+
+def _csv(tmp_path: Path, values: np.ndarray) -> Path:
+    dates = pd.date_range("2000-01-01", periods=len(values), freq="D").strftime("%Y-%m-%d")
+    path = tmp_path / "y.csv"
+    pd.DataFrame({"day": dates, "y": values}).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["cycles", "random_walk"])
+def test_residual_auto_starts_from_seasonal_naive_only_where_it_is_better(tmp_path, kind):
+    from rnnkit.tasks.forecast import ForecastTask
+    from rnnkit.tasks.resolve import resolve_config
+
+    t = np.arange(300)
+    rng = np.random.default_rng(0)
+    y = 50 + 10 * np.sin(2 * np.pi * t / 7) if kind == "cycles" else np.cumsum(rng.normal(size=300))
+    keys = [f"data.source={_csv(tmp_path, y)}", "data.seasonality=7", "data.context=14"]
+    keys.append("model.residual=auto")
+    task = ForecastTask(resolve_config("forecast", overrides=[*keys, "data.horizon=3"]))
+    task.prepare(tmp_path / "run")
+    assert task.cfg.model.residual == ("seasonal" if kind == "cycles" else True)
+    assert (task.build_model().season == 7) == (kind == "cycles")
+
+
+def test_residual_seasonal_without_a_season_that_fits_is_refused(tmp_path, capsys):
+    data = _csv(tmp_path, np.sin(np.arange(100) / 3))
+    args = ["train", "forecast", "--data", str(data), "--out", str(tmp_path / "r"), *TINY]
+    assert main([*args, "model.residual=seasonal", "data.seasonality=12"]) == 2
+    err = capsys.readouterr().err
+    assert "model.residual=seasonal needs a season of 2 to data.context=8 steps" in err
+    assert not (tmp_path / "r" / "model.safetensors").exists()

@@ -108,3 +108,16 @@ def test_config_errors() -> None:
         make("sideways")
     with pytest.raises(RnnkitError, match="bidirectional"):
         make("rollout", cfg=ForecasterConfig(hidden_size=4, embedding_dim=4, bidirectional=True))
+
+
+def test_a_seasonal_direct_model_starts_at_the_seasonal_naive_forecast() -> None:
+    m = make(horizon=5, residual="seasonal", season=3)
+    for p in m.head.parameters():  # the head's change is zero: the output is the base
+        torch.nn.init.zeros_(p)
+    ctx = torch.randn(2, 7, 2)
+    expected = ctx[:, [4, 5, 6, 4, 5], :1]  # y[t - 3 + (h mod 3)], t = 7
+    torch.testing.assert_close(m(ctx), expected)
+    with pytest.raises(RnnkitError, match=r"at least one season \(3 steps\) of context, got 2"):
+        m(ctx[:, :2])
+    with pytest.raises(RnnkitError, match="residual=seasonal needs model.output=direct"):
+        make("rollout", residual="seasonal", season=3)

@@ -17,8 +17,11 @@ are taken relative to a reference value of the window (the last context value fo
 direct, the first for rollout), and the head predicts the change from the last observed
 value (``y_{t-1}`` for direct, ``y_s`` for each rollout step). An untrained model starts
 at the naive forecast, and a trending series whose test values leave the training range
-looks, to the network, like the windows it was trained on. All values are in scaled
-units; the task inverts the scaling.
+looks, to the network, like the windows it was trained on. With ``season=m`` (> 1, direct
+only) the head predicts the change from the seasonal naive forecast instead
+(``y_{t+h-m(h//m+1)}``, the value one season before), which is where a model of a series
+with strong cycles should start. All values are in scaled units; the task inverts the
+scaling.
 """
 
 from __future__ import annotations
@@ -47,7 +50,12 @@ class ForecasterConfig(ModelConfig):
     output: str = option(
         "direct", "direct (H outputs at once) | rollout (a one-step head fed back)"
     )
-    residual: bool = option(True, "predict the change from the last observed value")
+    residual: bool | str = option(
+        True,
+        "true: predict the change from the last value | seasonal: from the value one season "
+        "back (direct only) | false | auto: seasonal where that beats the last value on the "
+        "training part, else true",
+    )
     static_fusion: str = option(
         "concat", "how static features enter: concat (every step) | init (initial state)"
     )
@@ -98,6 +106,7 @@ class Forecaster(nn.Module):
         static: StaticFusion | None = None,
         residual: bool = True,
         head_dropout: float = 0.0,
+        season: int = 1,
     ) -> None:
         super().__init__()
         if output not in OUTPUTS:
@@ -112,7 +121,10 @@ class Forecaster(nn.Module):
         self.num_targets = num_targets
         self.horizon = horizon
         self.future_size = future_size
+        if season > 1 and (output != "direct" or not residual):
+            raise ValueError("a seasonal residual (season > 1) needs output=direct, residual=True")
         self.residual = residual
+        self.season = max(int(season), 1)  # > 1: the direct head starts at seasonal naive
         self.static = static
         extra = static.extra_inputs if static is not None else 0
         self.encoder = nn.Linear(input_size + extra, embedding_dim)
@@ -133,7 +145,8 @@ class Forecaster(nn.Module):
         horizon: int,
         future_size: int = 0,
         output: str = "direct",
-        residual: bool = True,
+        residual: bool | str = True,
+        season: int = 1,
         static_cardinalities: list[int] | None = None,
         static_numeric: int = 0,
         static_fusion: str = "concat",
@@ -145,6 +158,16 @@ class Forecaster(nn.Module):
             raise RnnkitError(f"model.output: expected direct or rollout, got {output!r}")
         if output == "rollout" and cfg.bidirectional:
             raise RnnkitError("model.output=rollout cannot use model.bidirectional=true")
+        if residual not in (True, False, "seasonal"):
+            raise RnnkitError(
+                f"model.residual: expected true, false or seasonal here, got {residual!r} "
+                "(auto is decided by the forecast task from the training data)"
+            )
+        if residual == "seasonal" and (output != "direct" or season < 2):
+            raise RnnkitError(
+                "model.residual=seasonal needs model.output=direct and a season "
+                f"(data.seasonality > 1), got output={output}, season={season}"
+            )
         static = None
         if static_cardinalities or static_numeric:
             try:
@@ -170,8 +193,9 @@ class Forecaster(nn.Module):
             output=output,
             embedding_dim=cfg.embedding_dim,
             static=static,
-            residual=residual,
+            residual=bool(residual),
             head_dropout=cfg.head_dropout,
+            season=season if residual == "seasonal" else 1,
         )
 
     # ------------------------------------------------------------------ pieces
@@ -241,7 +265,21 @@ class Forecaster(nn.Module):
                 )
             h = torch.cat([h, future.reshape(B, -1)], dim=-1)  # (B, R + H*K)
         y = self.head(self.head_dropout(h)).view(B, self.horizon, C)  # (B, H, C)
-        return y + context[:, -1:, :C] if self.residual else y
+        return y + self._base(context) if self.residual else y
+
+    def _base(self, context: torch.Tensor) -> torch.Tensor:
+        """What the direct head predicts the change from: the last value ``(B, 1, C)``, or
+        with a season ``m`` the seasonal naive forecast ``(B, H, C)``."""
+        C, m = self.num_targets, self.season
+        if m == 1:
+            return context[:, -1:, :C]
+        if context.shape[1] < m:
+            raise RnnkitError(
+                f"a seasonal forecaster needs at least one season ({m} steps) of context, "
+                f"got {context.shape[1]}"
+            )
+        steps = torch.arange(self.horizon, device=context.device) % m  # (H,) h -> h mod m
+        return context[:, -m:, :C][:, steps]  # (B, H, C): y[t-m + (h mod m)]
 
     @torch.no_grad()
     def forecast(

@@ -148,6 +148,12 @@ class ForecastTask(Task):
         m: ForecasterConfig = self.cfg.model
         if m.output not in ("direct", "rollout"):
             raise RnnkitError(f"model.output: expected direct or rollout, got {m.output!r}")
+        if m.residual not in (True, False, "seasonal", "auto"):
+            raise RnnkitError(
+                f"model.residual: expected true, false, seasonal or auto, got {m.residual!r}"
+            )
+        if m.residual == "seasonal" and m.output != "direct":
+            raise RnnkitError("model.residual=seasonal needs model.output=direct")
         if d.transform not in ("auto", "log", "none"):
             raise RnnkitError(f"data.transform: expected auto, log or none, got {d.transform!r}")
         if m.output == "rollout" and d.past_covariates:
@@ -283,8 +289,36 @@ class ForecastTask(Task):
         self._attach(data)
         if len(self.splits["train"].windows) == 0:
             raise RnnkitError("no training windows: lower data.context or data.horizon")
+        self.cfg.model.residual = self._choose_residual()  # pinned in the saved config
         save_scalers(Path(run_dir) / "scaler.json", self.scalers)
         self._save_info(Path(run_dir))
+
+    def _choose_residual(self) -> bool | str:
+        """``model.residual`` made concrete: ``auto`` is ``seasonal`` when the data has a
+        season that fits in the context and the seasonal naive forecast beats the last
+        value on the training windows (RMSE over the horizon), else ``true``."""
+        m, d = self.cfg.model, self.cfg.data
+        assert self.data is not None
+        season = self.data.seasonality
+        fits = m.output == "direct" and 1 < season <= d.context
+        if m.residual == "seasonal" and not fits:
+            raise RnnkitError(
+                f"model.residual=seasonal needs a season of 2 to data.context={d.context} "
+                f"steps, and this data's is {season} (set data.seasonality)"
+            )
+        if m.residual != "auto":
+            return m.residual
+        if not fits:
+            return True
+        s, y, H = self.splits["train"], self.data.targets, d.horizon
+        errors = {
+            name: float(np.sqrt(np.mean((s.raw_targets - fc) ** 2)))
+            for name, fc in (
+                ("last", naive(y, s.windows.origin, H)),
+                ("seasonal", seasonal_naive(y, s.windows.origin, H, season)),
+            )
+        }
+        return "seasonal" if errors["seasonal"] < errors["last"] else True
 
     def _save_info(self, run_dir: Path) -> None:
         from rnnkit.io import write_json
@@ -400,6 +434,7 @@ class ForecastTask(Task):
             future_size=s["K"],
             output=m.output,
             residual=m.residual,
+            season=self.data.seasonality if self.data is not None else self.info["seasonality"],
             static_cardinalities=s["cards"],
             static_numeric=s["n_num"],
             static_fusion=m.static_fusion,
