@@ -43,6 +43,7 @@ from rnnkit.training.checkpoint import (  # noqa: F401 (re-exported: the loop's 
 )
 from rnnkit.training.logger import Logger, epoch_line
 from rnnkit.training.optim import Schedule, make_optimizer, make_scheduler
+from rnnkit.training.progress import ProgressLines, interval_from_env
 from rnnkit.training.report import build_report
 from rnnkit.training.seed import deterministic_mode, make_generator, seed_everything
 
@@ -213,6 +214,12 @@ def run_epoch(session: Session, epoch: int, shown: dict[str, str] | None = None)
         disable=not (_progress_enabled(cfg.progress) and dist.is_main),
         file=sys.stderr,
     )
+    # a log (stderr not a terminal) gets a plain line every 30 s instead of the bar
+    lines = None
+    if cfg.progress and dist.is_main and not sys.stderr.isatty():
+        lines = ProgressLines(
+            session.steps, f"epoch {epoch}/{cfg.epochs}", every=interval_from_env()
+        )
     start = time.perf_counter()
     for batch in task.batches("train", shuffle=True, generator=session.generator):
         # this rank's rows; weight makes DDP's averaged gradient that of the whole batch
@@ -241,6 +248,8 @@ def run_epoch(session: Session, epoch: int, shown: dict[str, str] | None = None)
                 loss=f"{loss.item():.4f}", **(shown or {}), seq_s=f"{sequences / elapsed:.0f}"
             )
             bar.update()
+        elif lines is not None and lines.due():
+            lines.show(n_steps, loss.item(), sequences / (time.perf_counter() - start))
         if deadline is not None and distributed.any_rank(time.monotonic() > deadline, device):
             out_of_time = True
             break

@@ -17,8 +17,10 @@ import argparse
 import contextlib
 import dataclasses
 import sys
+from typing import TYPE_CHECKING
 
-import yaml
+if TYPE_CHECKING:
+    from rnnkit.config import RunConfig
 
 EPILOG_HEAD = """\
 examples:
@@ -60,6 +62,30 @@ def _task_help(parser: argparse.ArgumentParser, task: str) -> str:
     keys = format_keys(default_config(task))  # refuses an unknown task with the list
     parser.epilog = TASK_EPILOG.format(task=task) + _indent(keys)
     return parser.format_help()
+
+
+def header(cfg: RunConfig) -> str:
+    """The run in one line: task, data, the recurrent stack and its options that are set,
+    and the loop's main settings (the whole config goes to ``config.yaml``)."""
+    from rnnkit.config import ModelConfig, data_key
+    from rnnkit.errors import RnnkitError
+
+    m, t, plain = cfg.model, cfg.train, ModelConfig()
+    stack = f"{m.cell} {m.num_layers}x{m.hidden_size}"
+    options = [
+        name if value is True else f"{name} {value:g}"
+        for name in ("bidirectional", "dropout", "layer_norm", "peephole", "recurrent_dropout",
+                     "zoneout", "weight_drop")
+        if (value := getattr(m, name, None)) not in (None, getattr(plain, name))
+    ]  # fmt: skip
+    try:
+        on = f" on {getattr(cfg.data, data_key(cfg.data))}"
+    except RnnkitError:  # generated data (adding, copy ...): no name or path
+        on = ""
+    return (
+        f"train {cfg.task}{on}: {', '.join([stack, *options])}; {t.epochs} epochs, "
+        f"batch {t.batch_size}, {t.optimizer} lr {t.lr:g}, seed {cfg.seed}, {cfg.device}"
+    )
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -165,7 +191,7 @@ def resume_after_restart(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Resolve the config, print it, train, and print where the run went."""
     from rnnkit import distributed, runs
-    from rnnkit.config import format_keys, to_dict
+    from rnnkit.config import format_keys
     from rnnkit.errors import RnnkitError
     from rnnkit.rundir import writing
     from rnnkit.tasks import TASKS, get_task_class
@@ -211,8 +237,8 @@ def run(args: argparse.Namespace) -> int:
             if not dist.is_main:
                 fit(task, args.out or ".", resume=args.resume)  # writes a scratch directory
                 return 0
-            print(yaml.safe_dump(to_dict(cfg), sort_keys=False).rstrip())
-            print(f"run directory: {run_dir}")
+            print(header(cfg))
+            print(f"run directory: {run_dir}  (every config key: {run_dir}/config.yaml)")
             try:
                 report = fit(task, run_dir, resume=args.resume)
             except KeyboardInterrupt:
