@@ -25,7 +25,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, positive_env
 
 # what torchrun sets for every worker; all of them are needed to join the group
 ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -76,16 +76,7 @@ def current() -> DistContext:
 
 def timeout_s() -> float:
     """The collectives' timeout in seconds (``RNNKIT_DIST_TIMEOUT``, default 1800)."""
-    raw = os.environ.get(TIMEOUT_VAR, "")
-    if not raw:
-        return DEFAULT_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise RnnkitError(f"{TIMEOUT_VAR}={raw!r}: expected a positive number of seconds")
-    return value
+    return positive_env(TIMEOUT_VAR, DEFAULT_TIMEOUT_S)
 
 
 def _env_int(name: str) -> int:

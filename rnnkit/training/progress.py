@@ -11,29 +11,19 @@ The interval is 30 seconds, or ``RNNKIT_PROGRESS_SECONDS``.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable
 from typing import TextIO
 
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import positive_env
 
 DEFAULT_SECONDS = 30.0
 
 
 def interval_from_env() -> float:
     """Seconds between lines: ``RNNKIT_PROGRESS_SECONDS`` or 30; a clear error if bad."""
-    raw = os.environ.get("RNNKIT_PROGRESS_SECONDS", "")
-    if not raw:
-        return DEFAULT_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise RnnkitError(f"RNNKIT_PROGRESS_SECONDS: expected a positive number, got {raw!r}")
-    return value
+    return positive_env("RNNKIT_PROGRESS_SECONDS", DEFAULT_SECONDS)
 
 
 def _clock(seconds: float) -> str:
