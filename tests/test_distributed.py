@@ -219,6 +219,18 @@ def test_charlm_streams_are_sharded_per_rank_and_match_one_process(tmp_path, ddp
     assert_same_weights(tmp_path / "one", root / "charlm")
 
 
+def test_the_same_processes_join_a_new_group_after_leaving_one():
+    # rnnkit train twice in one process (ddp_worker's --then) under one torchrun agent:
+    # the second group must not read the addresses the first one left in the agent's store
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           "--nproc-per-node=2", "--max-restarts=0", str(HERE / "ddp_rejoin.py")]  # fmt: skip
+    e = env()
+    e[context.TIMEOUT_VAR] = "20"
+    done = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(done.stdout.split()) == ["0", "1", "rejoined", "rejoined"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

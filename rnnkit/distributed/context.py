@@ -67,6 +67,7 @@ class DistContext:
 
 
 _CURRENT = DistContext()
+_JOINED = 0  # process groups this process has joined (the same count on every rank)
 
 
 def current() -> DistContext:
@@ -87,20 +88,22 @@ def _env_int(name: str) -> int:
         raise RnnkitError(f"{name}={raw!r}: expected an integer (set by torchrun)") from None
 
 
-def _attempt_store(rank: int, world: int, timeout: datetime.timedelta) -> dist.Store:
+def _attempt_store(rank: int, world: int, timeout: datetime.timedelta, joined: int) -> dist.Store:
     """The key-value store at ``MASTER_ADDR:MASTER_PORT`` that the ranks meet in, under a
-    prefix of this attempt of the job (``TORCHELASTIC_RESTART_COUNT``).
+    prefix of this attempt of the job (``TORCHELASTIC_RESTART_COUNT``) and of this group
+    (``joined``: how many groups these processes joined before).
 
-    torchrun's agent serves the store and keeps it across elastic restarts: without the
-    prefix, the workers of a restart would read the addresses that the workers of the
-    failed attempt published, and fail to connect."""
+    torchrun's agent serves the store and keeps it across elastic restarts and across the
+    groups one process joins in turn (torch names every default group alike): without the
+    prefix, the workers would read the addresses that the workers of a failed attempt, or
+    of the group before, published, and fail to connect or wait forever."""
     host, port = os.environ["MASTER_ADDR"], _env_int("MASTER_PORT")
     agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
     store = dist.TCPStore(
         host, port, world, is_master=rank == 0 and not agent_store, timeout=timeout
     )
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-    return dist.PrefixStore(f"rnnkit/attempt_{attempt}", store)
+    return dist.PrefixStore(f"rnnkit/attempt_{attempt}/group_{joined}", store)
 
 
 def setup(device: torch.device) -> DistContext:
@@ -117,7 +120,7 @@ def setup(device: torch.device) -> DistContext:
         RnnkitError: ``WORLD_SIZE`` > 1 but another of :data:`ENV_VARS` is missing, or the
             rendezvous failed (unreachable ``MASTER_ADDR``, timeout).
     """
-    global _CURRENT
+    global _CURRENT, _JOINED
     if _CURRENT.enabled:
         return _CURRENT
     world = _env_int("WORLD_SIZE") if os.environ.get("WORLD_SIZE") else 1
@@ -136,7 +139,8 @@ def setup(device: torch.device) -> DistContext:
     if not dist.is_initialized():
         timeout = datetime.timedelta(seconds=timeout_s())
         try:
-            store = _attempt_store(rank, world, timeout)
+            store = _attempt_store(rank, world, timeout, _JOINED)
+            _JOINED += 1
             dist.init_process_group(
                 backend, store=store, rank=rank, world_size=world, timeout=timeout
             )
