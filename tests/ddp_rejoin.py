@@ -10,12 +10,21 @@ import torch
 
 from rnnkit import distributed
 
-for attempt in range(3):
-    ctx = distributed.setup(torch.device("cpu"))
-    if attempt and ctx.is_main:
-        time.sleep(2.0)  # the other rank reads the store before rank 0 publishes again
-    total = distributed.all_reduce_sum(torch.tensor([float(ctx.rank + 1)]))
-    assert float(total) == 3.0, float(total)
-    assert distributed.broadcast_object(attempt if ctx.is_main else None) == attempt
-    distributed.shutdown()
-print(f"rejoined {ctx.rank}", flush=True)
+
+def main() -> None:
+    """Join, leave and join again three times; print ``rejoined RANK``."""
+    ctx = distributed.current()
+
+    for attempt in range(3):
+        ctx = distributed.setup(torch.device("cpu"))
+        if attempt and ctx.is_main:
+            time.sleep(2.0)  # the other rank reads the store before rank 0 publishes again
+        total = distributed.all_reduce_sum(torch.tensor([float(ctx.rank + 1)]))
+        assert float(total) == 3.0, float(total)
+        assert distributed.broadcast_object(attempt if ctx.is_main else None) == attempt
+        distributed.shutdown()
+    print(f"rejoined {ctx.rank}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
