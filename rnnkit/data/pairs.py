@@ -70,6 +70,11 @@ def _clean_ding(text: str) -> str:
     return " ".join(text.split())
 
 
+def _may_be_sentence(raw: str, min_words: int) -> bool:
+    """False when the raw side cannot clean up into a sentence of ``min_words`` words."""
+    return raw.count(" ") >= min_words - 1 and ("." in raw or "?" in raw or "!" in raw)
+
+
 def read_ding(
     path: str | Path | None = None, *, kind: str = "sentences", min_words: int = 4
 ) -> list[Pair]:
@@ -98,8 +103,12 @@ def read_ding(
         if len(de_parts) != len(en_parts):
             continue
         for de, en in zip(de_parts, en_parts):
-            de = _clean_ding(de.split("; ")[0])
-            en = _clean_ding(en.split("; ")[0])
+            de, en = de.split("; ")[0], en.split("; ")[0]
+            if kind == "sentences" and not (
+                _may_be_sentence(de, min_words) and _may_be_sentence(en, min_words)
+            ):
+                continue  # a quick test first: cleaning removes words, never adds them
+            de, en = _clean_ding(de), _clean_ding(en)
             if not de or not en or " / " in de or " / " in en:
                 continue
             sentence = (
