@@ -110,6 +110,28 @@ def test_predict_prints_a_translation(translate_run: Path, capsys) -> None:
     assert torch.allclose(attention.sum(-1), torch.ones(len(attention)), atol=1e-3)
 
 
+def test_explain_shows_attributions_and_the_attention_matrix(
+    translate_run: Path, tmp_path: Path
+) -> None:
+    from rnnkit.explain.explainer import explain_run
+
+    explanation = explain_run(translate_run, "Der Hund sieht die Stadt.", n_steps=8)
+    names = [f.name for f in explanation.figures]
+    assert names[:3] == ["attribution_ig", "attribution_gxi", "attention"]
+    assert any(n.startswith("states_encoder") for n in names)  # the encoder's states traced
+    ig = explanation.integrated_gradients
+    assert ig is not None and len(ig.scores) == len(explanation.step_labels)
+    assert "".join(explanation.step_labels).replace("▁", " ").strip() == (
+        "Der Hund sieht die Stadt."
+    )
+    # completeness: the attributions add up to log p(output | x) - log p(output | zeros)
+    assert abs(ig.delta) <= 0.05 * abs(ig.output - ig.baseline_output) + 1e-3
+    out = tmp_path / "why.html"
+    assert main(["explain", str(translate_run), "Der Hund sieht die Stadt.", "--out", str(out),
+                 "--steps", "8"]) == 0  # fmt: skip
+    assert "Attention over the source" in out.read_text(encoding="utf-8")
+
+
 def test_evaluate_on_another_pair_file(translate_run: Path, tmp_path: Path, capsys) -> None:
     tsv = tmp_path / "more.tsv"
     tsv.write_text("Der Hund sieht das Haus.\tThe dog sees the house.\n", encoding="utf-8")

@@ -171,7 +171,7 @@ def explain(
         )
         gxi = grad_x_input(mi.fn, mi.x, extra=mi.extra)
     notes: list[str] = list(mi.notes)
-    figs = _attribution_figures(mi, ig, gxi)
+    figs = _attribution_figures(mi, ig, gxi) + list(mi.figures)
 
     views = traced_states(model, mi.run, len(mi.step_labels))
     if not views:

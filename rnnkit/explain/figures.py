@@ -78,6 +78,40 @@ def attribution_figure(labels: Sequence[str], scores: torch.Tensor, title: str) 
     return fig
 
 
+def attention_figure(
+    source_labels: Sequence[str], output_labels: Sequence[str], weights: torch.Tensor, title: str
+) -> Figure:
+    """Heatmap of an encoder-decoder's attention: one row per output token, one column per
+    source token, white 0 to dark 1.
+
+    Args:
+        source_labels: ``S`` source tokens (columns).
+        output_labels: ``T`` output tokens (rows), EOS included.
+        weights: ``(T, S)`` attention weights, each row summing to 1.
+        title: the figure title.
+    """
+    w = _to_numpy(weights)
+    if w.shape != (len(output_labels), len(source_labels)):
+        raise ValueError(
+            f"attention weights {w.shape} do not match {len(output_labels)} output x "
+            f"{len(source_labels)} source labels"
+        )
+    width = min(max(4.5, 0.28 * w.shape[1] + 2.2), 16.0)
+    height = min(max(3.0, 0.26 * w.shape[0] + 1.8), 16.0)
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(left=1.3 / width, right=1 - 0.9 / width, bottom=1.1 / height,
+                        top=1 - 0.45 / height)  # fmt: skip
+    ax = fig.add_subplot()
+    im = ax.imshow(w, aspect="auto", interpolation="nearest", cmap="Greys", vmin=0.0, vmax=1.0)
+    fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02).ax.tick_params(labelsize=6)
+    _step_ticks(ax, source_labels, "x")
+    _step_ticks(ax, output_labels, "y")
+    ax.set_xlabel("source token")
+    ax.set_ylabel("output token")
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
 def series_attribution_figure(
     values: torch.Tensor, scores: torch.Tensor, title: str, feature_names: Sequence[str] = ()
 ) -> Figure:

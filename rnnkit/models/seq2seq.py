@@ -292,11 +292,15 @@ class Seq2Seq(nn.Module):
         )
 
     # ------------------------------------------------------------------ encoder
-    def encode(self, src: Tensor, src_lengths: Tensor) -> Memory:
-        """Encode ``src (B, S)`` ids with ``src_lengths (B,)`` (>= 1) into a :class:`Memory`."""
+    def encode(self, src: Tensor, src_lengths: Tensor, *, embedded: Tensor | None = None) -> Memory:
+        """Encode ``src (B, S)`` ids with ``src_lengths (B,)`` (>= 1) into a :class:`Memory`.
+
+        ``embedded (B, S, E)``, when given, replaces the source embeddings (attributions
+        are taken over them, ``rnnkit explain``)."""
         if src_lengths.numel() and int(src_lengths.min()) < 1:
             raise ValueError("every source sequence must hold at least one token")
-        x = self.dropout(self.src_embedding(src))  # (B, S, E)
+        x = self.src_embedding(src) if embedded is None else embedded
+        x = self.dropout(x)  # (B, S, E)
         memory, _ = self.encoder(x, lengths=src_lengths.cpu())  # (B, S, C)
         mask = lengths_mask(src_lengths, src.shape[1], src.device)  # (B, S)
         memory = memory * mask[..., None]  # exactly zero at padding, whatever the backend
@@ -341,15 +345,17 @@ class Seq2Seq(nn.Module):
         *,
         teacher_forcing: float = 1.0,
         generator: torch.Generator | None = None,
+        embedded: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Decode ``tgt_in (B, T)`` (``[BOS] + y``, padded) against ``src (B, S)``.
 
         With ``teacher_forcing < 1`` each step after the first reads, with probability
         ``1 - teacher_forcing``, the model's own previous argmax instead of the true token.
+        ``embedded (B, S, E)`` replaces the source embeddings (see :meth:`encode`).
 
         Returns ``logits (B, T, V)`` and attention weights ``(B, T, S)``.
         """
-        mem = self.encode(src, src_lengths)
+        mem = self.encode(src, src_lengths, embedded=embedded)
         state, feed = mem.state, self.initial_feed(mem)
         logits_steps: list[torch.Tensor] = []
         weight_steps: list[torch.Tensor] = []

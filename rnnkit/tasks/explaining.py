@@ -42,6 +42,8 @@ class ExplainInput:
         feature_names: names of the series' features.
         text: the characters read (character models), for the neuron view.
         notes: remarks shown in the report.
+        figures: further figures the task draws (``ReportFigure``; e.g. the attention
+            matrix of an encoder-decoder), shown after the attributions.
     """
 
     fn: Callable[..., torch.Tensor]
@@ -58,6 +60,7 @@ class ExplainInput:
     feature_names: list[str] = field(default_factory=list)
     text: str = ""
     notes: list[str] = field(default_factory=list)
+    figures: list[Any] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- helpers

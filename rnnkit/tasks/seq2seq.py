@@ -25,7 +25,7 @@ from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -33,11 +33,14 @@ from torch import nn
 from rnnkit.config import option
 from rnnkit.data.batch import Batch
 from rnnkit.data.batching import BucketedBatches
-from rnnkit.data.seqvocab import BOS_ID, EOS_ID, PAD_ID, Vocab, load_vocab
+from rnnkit.data.seqvocab import BOS_ID, EOS_ID, PAD_ID, SymbolVocab, Vocab, load_vocab
 from rnnkit.errors import RnnkitError
 from rnnkit.io import write_json
 from rnnkit.models.seq2seq import ATTENTIONS, DECODER_CELLS, Decoded, Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.base import Task
+
+if TYPE_CHECKING:
+    from rnnkit.tasks.explaining import ExplainInput
 
 SOURCE_VOCAB, TARGET_VOCAB, PAIRS_INFO = "source_vocab.json", "target_vocab.json", "pairs.json"
 SPLITS = ("train", "val", "test")
@@ -77,8 +80,9 @@ class Example:
 class Seq2SeqTask(Task):
     """Base of the encoder-decoder tasks; see the module docstring."""
 
-    capabilities = frozenset({"evaluate", "predict"})
+    capabilities = frozenset({"evaluate", "predict", "explain"})
     ModelConfig = Seq2SeqConfig
+    explain_help = "a source text: its output, attributions and attention matrix"
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
@@ -329,6 +333,91 @@ class Seq2SeqTask(Task):
                     "attention": [[round(float(w), 4) for w in r] for r in decoded.attention[row]],
                 }
         return [o for o in out if o is not None]
+
+    # ------------------------------------------------------------------ explain
+    def source_labels(self, ids: Sequence[int]) -> list[str]:
+        """The source tokens of ``ids`` as the report labels them (sub-words, letters)."""
+        vocab = self.source_vocab
+        if isinstance(vocab, SymbolVocab):
+            return [vocab.symbols[i] for i in ids]
+        assert vocab is not None
+        return vocab.tokens(ids)
+
+    def target_labels(self, ids: Sequence[int]) -> list[str]:
+        """The output tokens of ``ids`` and a final ``[EOS]`` (the attention rows)."""
+        vocab = self.target_vocab
+        if isinstance(vocab, SymbolVocab):
+            labels = [vocab.symbols[i] for i in ids]
+        else:
+            assert vocab is not None
+            labels = vocab.tokens(ids)
+        return [*labels, "[EOS]"]
+
+    def explain_input(self, model: nn.Module, spec: str) -> ExplainInput:
+        """``spec`` (a source text) decoded as in ``predict``; explained is the log-probability
+        of that output, ``sum_t log p(y_t | y_<t, x)`` (EOS included), over the source token
+        embeddings against zero (padding) embeddings; the figures add the attention matrix."""
+        import torch.nn.functional as F
+
+        from rnnkit.explain.explanation import ReportFigure
+        from rnnkit.explain.figures import attention_figure, png_bytes
+        from rnnkit.tasks.explaining import ExplainInput, device_of
+
+        if not isinstance(spec, str) or not spec.strip():
+            raise RnnkitError("INPUT is empty; expected a source text to explain")
+        if self.source_vocab is None:
+            raise RnnkitError("the vocabularies are not loaded (call prepare or restore first)")
+        if not isinstance(model, Seq2Seq):
+            raise RnnkitError(f"expected the task's Seq2Seq model, got {type(model).__name__}")
+        device = device_of(model)
+        ids = self.source_vocab.encode(self.encode_inputs([spec]))[0]
+        src = torch.tensor([ids], dtype=torch.int64, device=device)  # (1, S)
+        lengths = torch.tensor([len(ids)], dtype=torch.int64)  # (1,)
+        decoded = self.decode(model, src, lengths, self.cfg.data.beam_size)
+        out = decoded.tokens[0]
+        tgt_in = torch.tensor([[BOS_ID, *out]], device=device)  # (1, T)
+        tgt_out = torch.tensor([[*out, EOS_ID]], device=device)  # (1, T)
+
+        def log_prob(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+            """``x (N, S, E)`` source embeddings -> ``(N,)`` log p(output | x)."""
+            n = len(x)
+            logits, _ = model(
+                src.expand(n, -1), lengths.expand(n), tgt_in.expand(n, -1), embedded=x
+            )
+            logp = F.log_softmax(logits.float(), -1)  # (N, T, V)
+            return logp.gather(2, tgt_out.expand(n, -1)[..., None]).squeeze(-1).sum(1)
+
+        with torch.no_grad():
+            x = model.src_embedding(src).detach()  # (1, S, E)
+        labels = self.source_labels(ids)
+        shown = self.show(self.render(out))
+        figure = attention_figure(
+            labels,
+            self.target_labels(out),
+            decoded.attention[0],
+            f"Attention: {shown if len(shown) <= 60 else shown[:59] + '…'}",
+        )
+        return ExplainInput(
+            fn=log_prob,
+            x=x,
+            baseline=torch.zeros_like(x),
+            extra=(lengths,),
+            run=lambda: model.encode(src, lengths),
+            prediction=f"{shown}  (score {decoded.scores[0]:.3f})",
+            target="log-probability of the output",
+            baseline_desc="zero (padding) embeddings",
+            step_kind="token",
+            step_labels=labels,
+            figures=[
+                ReportFigure(
+                    "attention",
+                    "Attention over the source for each output token",
+                    png_bytes(figure),
+                    "Row t: the weights the decoder gave the source tokens when it output "
+                    "token t (each row sums to 1; darker = more weight).",
+                )
+            ],
+        )
 
     def format_prediction(self, input: str, prediction: dict[str, Any]) -> str:
         """``<output>`` alone: the translation or the pronunciation."""
