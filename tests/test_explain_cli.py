@@ -203,7 +203,7 @@ def test_a_run_of_an_unsupported_task_is_refused(tmp_path, capsys):
     from rnnkit.tasks import tasks_with
 
     explaining = tasks_with("explain")  # whatever tasks declare the capability
-    assert {"charlm", "forecast", "sentiment", "tsclass"} <= set(explaining)
+    assert {"charlm", "forecast", "g2p", "sentiment", "translate", "tsclass"} <= set(explaining)
     assert f"is a 'adding' run; explain supports the tasks {', '.join(explaining)}" in err
     assert not (tmp_path / "r.html").exists()
 
