@@ -139,7 +139,6 @@ def _require_explain(task: Any, run_dir: str | Path) -> None:
         )
 
 
-
 def explain(
     run: Any,
     input_spec: str,
@@ -171,7 +170,19 @@ def explain(
         )
         gxi = grad_x_input(mi.fn, mi.x, extra=mi.extra)
     notes: list[str] = list(mi.notes)
-    figs = _attribution_figures(mi, ig, gxi) + list(mi.figures)
+    figs = _attribution_figures(mi, ig, gxi)
+    if mi.attention is not None:  # an encoder-decoder: its attention matrix
+        a = mi.attention
+        fig = figures.attention_figure(a["source"], a["output"], a["weights"], a["title"])
+        figs.append(
+            ReportFigure(
+                "attention",
+                "Attention over the source for each output token",
+                figures.png_bytes(fig),
+                "Row t: the weights the decoder gave the source tokens when it output "
+                "token t (each row sums to 1; darker = more weight).",
+            )
+        )
 
     views = traced_states(model, mi.run, len(mi.step_labels))
     if not views:

@@ -42,8 +42,9 @@ class ExplainInput:
         feature_names: names of the series' features.
         text: the characters read (character models), for the neuron view.
         notes: remarks shown in the report.
-        figures: further figures the task draws (``ReportFigure``; e.g. the attention
-            matrix of an encoder-decoder), shown after the attributions.
+        attention: an encoder-decoder's attention, drawn by the report after the
+            attributions: ``{"source": [S labels], "output": [T labels], "weights": (T, S),
+            "title": str}``.
     """
 
     fn: Callable[..., torch.Tensor]
@@ -60,7 +61,7 @@ class ExplainInput:
     feature_names: list[str] = field(default_factory=list)
     text: str = ""
     notes: list[str] = field(default_factory=list)
-    figures: list[Any] = field(default_factory=list)
+    attention: dict[str, Any] | None = None
 
 
 # ----------------------------------------------------------------------------- helpers

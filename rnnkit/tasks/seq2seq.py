@@ -359,8 +359,6 @@ class Seq2SeqTask(Task):
         embeddings against zero (padding) embeddings; the figures add the attention matrix."""
         import torch.nn.functional as F
 
-        from rnnkit.explain.explanation import ReportFigure
-        from rnnkit.explain.figures import attention_figure, png_bytes
         from rnnkit.tasks.explaining import ExplainInput, device_of
 
         if not isinstance(spec, str) or not spec.strip():
@@ -391,12 +389,13 @@ class Seq2SeqTask(Task):
             x = model.src_embedding(src).detach()  # (1, S, E)
         labels = self.source_labels(ids)
         shown = self.show(self.render(out))
-        figure = attention_figure(
-            labels,
-            self.target_labels(out),
-            decoded.attention[0],
-            f"Attention: {shown if len(shown) <= 60 else shown[:59] + '…'}",
-        )
+        title = f"Attention: {shown if len(shown) <= 60 else shown[:59] + '…'}"
+        attention = {
+            "source": labels,
+            "output": self.target_labels(out),
+            "weights": decoded.attention[0],
+            "title": title,
+        }
         return ExplainInput(
             fn=log_prob,
             x=x,
@@ -408,15 +407,7 @@ class Seq2SeqTask(Task):
             baseline_desc="zero (padding) embeddings",
             step_kind="token",
             step_labels=labels,
-            figures=[
-                ReportFigure(
-                    "attention",
-                    "Attention over the source for each output token",
-                    png_bytes(figure),
-                    "Row t: the weights the decoder gave the source tokens when it output "
-                    "token t (each row sums to 1; darker = more weight).",
-                )
-            ],
+            attention=attention,
         )
 
     def format_prediction(self, input: str, prediction: dict[str, Any]) -> str:
