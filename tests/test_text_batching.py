@@ -2,7 +2,7 @@
 
 import torch
 
-from rnnkit.data.batching import BucketedBatches, padding_fraction
+from rnnkit.data.batching import BucketedBatches, batch_indices, padding_fraction
 
 
 def make(n=500, seed=0):
@@ -63,3 +63,13 @@ def test_unshuffled_batches_are_sorted_by_length():
     seqs, targets = make(100)
     lengths = [int(b.lengths.max()) for b in BucketedBatches(seqs, targets, batch_size=10)]
     assert lengths == sorted(lengths)
+
+
+def test_batch_indices_is_one_seeded_permutation_cut_in_batches():
+    parts = list(batch_indices(7, 3, shuffle=True, generator=torch.Generator().manual_seed(5)))
+    assert [len(p) for p in parts] == [3, 3, 1]
+    # the order of the tasks' batches before the helper: one randperm(n) of the generator
+    expected = torch.randperm(7, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(torch.cat(parts), expected)
+    assert [p.tolist() for p in batch_indices(5, 2)] == [[0, 1], [2, 3], [4]]
+    assert list(batch_indices(0, 4)) == []

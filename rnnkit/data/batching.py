@@ -17,6 +17,30 @@ import torch
 from rnnkit.data.batch import Batch
 
 
+def batch_indices(
+    n: int, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None
+) -> Iterator[torch.Tensor]:
+    """The example indices of each batch of one pass over ``n`` examples.
+
+    Args:
+        n: the number of examples.
+        batch_size: the most examples per batch (the last batch may hold fewer).
+        shuffle: a random order drawn from ``generator`` (one ``torch.randperm(n)``);
+            otherwise ``0, 1, ..., n-1``.
+        generator: the source of randomness for ``shuffle`` (default: torch's global one).
+
+    Yields:
+        ``(B,)`` int64 index tensors, B <= ``batch_size``; together every index once.
+
+    Example:
+        >>> [t.tolist() for t in batch_indices(5, 2)]
+        [[0, 1], [2, 3], [4]]
+    """
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)  # (n,)
+    for i in range(0, n, batch_size):
+        yield order[i : i + batch_size]
+
+
 class BucketedBatches:
     """A re-iterable of padded batches of token-id sequences.
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -132,14 +133,15 @@ class SequenceEstimatorBase(BaseEstimator):
             data_values = self._data_source(name, keep=run_dir is not None)
             cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **data_values))
             task: Any = get_task_class(self.task_name)(cfg)  # an ArrayTask
-            if run_dir is None:
-                with tempfile.TemporaryDirectory(prefix="rnnkit-fit-") as tmp:
-                    report = fit(task, tmp, verbose=bool(self.verbose), callbacks=[keep],
-                                 final_test=False)  # fmt: skip
-            else:
-                with writing(run_dir, self.task_name, overwrite=overwrite) as out:
-                    report = fit(task, out, verbose=bool(self.verbose), callbacks=[keep],
-                                 final_test=False)  # fmt: skip
+            # the run directory: a temporary one (deleted afterwards) or the one asked for
+            place: AbstractContextManager[str | Path] = (
+                tempfile.TemporaryDirectory(prefix="rnnkit-fit-")
+                if run_dir is None
+                else writing(run_dir, self.task_name, overwrite=overwrite)
+            )
+            with place as out:
+                report = fit(task, out, verbose=bool(self.verbose), callbacks=[keep],
+                             final_test=False)  # fmt: skip
         finally:
             arrays.unregister(name)
         task.release_data()

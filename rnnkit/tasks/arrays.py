@@ -50,6 +50,7 @@ from rnnkit.data.arrays import (
     save_npz,
 )
 from rnnkit.data.batch import Batch
+from rnnkit.data.batching import batch_indices
 from rnnkit.data.splits import stratified_split
 from rnnkit.data.text import TextDataset, TextSplit
 from rnnkit.errors import RnnkitError
@@ -278,11 +279,9 @@ class ArrayTask(Task):
     ) -> Iterator[Batch]:
         self._ensure_data()
         sequences, y = self.splits[split]
-        n = len(y)
-        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         bs = self.cfg.train.batch_size
-        for i in range(0, n, bs):
-            idx = order[i : i + bs].tolist()
+        for order in batch_indices(len(y), bs, shuffle=shuffle, generator=generator):
+            idx = order.tolist()
             x, lengths = pad([sequences[j] for j in idx])
             yield Batch(torch.from_numpy(x), torch.from_numpy(lengths), torch.from_numpy(y[idx]))
 

@@ -25,6 +25,7 @@ from torch import nn
 from rnnkit.baselines.forecasting import naive, seasonal_naive
 from rnnkit.config import RunConfig, option
 from rnnkit.data.batch import Batch
+from rnnkit.data.batching import batch_indices
 from rnnkit.data.static import decode_categories, encode_categories
 from rnnkit.data.timeseries import (
     Scaler,
@@ -381,11 +382,8 @@ class ForecastTask(Task):
     ) -> Iterator[Batch]:
         self._ensure_data()
         s = self.splits[split]
-        n = len(s.windows)
-        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         bs = self.cfg.train.batch_size
-        for i in range(0, n, bs):
-            idx = order[i : i + bs]
+        for idx in batch_indices(len(s.windows), bs, shuffle=shuffle, generator=generator):
             ctx = s.context[idx]
             yield Batch(
                 inputs=ctx,

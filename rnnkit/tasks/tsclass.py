@@ -57,6 +57,7 @@ from torch import nn
 from rnnkit.baselines.timeseries import nearest_neighbour_dtw
 from rnnkit.config import RunConfig, option
 from rnnkit.data.batch import Batch
+from rnnkit.data.batching import batch_indices
 from rnnkit.data.splits import stratified_split
 from rnnkit.data.static import category_vocab, encode_categories
 from rnnkit.data.timeseries import Scaler
@@ -385,11 +386,9 @@ class TSClassTask(Task):
     ) -> Iterator[Batch]:
         self._ensure_data()
         series, y = self.splits[split]
-        n = len(y)
-        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         bs = self.cfg.train.batch_size
-        for i in range(0, n, bs):
-            idx = order[i : i + bs].tolist()
+        for order in batch_indices(len(y), bs, shuffle=shuffle, generator=generator):
+            idx = order.tolist()
             x, lengths = self.encode([series[j] for j in idx])
             extras = {}
             if self.has_static:
