@@ -181,3 +181,136 @@ def test_the_cli_refuses_dev_zero_in_one_line_and_leaves_no_run(tmp_path, capsys
         "a file"
     )
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- compressed
+
+_CSV = b"text,label\n" + b"".join(
+    b"film %d,%s\n" % (i, b"pos" if i % 2 else b"neg") for i in range(10_000)
+)  # 145 KiB
+
+
+def _compress(kind: str, data: bytes, path: Path) -> None:
+    import bz2
+    import lzma
+    import zipfile
+
+    if kind == "zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("reviews.csv", data)
+        return
+    pack = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[kind]
+    path.write_bytes(pack(data))
+
+
+@pytest.mark.parametrize("kind", ["gz", "bz2", "xz", "zip"])
+def test_a_compressed_csv_is_limited_by_what_it_decompresses_to(tmp_path, monkeypatch, kind):
+    path = tmp_path / f"reviews.csv.{kind}"
+    _compress(kind, _CSV, path)
+    assert path.stat().st_size < 50_000  # under the limit on disk: the size check passes it
+    monkeypatch.setenv(MAX_BYTES_ENV, "50K")
+    with pytest.raises(RnnkitError) as e:
+        load_text_dataset(str(path))
+    message = str(e.value)
+    assert "\n" not in message
+    if kind == "zip":  # the zip directory says the size: refused before reading
+        assert message.startswith(f"data file {path} decompresses to 136 KiB, over the limit")
+    else:
+        assert message.startswith(
+            f"data file {path} decompresses to more than 50 KiB, over the limit of 50 KiB"
+        ), message
+    assert f"({MAX_BYTES_ENV}=50K); set {MAX_BYTES_ENV} to a larger size" in message
+    monkeypatch.setenv(MAX_BYTES_ENV, "1M")  # under the limit: read whole, as before
+    ds = load_text_dataset(str(path))
+    assert ds.label_names == ["neg", "pos"]
+    assert len(ds.train.texts) + len(ds.val.texts) + len(ds.test.texts) == 10_000
+
+
+def test_a_damaged_compressed_csv_is_named_in_one_line(tmp_path):
+    path = tmp_path / "reviews.csv.gz"
+    path.write_bytes(gzip.compress(_CSV)[:-200])  # cut short
+    with pytest.raises(RnnkitError, match=rf"^data file {path} is a damaged gzip file \("):
+        load_text_dataset(str(path))
+
+
+def test_a_gzipped_file_is_told_by_its_bytes_not_its_name(tmp_path):
+    from rnnkit.data.files import compression_of, open_data
+
+    path = tmp_path / "plain-name.csv"
+    path.write_bytes(gzip.compress(b"t,y\n1,2\n"))
+    assert compression_of(path) == "gzip"
+    with open_data(path) as f:
+        assert f.read() == b"t,y\n1,2\n"
+    (tmp_path / "p.csv").write_bytes(b"BZh,x\n1,2\n")  # starts like bzip2, is not
+    assert compression_of(tmp_path / "p.csv") is None
+
+
+def _npz_with_header(path: Path, shape: tuple[int, ...]) -> None:
+    """An .npz whose ``x`` header declares ``shape`` float64 but holds 80 bytes."""
+    import zipfile
+
+    import numpy as np
+
+    buf = np.lib.format.header_data_from_array_1_0(np.zeros(1))
+    buf["shape"] = shape
+    import io
+
+    f = io.BytesIO()
+    np.lib.format.write_array_header_1_0(f, buf)
+    f.write(b"\0" * 80)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x.npy", f.getvalue())
+        z.writestr("y.npy", f.getvalue())
+
+
+def _load_array_npz(path: Path) -> object:
+    from rnnkit.data.arrays import load_npz
+
+    return load_npz(path)
+
+
+def _load_keras_npz(path: Path) -> object:
+    return load_text_dataset(str(path))
+
+
+NPZ_READERS = [("arrays", _load_array_npz), ("keras imdb", _load_keras_npz)]
+
+
+@pytest.mark.parametrize(("name", "read"), NPZ_READERS, ids=[r[0] for r in NPZ_READERS])
+def test_an_npz_that_decompresses_past_the_limit_is_refused(tmp_path, monkeypatch, name, read):
+    import numpy as np
+
+    path = tmp_path / "data.npz"
+    zeros = np.zeros(200_000)  # 1.5 MiB of float64, a few KiB compressed
+    np.savez_compressed(path, x=zeros, y=zeros, x_train=zeros, y_train=zeros)
+    assert path.stat().st_size < 50_000
+    monkeypatch.setenv(MAX_BYTES_ENV, "1M")
+    with pytest.raises(RnnkitError) as e:
+        read(path)
+    assert str(e.value).startswith(
+        f"data file {path} decompresses to 6.1 MiB, over the limit of 1 MiB"
+    ), str(e.value)
+
+
+@pytest.mark.parametrize(("name", "read"), NPZ_READERS, ids=[r[0] for r in NPZ_READERS])
+def test_an_npz_header_declaring_a_huge_array_is_refused_before_allocating(tmp_path, name, read):
+    path = tmp_path / "data.npz"
+    _npz_with_header(path, (10**12, 1000))  # 7,276 TiB declared: numpy would allocate it
+    with pytest.raises(RnnkitError) as e:
+        read(path)
+    message = str(e.value)
+    assert message.startswith(
+        f"data file {path} is damaged: array 'x' declares shape (1000000000000, 1000) of "
+        "float64 (7.28e+03 TiB) but holds only"
+    ), message
+    assert "\n" not in message
+
+
+def test_a_npy_named_npz_is_refused_in_one_line(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "data.npz"
+    with open(path, "wb") as f:
+        np.save(f, np.zeros(3))
+    with pytest.raises(RnnkitError, match=r"not a readable \.npz file \(not a zip archive\)"):
+        _load_array_npz(path)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -362,9 +363,17 @@ def load_npz(path: str | Path) -> SequenceArrays:
     """Read an ``.npz`` file of sequences: ``x`` (padded ``(N, T, F)`` or ``(N, T)``) with
     optional ``lengths``, or one array per sequence ``x_0 .. x_{N-1}``; and ``y`` ``(N,)``
     or ``(N, K)``."""
+    from rnnkit.data.files import check_npz
+
     path = Path(path)
+    check_npz(path)  # a device, a zip bomb, a header declaring more than the file holds
     if not path.is_file():
         raise RnnkitError(f"data.source {path}: no such file (expected an .npz of x and y)")
+    if not zipfile.is_zipfile(path):
+        raise RnnkitError(
+            f"{path}: not a readable .npz file (not a zip archive); expected the arrays x "
+            "and y saved by numpy.savez"
+        )
     try:
         with np.load(path, allow_pickle=False) as z:
             files = dict(z.items())

@@ -12,6 +12,12 @@ The readers of :mod:`rnnkit.data` read a file into memory whole (pandas, numpy, 
 The check reads nothing: it looks at ``os.stat`` only, so a refused file costs no memory.
 A path that does not exist, or a folder, passes untouched: each reader names those itself.
 
+A compressed file is small on disk but not in memory, so the same limit applies to what it
+decompresses to: :func:`open_data` opens a gzip, bzip2, xz or one-file zip archive (told by
+its first bytes, whatever its name) as a stream that stops at the limit and is refused in
+one line, and :func:`check_npz` refuses an ``.npz`` whose arrays decompress past the limit,
+or whose array header declares more data than the archive holds, before numpy allocates it.
+
 Example:
 
     >>> from rnnkit.data.files import check_data_file, human_bytes
@@ -25,11 +31,19 @@ Example:
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
+import lzma
 import os
 import re
 import stat
-from collections.abc import Iterable
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 from rnnkit.errors import RnnkitError
 
@@ -164,3 +178,196 @@ def _suggest(size: int) -> str:
         if size >= step:
             return f"{size // step + 1}{unit}"
     return str(size + 1)
+
+
+# ----------------------------------------------------------------------------- compressed
+
+
+def compression_of(path: str | Path) -> str | None:
+    """``"gzip"``, ``"bzip2"``, ``"xz"`` or ``"zip"`` if the first bytes of ``path`` say so,
+    else None (a plain file, or one that cannot be read: its reader names that)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(10)
+    except OSError:
+        return None
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if re.match(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)", head):
+        return "bzip2"
+    return None
+
+
+_DECOMPRESS_ERRORS = (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, zlib.error)
+
+
+class _Bounded(io.RawIOBase):
+    """A decompressing stream that ends at ``limit`` bytes (setting ``over``) or at a
+    decompression error (kept in ``error``): whoever reads it sees an early end of file,
+    and :func:`open_data` replaces what they make of it by one clear message."""
+
+    def __init__(self, stream: IO[bytes] | io.BufferedIOBase, limit: int | None) -> None:
+        super().__init__()
+        self._stream = stream
+        self._limit = limit
+        self.size = 0
+        self.over = False
+        self.error: Exception | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.over or self.error is not None:
+            return 0
+        try:
+            data = self._stream.read(len(buffer))
+        except _DECOMPRESS_ERRORS as e:
+            self.error = e
+            return 0
+        self.size += len(data)
+        if self._limit is not None and self.size > self._limit:
+            self.over = True
+            return 0
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@contextmanager
+def open_data(
+    path: str | Path,
+    what: str = "data file",
+    kinds: tuple[str, ...] = ("gzip", "bzip2", "xz", "zip"),
+) -> Iterator[IO[bytes]]:
+    """Open data file ``path`` for reading as bytes, decompressed if it is compressed.
+
+    A plain file is checked by :func:`check_data_file` and opened as it is. A gzip, bzip2,
+    xz or zip file (told by its first bytes; a zip must hold exactly one file) is read
+    through a stream that stops once the decompressed bytes pass :func:`max_data_bytes`:
+    a zip bomb or an endless stream costs at most the limit, never an out-of-memory kill.
+
+    Args:
+        path: the data file.
+        what: how messages name it (``"data file"``, ``"MNIST file"``).
+        kinds: the compressions this reader accepts; a file in another one is read as it is
+            (its reader then names what it sees).
+
+    Yields:
+        A binary stream of the (decompressed) content.
+
+    Raises:
+        RnnkitError: the checks of :func:`check_data_file`; the content decompresses to
+            more than the limit, or the compressed file is damaged (one line naming the
+            file, the limit and how to raise it). Raised in place of whatever the reader
+            made of the truncated stream.
+
+    Example:
+
+        >>> import gzip, os, tempfile
+        >>> p = os.path.join(tempfile.mkdtemp(), "a.csv.gz")
+        >>> with open(p, "wb") as f:
+        ...     _ = f.write(gzip.compress(b"t,y\\n1,2\\n"))
+        >>> with open_data(p) as f:
+        ...     f.read()
+        b't,y\\n1,2\\n'
+    """
+    check_data_file(path, what)
+    kind = compression_of(path)
+    if kind not in kinds:
+        with open(path, "rb") as plain:
+            yield plain
+        return
+    limit, _ = max_data_bytes()
+    inner: IO[bytes] | io.BufferedIOBase
+    with ExitStack() as stack:
+        try:
+            if kind == "zip":
+                archive = stack.enter_context(zipfile.ZipFile(path))
+                members = [i for i in archive.infolist() if not i.is_dir()]
+                if len(members) != 1:
+                    raise RnnkitError(
+                        f"{what} {path} is a zip archive of {len(members)} files; expected "
+                        "exactly one (the data file)"
+                    )
+                size = members[0].file_size
+                check_data_size(size, f"{what} {path} decompresses to {human_bytes(size)}")
+                inner = stack.enter_context(archive.open(members[0]))
+            elif kind == "gzip":
+                inner = stack.enter_context(gzip.open(path, "rb"))
+            elif kind == "xz":
+                inner = stack.enter_context(lzma.open(path, "rb"))
+            else:
+                inner = stack.enter_context(bz2.open(path, "rb"))
+        except _DECOMPRESS_ERRORS as e:
+            raise RnnkitError(f"{what} {path} is a damaged {kind} file ({e})") from None
+        bounded = _Bounded(inner, limit)
+        try:
+            yield io.BufferedReader(bounded)
+        except Exception:
+            _refuse_if_cut(bounded, path, what, kind, limit)
+            raise
+        _refuse_if_cut(bounded, path, what, kind, limit)
+
+
+def _refuse_if_cut(
+    bounded: _Bounded, path: str | Path, what: str, kind: str, limit: int | None
+) -> None:
+    if bounded.error is not None:
+        raise RnnkitError(f"{what} {path} is a damaged {kind} file ({bounded.error})") from None
+    if bounded.over and limit is not None:
+        check_data_size(limit + 1, f"{what} {path} decompresses to more than {human_bytes(limit)}")
+
+
+def check_npz(path: str | Path, what: str = "data file") -> None:
+    """Refuse an ``.npz`` before numpy reads it, if it would not fit the limit.
+
+    Its members' decompressed sizes (from the zip directory, which bounds what zipfile
+    returns) are added up and checked by :func:`check_data_size`; and each ``.npy``
+    member's header, which numpy trusts to allocate the array before reading it, must not
+    declare more data than the member holds. A path that is not a zip archive passes (the
+    reader names it).
+
+    Raises:
+        RnnkitError: the checks of :func:`check_data_file`; decompressed size over the
+            limit; an array header that declares more bytes than its member holds.
+    """
+    import numpy as np
+
+    check_data_file(path, what)
+    try:
+        if not zipfile.is_zipfile(path):
+            return
+        with zipfile.ZipFile(path) as archive:
+            members = [i for i in archive.infolist() if not i.is_dir()]
+            total = sum(i.file_size for i in members)
+            check_data_size(total, f"{what} {path} decompresses to {human_bytes(total)}")
+            for info in members:
+                if not info.filename.endswith(".npy"):
+                    continue
+                with archive.open(info) as f:
+                    try:
+                        version = np.lib.format.read_magic(f)
+                        if version == (1, 0):
+                            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                        else:
+                            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                    except (ValueError, EOFError):
+                        continue  # not an array header: numpy's reader names it
+                if dtype.hasobject:
+                    continue  # pickled: its size is the member's, checked above
+                count = 1
+                for n in shape:
+                    count *= int(n)
+                declared = count * dtype.itemsize
+                if declared > info.file_size:
+                    raise RnnkitError(
+                        f"{what} {path} is damaged: array {info.filename[:-4]!r} declares "
+                        f"shape {tuple(shape)} of {dtype} ({human_bytes(declared)}) but holds "
+                        f"only {human_bytes(info.file_size)}"
+                    )
+    except (OSError, zipfile.BadZipFile, EOFError):
+        return  # unreadable: the reader's own message names it

@@ -8,14 +8,13 @@ sizes, then the data, big-endian, in C order.
 
 from __future__ import annotations
 
-import gzip
 import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from rnnkit.data.files import check_data_file, check_data_size, human_bytes, max_data_bytes
+from rnnkit.data.files import check_data_file, open_data
 from rnnkit.errors import RnnkitError
 
 IDX_TYPES: dict[int, np.dtype] = {
@@ -29,23 +28,13 @@ IDX_TYPES: dict[int, np.dtype] = {
 
 
 def _read_bytes(path: Path) -> bytes:
-    """The bytes of ``path``, gunzipped if gzipped (the decompressed size is bounded too)."""
+    """The bytes of ``path``, decompressed if compressed (the decompressed size is bounded
+    too, by :func:`rnnkit.data.files.open_data`)."""
     check_data_file(path, "MNIST file")
     if not path.is_file():
         raise RnnkitError(f"MNIST file {path} does not exist")
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
-        limit, _ = max_data_bytes()
-        try:
-            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
-                raw = f.read() if limit is None else f.read(limit + 1)
-        except (OSError, EOFError) as e:
-            raise RnnkitError(f"MNIST file {path} is a damaged gzip file ({e})") from None
-        if limit is not None and len(raw) > limit:
-            check_data_size(
-                len(raw), f"MNIST file {path} decompresses to more than {human_bytes(limit)}"
-            )
-    return raw
+    with open_data(path, "MNIST file", kinds=("gzip",)) as f:
+        return f.read()
 
 
 def load_idx(path: str | Path) -> np.ndarray:

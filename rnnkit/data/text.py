@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.data.builtin import BUILTIN, package_file
-from rnnkit.data.files import check_data_file, check_data_files
+from rnnkit.data.files import check_data_file, check_data_files, check_npz, open_data
 from rnnkit.data.splits import stratified_split
 from rnnkit.errors import RnnkitError
 
@@ -308,6 +308,7 @@ def _read_keras_npz(path: Path) -> tuple[TextSplit, TextSplit, list[str]]:
     sequence starts with 1 and 1 appears nowhere else) and undone, so both give ranks.
     """
     keys = ("x_train", "y_train", "x_test", "y_test")
+    check_npz(path)
     try:
         with zipfile.ZipFile(path) as archive:
             members = {Path(m).stem: m for m in archive.namelist()}
@@ -385,7 +386,8 @@ def _read_csv(path: Path, text_column: str, label_column: str) -> tuple[list[str
         raise RnnkitError(f"data {path} is a folder; expected a CSV file")
     sep = "\t" if ".tsv" in path.name.lower() else ","
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep, encoding="utf-8")
+        with open_data(path) as f:  # a compressed file is bounded by what it decompresses to
+            frame = pd.read_csv(f, dtype=str, keep_default_na=False, sep=sep, encoding="utf-8")
     except pd.errors.EmptyDataError:
         raise RnnkitError(
             f"data file {path} is empty; expected a CSV with a header row and columns "
