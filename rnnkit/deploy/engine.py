@@ -39,7 +39,7 @@ class OnnxModel(nn.Module):
         from rnnkit.deploy.export import TOLERANCE, check_parity, export_model, writer_for
 
         ort = require_onnxruntime()
-        self.model = model
+        self.model: Any = model  # its own methods (probabilities ...) are called
         proto, self.io = export_model(model)
         self.parity = check_parity(model, writer_for(model), proto)
         if not self.parity <= TOLERANCE:

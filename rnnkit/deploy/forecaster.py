@@ -107,7 +107,7 @@ def write_forecaster(model: Forecaster) -> tuple[Any, dict[str, Any]]:
             initial = initial_state(g, model.static, s)
 
     def encode(x: str) -> str:  # (B, T, F) -> (T, B, E), the static vector appended (concat)
-        if s is not None and model.static.mode == "concat":
+        if s is not None and model.static is not None and model.static.mode == "concat":
             x = concat_static(g, x, s)
         e = g.linear(x, model.encoder.weight, model.encoder.bias, "encoder")
         return g.op("Transpose", e, perm=[1, 0, 2], hint="enc_t")

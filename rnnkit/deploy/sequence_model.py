@@ -32,7 +32,7 @@ def write_sequence_model(model: SequenceModel) -> tuple[Any, dict[str, Any]]:
     TP = g.onnx.TensorProto
     F, K = model.input_size, model.head.out_features
     if model.num_symbols is not None:
-        x_info = {"name": "inputs", "dtype": "int64", "shape": ["batch", "time"]}
+        x_info: dict[str, Any] = {"name": "inputs", "dtype": "int64", "shape": ["batch", "time"]}
         x = g.input("inputs", TP.INT64, ["batch", "time"])
         eye = torch.eye(model.num_symbols, dtype=torch.float32)
         feats = g.op("Gather", g.const("one_hot", eye), x, hint="one_hot")  # (B, T, S)

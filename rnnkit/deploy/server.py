@@ -126,7 +126,7 @@ def create_app(
 
     if engine not in ENGINES:
         raise RnnkitError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
-    limits = limits or Limits()
+    lim = limits or Limits()  # the request limits in force
     batching = batching or Batching()
     run = load(run_dir, device=device)
     task = run.task
@@ -157,12 +157,12 @@ def create_app(
     Item = Union[str, list[float], list[list[float]]]  # noqa: UP007 (pydantic reads it)
 
     class PredictRequest(BaseModel):
-        inputs: list[Item] = Field(  # type: ignore[valid-type]
+        inputs: list[Item] = Field(
             min_length=1,
-            max_length=limits.max_items,
-            description=f"1 to {limits.max_items} raw inputs: texts, or for a series task "
+            max_length=lim.max_items,
+            description=f"1 to {lim.max_items} raw inputs: texts, or for a series task "
             "series as arrays of numbers (one channel) or lists of equal-length channels; "
-            f"each non-empty and at most {limits.max_text_chars} characters or values",
+            f"each non-empty and at most {lim.max_text_chars} characters or values",
             examples=[["a gripping, beautifully acted thriller", "a dull mess"]],
         )
 
@@ -172,8 +172,8 @@ def create_app(
     class ForecastRequest(BaseModel):
         series: list[list[float]] = Field(
             min_length=1,
-            max_length=limits.max_items,
-            description=f"1 to {limits.max_items} series of recent values (at least the "
+            max_length=lim.max_items,
+            description=f"1 to {lim.max_items} series of recent values (at least the "
             "run's data.context of them; the last ones are used)",
             examples=[[[112.0, 118.0, 132.0, 129.0, 121.0, 135.0, 148.0, 148.0]]],
         )
@@ -182,9 +182,9 @@ def create_app(
         forecasts: list[list[float]]
 
     class GenerateRequest(BaseModel):
-        prime: str = Field(min_length=1, max_length=limits.max_text_chars,
+        prime: str = Field(min_length=1, max_length=lim.max_text_chars,
                            examples=["ROMEO:"])  # fmt: skip
-        length: int = Field(default=200, ge=1, le=limits.max_generate)
+        length: int = Field(default=200, ge=1, le=lim.max_generate)
         temperature: float = Field(default=1.0, ge=0.0, le=100.0, description="0 = greedy")
         top_k: Optional[int] = Field(default=None, ge=1)  # noqa: UP045
         top_p: Optional[float] = Field(default=None, gt=0.0, le=1.0)  # noqa: UP045
@@ -207,12 +207,12 @@ def create_app(
     @app.middleware("http")
     async def limit_body(request, call_next):  # noqa: ANN001, ANN202 (starlette's signature)
         size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > limits.max_body_bytes):
-            return error(413, f"request body over the limit of {limits.max_body_bytes} bytes")
+        if size is not None and (not size.isdigit() or int(size) > lim.max_body_bytes):
+            return error(413, f"request body over the limit of {lim.max_body_bytes} bytes")
         if request.method == "POST":
             body = await request.body()  # read once; starlette caches it for the route
-            if len(body) > limits.max_body_bytes:
-                return error(413, f"request body over the limit of {limits.max_body_bytes} bytes")
+            if len(body) > lim.max_body_bytes:
+                return error(413, f"request body over the limit of {lim.max_body_bytes} bytes")
             try:
                 body.decode("utf-8")
             except UnicodeDecodeError as e:
@@ -275,14 +275,14 @@ def create_app(
                 )
             else:
                 n = sum(len(c) if isinstance(c, list) else 1 for c in item)
-                if n > limits.max_text_chars:
+                if n > lim.max_text_chars:
                     raise RnnkitError(
-                        f"{where}: {n} values, over the limit of {limits.max_text_chars}"
+                        f"{where}: {n} values, over the limit of {lim.max_text_chars}"
                     )
                 text = _series_text(item, where)
-            if isinstance(item, str) and len(text) > limits.max_text_chars:
+            if isinstance(item, str) and len(text) > lim.max_text_chars:
                 raise RnnkitError(
-                    f"{where}: {len(text)} characters, over the limit of {limits.max_text_chars}"
+                    f"{where}: {len(text)} characters, over the limit of {lim.max_text_chars}"
                 )
             texts.append(text)
         return texts
@@ -307,7 +307,7 @@ def create_app(
             if task.supports("predict")
             else None,
             "routes": routes,
-            "limits": asdict(limits),
+            "limits": asdict(lim),
             "batching": asdict(batching),
             "config": to_dict(run.config),
             "report": run.report,
@@ -318,14 +318,14 @@ def create_app(
         """The task's prediction for each input, in input order."""
         require("predict", "/predict")
         texts = text_inputs(request.inputs)
-        return {"predictions": batcher.submit(texts, limits.timeout_s)}
+        return {"predictions": batcher.submit(texts, lim.timeout_s)}
 
     @app.post("/forecast", response_model=ForecastResponse)
     def forecast(request: ForecastRequest) -> dict[str, Any]:
         """The forecast of the trained horizon after each series, in input order."""
         require("forecast", "/forecast")
         texts = text_inputs(request.series, "series")
-        out = batcher.submit(texts, limits.timeout_s)
+        out = batcher.submit(texts, lim.timeout_s)
         return {"forecasts": [p["forecast"] for p in out]}
 
     @app.post("/generate", response_model=GenerateResponse)
