@@ -19,6 +19,8 @@ layers is a training-time operation and is absent from the exported graph.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -53,10 +55,16 @@ def _reorder(weight: torch.Tensor, mode: str, hidden: int) -> torch.Tensor:
     return torch.cat([blocks[i] for i in _GATE_ORDER[mode]], dim=0)
 
 
+def _layout(stack: nn.Module) -> tuple[str, int, int, int]:
+    """``(mode, H, L, D)`` of a torch-layout stack: its mode (``"LSTM"`` ...), hidden size,
+    layers and directions."""
+    s: Any = stack  # torch.nn.RNNBase's attributes, or the same on rnnkit's layers
+    return s.mode, s.hidden_size, s.num_layers, 2 if s.bidirectional else 1
+
+
 def _layer_weights(stack: nn.Module, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``W (D, G*H, I)``, ``R (D, G*H, H)``, ``B (D, 2*G*H)`` of one layer, ONNX layout."""
-    mode, H = stack.mode, stack.hidden_size
-    D = 2 if stack.bidirectional else 1
+    mode, H, _, D = _layout(stack)
     Ws, Rs, Bs = [], [], []
     for direction in range(D):
         sfx = f"_l{layer}" + ("_reverse" if direction == 1 else "")
@@ -64,11 +72,10 @@ def _layer_weights(stack: nn.Module, layer: int) -> tuple[torch.Tensor, torch.Te
         w_hh = getattr(stack, f"weight_hh{sfx}")  # (G*H, H)
         Ws.append(_reorder(w_ih, mode, H))
         Rs.append(_reorder(w_hh, mode, H))
-        b_ih = getattr(stack, f"bias_ih{sfx}", None)
-        b_hh = getattr(stack, f"bias_hh{sfx}", None)
-        if b_ih is None:
+        if getattr(stack, f"bias_ih{sfx}", None) is None:
             Bs.append(torch.zeros(2 * w_ih.shape[0], dtype=w_ih.dtype))
         else:
+            b_ih, b_hh = getattr(stack, f"bias_ih{sfx}"), getattr(stack, f"bias_hh{sfx}")
             Bs.append(torch.cat([_reorder(b_ih, mode, H), _reorder(b_hh, mode, H)]))
     return torch.stack(Ws).float(), torch.stack(Rs).float(), torch.stack(Bs).float()
 
@@ -122,8 +129,7 @@ def write_stack(
         mask = g.op("Unsqueeze", mask, g.ints("axis2", [2]), hint="mask_f")  # (T, B, 1)
         return write_scan_stack(g, stack, x, lengths, mask, initial)
     lengths32 = g.op("Cast", lengths, to=g.onnx.TensorProto.INT32, hint="lengths32")
-    mode, H = stack.mode, stack.hidden_size
-    D = 2 if stack.bidirectional else 1
+    mode, H, num_layers, D = _layout(stack)
     attrs: dict = {"hidden_size": H, "direction": "bidirectional" if D == 2 else "forward"}
     if mode == "GRU":
         attrs["linear_before_reset"] = 1  # torch's reset gate (see the module docstring)
@@ -132,7 +138,7 @@ def write_stack(
     flat = g.ints("flat_shape", [0, 0, -1])
     n_states = 2 if mode == "LSTM" else 1
     finals: list[list[str]] = [[] for _ in range(n_states)]  # per state, per layer (D, B, H)
-    for layer in range(stack.num_layers):
+    for layer in range(num_layers):
         W, R, B = _layer_weights(stack, layer)
         hint = f"{_OP[mode].lower()}_l{layer}"
         init = [slot(g, s, layer * D, (layer + 1) * D) for s in initial] if initial else []
