@@ -46,6 +46,17 @@ def test_bleu_equals_the_hand_computed_value() -> None:
     assert "chrF2" in out["chrf_signature"] or "nc:6" in out["chrf_signature"]
 
 
+def test_several_references_per_segment() -> None:
+    hyps = ["the cat sat on the mat .", "a dog runs"]
+    one = translation_scores(hyps, ["the cat sat on the mat .", "the dog runs"])
+    both = translation_scores(hyps, ["the cat sat on the mat .", ["the dog runs", "a dog runs"]])
+    assert one["bleu"] < 99.0 and one["chrf"] < 99.0  # "a dog runs" matches only the second
+    assert both["bleu"] == pytest.approx(100.0) and both["chrf"] == pytest.approx(100.0)
+    assert both["bleu_signature"].startswith("nrefs:var|")
+    with pytest.raises(ValueError, match="segment 1 has no reference"):
+        translation_scores(hyps, ["a", []])
+
+
 def test_bleu_brevity_penalty_and_perfect_scores() -> None:
     perfect = translation_scores(["All eyes were fixed on her ."], ["All eyes were fixed on her ."])
     assert perfect["bleu"] == pytest.approx(100.0) and perfect["chrf"] == pytest.approx(100.0)

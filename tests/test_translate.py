@@ -155,6 +155,8 @@ def test_split_is_by_source_sentence(tmp_path: Path) -> None:
     assert all(e.target == e.refs[0] for e in held)
     twice = [e for e in held if len(e.refs) == 2]  # a held-out source keeps both references
     assert twice and all(e.refs[1].endswith("Again.") for e in twice)
+    # held-out sources are scored against every reference: the second one counts in full
+    assert task.score([e.refs[1] for e in twice], twice)["bleu"] == pytest.approx(100.0)
     assert len(examples["train"]) + sum(len(e.refs) for e in held) == len(rows)
 
 

@@ -69,9 +69,15 @@ def pronunciation_errors(
     return {"wer": wrong / len(hyps), "per": dist / max(length, 1)}
 
 
-def translation_scores(hyps: Sequence[str], refs: Sequence[str]) -> dict[str, Any]:
-    """Corpus BLEU and chrF of detokenised ``hyps`` against one reference each (sacrebleu's
+def translation_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]]) -> dict[str, Any]:
+    """Corpus BLEU and chrF of detokenised ``hyps`` against their references (sacrebleu's
     defaults: 13a tokenisation, exponential smoothing; chrF with character 6-grams).
+
+    Args:
+        hyps: one translation per segment.
+        refs: per segment, one reference or a non-empty sequence of them; segments may have
+            different numbers (sacrebleu's variable references: ``nrefs:var`` in the
+            signature).
 
     Returns ``{"bleu": 0..100, "chrf": 0..100, "bleu_signature": ..., "chrf_signature":
     ...}``.
@@ -80,6 +86,12 @@ def translation_scores(hyps: Sequence[str], refs: Sequence[str]) -> dict[str, An
         raise ValueError(f"{len(hyps)} translations but {len(refs)} references")
     if not hyps:
         raise ValueError("BLEU of an empty set is undefined")
+    per_segment = [[r] if isinstance(r, str) else list(r) for r in refs]
+    if empty := [i for i, r in enumerate(per_segment) if not r]:
+        raise ValueError(f"segment {empty[0]} has no reference")
+    most = max(len(r) for r in per_segment)
+    # sacrebleu takes reference streams; None marks a segment with fewer references
+    streams = [[r[k] if k < len(r) else None for r in per_segment] for k in range(most)]
     try:
         from sacrebleu.metrics import BLEU, CHRF
     except ImportError:  # pragma: no cover - the seq2seq extra installs it
@@ -90,8 +102,8 @@ def translation_scores(hyps: Sequence[str], refs: Sequence[str]) -> dict[str, An
             "(or pip install sacrebleu)"
         ) from None
     bleu, chrf = BLEU(), CHRF()
-    b = bleu.corpus_score(list(hyps), [list(refs)])
-    c = chrf.corpus_score(list(hyps), [list(refs)])
+    b = bleu.corpus_score(list(hyps), streams)  # type: ignore[arg-type]
+    c = chrf.corpus_score(list(hyps), streams)  # type: ignore[arg-type]
     return {
         "bleu": float(b.score),
         "chrf": float(c.score),

@@ -10,8 +10,9 @@ Users' pairs: a TSV or CSV file of ``source, target`` or two aligned text files
 
 The split is by source sentence (case-folded, spaces normalised): a sentence of the test
 split is in no training pair. Training sees every pair of its sources; a held-out source
-is scored against its first translation. Both sides get their own byte-pair encoding
-(Hugging Face ``tokenizers``), fitted on the training split only.
+is scored against all its translations in the data (sacrebleu's variable references).
+Both sides get their own byte-pair encoding (Hugging Face ``tokenizers``), fitted on the
+training split only.
 
 Metrics: corpus BLEU and chrF computed by ``sacrebleu`` on the detokenised outputs (their
 signatures are in ``report.json`` under ``anchor``). Baselines on the same test split:
@@ -186,7 +187,7 @@ class TranslateTask(Seq2SeqTask):
                 out[split] = [
                     Example(pairs[i].source, pairs[i].target, [pairs[i].target]) for i in idx
                 ]
-            else:  # one per source sentence, scored against its first translation
+            else:  # one per source sentence, scored against all its translations
                 out[split] = _one_per_source([pairs[i] for i in idx])
         return out
 
@@ -234,7 +235,7 @@ class TranslateTask(Seq2SeqTask):
         return str(self.target_vocab.decode(ids))
 
     def score(self, outputs: list[Any], examples: list[Example]) -> dict[str, float]:
-        scores = translation_scores(outputs, [e.refs[0] for e in examples])
+        scores = translation_scores(outputs, [e.refs for e in examples])
         self._signatures = {k: scores[k] for k in ("bleu_signature", "chrf_signature")}
         return {"bleu": scores["bleu"], "chrf": scores["chrf"]}
 
@@ -252,7 +253,8 @@ class TranslateTask(Seq2SeqTask):
 
 def sacrebleu_signatures() -> dict[str, str]:
     """How :func:`~rnnkit.metrics.sequence.translation_scores` scores: sacrebleu's BLEU and
-    chrF signatures (tokeniser, smoothing, n-gram orders, version) for one reference."""
+    chrF signatures (tokeniser, smoothing, n-gram orders, version) for one reference (the
+    task's own scoring replaces them: ``nrefs:var`` where a source has several)."""
     scores = translation_scores(["a"], ["a"])  # sacrebleu signs a metric once it has scored
     return {k: scores[k] for k in ("bleu_signature", "chrf_signature")}
 
