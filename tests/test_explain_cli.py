@@ -135,6 +135,23 @@ def test_sentiment_report_renders_in_headless_chromium_without_console_errors(
     assert width == 1000 and height > 800  # the whole page, taller than the viewport
 
 
+def test_an_input_longer_than_the_model_reads_is_named_in_the_report_and_printed(
+    sentiment_run, tmp_path, capsys
+):
+    out = tmp_path / "long.html"
+    text = " ".join(["great film"] * 15)  # 30 words or more; the run reads 20 tokens
+    assert main(["explain", str(sentiment_run), text, "--out", str(out)]) == 0
+    cut = rnnkit.load(sentiment_run).task.input_cuts([text])[0]  # predict's own phrase
+    assert re.fullmatch(
+        r"\d+ tokens; the model reads the first 20 \(data.max_length=20, data.truncate=end\)", cut
+    ), cut
+    err = capsys.readouterr().err
+    assert f"note: INPUT: {cut}; explained on that part" in err
+    assert f"INPUT: {cut}; explained on that part" in out.read_text(encoding="utf-8")
+    ex = explain_run(sentiment_run, "great film")
+    assert ex.truncated == "" and not any(n.startswith("INPUT:") for n in ex.notes)
+
+
 def test_explaining_a_charlm_run_picks_neurons_and_shows_the_gradient_flow(charlm_run):
     assert (charlm_run / "gradflow.png").is_file()
     text = 'To be, or "not" (to) be'

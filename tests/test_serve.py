@@ -94,6 +94,21 @@ def test_malformed_bytes_unknown_routes_and_methods(client):
     assert wrong.status_code == 405 and "error" in wrong.json()
 
 
+def test_an_input_longer_than_the_model_reads_says_what_was_cut(run):
+    client = TestClient(create_app(run.run_dir), raise_server_exceptions=False)
+    limit = run.config.data.max_length
+    long = " ".join(["superb"] * (limit + 5))
+    r = client.post("/predict", json={"inputs": [long, "boring"]})
+    assert r.status_code == 200
+    cut, whole = r.json()["predictions"]
+    assert cut["truncated"] == run.task.input_cuts([long])[0]  # predict's own phrase
+    assert cut["truncated"].startswith(f"{limit + 5} tokens; the model reads the first {limit}")
+    assert "truncated" not in whole
+    assert {k: v for k, v in cut.items() if k != "truncated"} == json.loads(
+        json.dumps(run.predict([long])[0])
+    )
+
+
 def test_bad_limits_and_missing_run_are_refused(tmp_path):
     with pytest.raises(RnnkitError, match="max_items"):
         Limits(max_items=0)
@@ -293,8 +308,12 @@ def test_forecast_route_and_series_as_arrays(forecast_run):
     expected = forecast_run.predict([",".join(map(str, s)) for s in series])
     assert r.json()["forecasts"] == [e["forecast"] for e in expected]
     assert len(r.json()["forecasts"][0]) == 3
+    cut = "7 values; the model reads the last 6 (data.context=6)"  # said, as predict does
+    assert r.json()["truncated"] == [cut, ""]
     p = client.post("/predict", json={"inputs": series[:1]})
-    assert p.json()["predictions"] == expected[:1]
+    assert p.json()["predictions"] == [{**expected[0], "truncated": cut}]
+    whole = client.post("/forecast", json={"series": series[1:]})
+    assert "truncated" not in whole.json()  # no series cut: no key
     short = client.post("/forecast", json={"series": [[1.0, 2.0]]})
     assert short.status_code == 400 and "data.context=6" in short.json()["error"]
     nan = client.post("/forecast", content=b'{"series": [[1, 2, NaN, 4, 5, 6]]}',

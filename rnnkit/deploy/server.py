@@ -9,6 +9,11 @@ Routes::
                      one channel, or a list of channels of equal length)
                      -> {"predictions": [{"label": ..., "probability": ..., ...}, ...]}
     POST /forecast   {"series": [[112, 118, 132, ...]]} -> {"forecasts": [[...], ...]}
+
+An input longer than the model reads is predicted on the part it reads and says so, as
+``rnnkit predict --json`` does: its prediction gets ``"truncated": "412 tokens; the model
+reads the first 200 (data.max_length=200, data.truncate=end)"`` (``/forecast``: a list
+``"truncated"``, one phrase or ``""`` per series, present when any series was cut).
     POST /generate   {"prime": "ROMEO:", "length": 200, "temperature": 0.8, "seed": 1}
                      -> {"text": "ROMEO: ..."}
     GET  /docs, /openapi.json   the OpenAPI document FastAPI writes
@@ -180,6 +185,7 @@ def create_app(
 
     class ForecastResponse(BaseModel):
         forecasts: list[list[float]]
+        truncated: Optional[list[str]] = None  # noqa: UP045 (pydantic reads it)
 
     class GenerateRequest(BaseModel):
         prime: str = Field(min_length=1, max_length=lim.max_text_chars,
@@ -318,15 +324,25 @@ def create_app(
         """The task's prediction for each input, in input order."""
         require("predict", "/predict")
         texts = text_inputs(request.inputs)
-        return {"predictions": batcher.submit(texts, lim.timeout_s)}
+        cuts = task.input_cuts(texts)  # what the model does not read, as rnnkit predict says
+        out = batcher.submit(texts, lim.timeout_s)
+        return {
+            "predictions": [
+                {**p, "truncated": cut} if cut else p for p, cut in zip(out, cuts, strict=True)
+            ]
+        }
 
-    @app.post("/forecast", response_model=ForecastResponse)
+    @app.post("/forecast", response_model=ForecastResponse, response_model_exclude_none=True)
     def forecast(request: ForecastRequest) -> dict[str, Any]:
         """The forecast of the trained horizon after each series, in input order."""
         require("forecast", "/forecast")
         texts = text_inputs(request.series, "series")
+        cuts = task.input_cuts(texts)
         out = batcher.submit(texts, lim.timeout_s)
-        return {"forecasts": [p["forecast"] for p in out]}
+        response: dict[str, Any] = {"forecasts": [p["forecast"] for p in out]}
+        if any(cuts):
+            response["truncated"] = cuts  # "" for a series read whole
+        return response
 
     @app.post("/generate", response_model=GenerateResponse)
     def generate(request: GenerateRequest) -> dict[str, Any]:

@@ -170,6 +170,10 @@ def explain(
         )
         gxi = grad_x_input(mi.fn, mi.x, extra=mi.extra)
     notes: list[str] = list(mi.notes)
+    # an INPUT longer than the model reads is explained on the part it reads, as predict says
+    cut = "" if run.task.explain_reads_splits else run.task.input_cuts([input_spec])[0]
+    if cut:
+        notes.insert(0, f"INPUT: {cut}; explained on that part")
     figs = _attribution_figures(mi, ig, gxi)
     if mi.attention is not None:  # an encoder-decoder: its attention matrix
         a = mi.attention
@@ -216,6 +220,7 @@ def explain(
         neurons=rows,
         notes=notes,
         rtol=rtol,
+        truncated=cut,
     )
 
 

@@ -54,6 +54,8 @@ class Explanation:
         neuron_text / neurons: for character models, the text and the chosen units.
         notes: further one-line remarks shown at the end (e.g. a missing picture).
         rtol: the completeness tolerance the IG delta is judged by.
+        truncated: what the model does not read of INPUT (``Task.input_cuts``, e.g. "412
+            tokens; the model reads the first 200 (...)"), or ``""`` when it reads it all.
     """
 
     run_dir: str
@@ -70,6 +72,7 @@ class Explanation:
     neurons: list[NeuronRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     rtol: float = DEFAULT_RTOL
+    truncated: str = ""
 
     @property
     def integrated_gradients(self) -> Attribution | None:

@@ -292,6 +292,10 @@ def char_model_input(model: nn.Module, vocab: Any, text: str) -> ExplainInput:
         if unknown
         else []
     )
+    if len(text) > MAX_TEXT_CHARS:
+        notes.append(
+            f"INPUT: {len(text)} characters; the report explains the last {MAX_TEXT_CHARS}"
+        )
     text = "".join(labels) if all(len(c) == 1 for c in labels) else ""
     device = device_of(model)
     ids_t = ids[None].to(device)  # (1, T)

@@ -11,6 +11,7 @@ writes each figure as a PNG. Files are written atomically and never overwritten 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 EXAMPLES = """\
@@ -103,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:  # refuse before the (slower) work
         raise RnnkitError(f"report {out} already exists; pass --overwrite or choose another --out")
     ex = explain_run(run_dir, args.input, data=args.data, n_steps=args.steps)
+    if ex.truncated:
+        print(f"note: INPUT: {ex.truncated}; explained on that part", file=sys.stderr)
     if args.png_dir:
         paths = save_pngs(ex, args.png_dir, overwrite=args.overwrite)
         print(f"wrote {len(paths)} PNG file(s) to {args.png_dir}")
