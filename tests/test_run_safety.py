@@ -339,6 +339,46 @@ def test_resume_on_other_data_keeps_the_tokenizer_and_names_the_data_key(
     assert digest(run) == before
 
 
+@pytest.mark.parametrize("spelling", ["copy", "symlink", "relative"])
+def test_resume_on_the_same_data_by_another_path_is_accepted(
+    finished, data, tmp_path, capsys, monkeypatch, spelling
+):
+    """The run's data under another name (a copy of the same bytes, a symlink, a relative
+    path) resumes; other content is refused (the test above)."""
+    run = copy_of(finished, tmp_path)
+    if spelling == "copy":
+        other: Path | str = tmp_path / "copied.csv"
+        shutil.copyfile(data / "reviews.csv", other)
+    elif spelling == "symlink":
+        other = tmp_path / "link.csv"
+        other.symlink_to(data / "reviews.csv")
+    else:
+        monkeypatch.chdir(data)
+        other = "reviews.csv"
+    argv = ["train", "sentiment", "--out", run, "--resume", "--data", other, "--epochs", "3"]
+    code, err = call(argv + TINY, capsys)
+    assert code == 0, err
+    lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [line[:12] for line in lines] == ['{"epoch": 1,', '{"epoch": 2,', '{"epoch": 3,']
+
+
+def test_same_data_compares_files_by_identity_or_content(tmp_path, monkeypatch):
+    from rnnkit.rundir import same_data
+
+    a = tmp_path / "a.csv"
+    a.write_text("text,label\nfine,pos\n", encoding="utf-8")
+    (tmp_path / "copy.csv").write_bytes(a.read_bytes())
+    (tmp_path / "other.csv").write_text("text,label\nfine,neg\n", encoding="utf-8")  # same size
+    (tmp_path / "link.csv").symlink_to(a)
+    monkeypatch.chdir(tmp_path)
+    assert same_data(str(a), "a.csv") and same_data(str(a), "./link.csv")
+    assert same_data(str(a), str(tmp_path / "copy.csv"))
+    assert not same_data(str(a), str(tmp_path / "other.csv"))
+    assert not same_data(str(a), str(tmp_path / "missing.csv"))
+    assert same_data(str(tmp_path), str(tmp_path / ".." / tmp_path.name))  # one folder
+    assert not same_data("rotten_tomatoes", "imdb")
+
+
 def test_evaluate_on_other_data_leaves_the_run_byte_identical(finished, data, tmp_path, capsys):
     run = copy_of(finished, tmp_path)
     other = tmp_path / "other.csv"
