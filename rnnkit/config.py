@@ -84,6 +84,9 @@ class TrainConfig:
         'min | max for train.monitor; "" = the task\'s, or by the name',
     )
     deterministic: bool = option(False, "torch.use_deterministic_algorithms")
+    precision: str = option(
+        "fp32", "fp32 | bf16 (autocast, cpu and cuda) | fp16 (autocast + grad scaler, cuda)"
+    )
     progress: bool = option(True, "progress bar with loss, metric and throughput")
     tensorboard: bool = option(True, "write TensorBoard scalars to RUN_DIR/tb")
     max_minutes: float = option(

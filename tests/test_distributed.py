@@ -34,7 +34,7 @@ def env() -> dict[str, str]:
     """The environment of launched processes: this checkout first, short timeouts."""
     e = dict(os.environ)
     e["PYTHONPATH"] = os.pathsep.join([str(ROOT), e.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    e[context.TIMEOUT_VAR] = "60"
+    e[context.TIMEOUT_VAR] = "120"  # far above a tiny run under load; a dead peer is seen at once
     e["OMP_NUM_THREADS"] = "1"
     for name in context.ENV_VARS:  # never inherit a distributed job's identity
         e.pop(name, None)

@@ -43,6 +43,7 @@ from rnnkit.training.checkpoint import (  # noqa: F401 (re-exported: the loop's 
 )
 from rnnkit.training.logger import Logger, epoch_line
 from rnnkit.training.optim import Schedule, make_optimizer, make_scheduler
+from rnnkit.training.precision import Precision, make_precision, mixed_precision, to_fp32
 from rnnkit.training.progress import ProgressLines, interval_from_env
 from rnnkit.training.report import build_report
 from rnnkit.training.seed import deterministic_mode, make_generator, seed_everything
@@ -74,6 +75,7 @@ class Session:
             the sessions before it (resume).
         dist: this process's rank and the world size (:mod:`rnnkit.distributed`).
         ddp: the ``DistributedDataParallel`` training step when ``dist.world_size > 1``.
+        precision: ``train.precision`` (autocast, gradient scaler).
     """
 
     task: Task
@@ -95,6 +97,7 @@ class Session:
     earlier: float = 0.0
     dist: distributed.DistContext = field(default_factory=distributed.DistContext)
     ddp: nn.Module | None = None
+    precision: Precision = field(default_factory=Precision)
 
     def call(self, hook: str, *args: Any) -> None:
         """Call ``hook`` (e.g. ``"on_epoch_end"``) on every callback, in order."""
@@ -199,6 +202,7 @@ def run_epoch(session: Session, epoch: int, shown: dict[str, str] | None = None)
     task.on_epoch_start(model, "train")
     session.call("on_epoch_start", epoch)
     clip = cfg.clip_norm if cfg.clip_norm > 0 else math.inf
+    scaler = session.precision.scaler
     params = [p for p in model.parameters() if p.requires_grad]
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
     norm_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -228,11 +232,24 @@ def run_epoch(session: Session, epoch: int, shown: dict[str, str] | None = None)
             batch = batch.to(device)
         session.call("on_batch_start", batch)
         # scalar; under DDP the same task.training_step, with the gradients averaged
-        loss = task.training_step(model, batch) if session.ddp is None else session.ddp(batch)
+        with session.precision.autocast():
+            loss = task.training_step(model, batch) if session.ddp is None else session.ddp(batch)
+        loss = to_fp32(loss)  # a bf16 / fp16 loss in float32 (float64 stays float64)
         optimizer.zero_grad(set_to_none=True)
-        (loss if weight == 1.0 else loss * weight).backward()
+        scaled = loss if weight == 1.0 else loss * weight
+        if scaler is not None:  # fp16: scale the loss up, the gradients back before clipping
+            scaler.scale(scaled).backward()
+            scaler.unscale_(optimizer)
+        else:
+            scaled.backward()
         norm = torch.nn.utils.clip_grad_norm_(params, clip)  # global norm before clipping
-        optimizer.step()
+        if scaler is not None and not bool(torch.isfinite(norm)):
+            norm = torch.zeros_like(norm)  # an overflow: the scaler skips this step
+        if scaler is not None:
+            scaler.step(optimizer)  # skipped when the gradients overflowed
+            scaler.update()
+        else:
+            optimizer.step()
         schedule.step()
 
         n = len(batch) if weight else 0  # rows this rank trained on
@@ -332,6 +349,7 @@ def fit(
             "processes; it is the global batch, split over the processes"
         )
     monitor, mode = monitor_of(task)
+    precision = make_precision(cfg.train.precision, device)
     say = print if verbose and dist.is_main else (lambda *a, **k: None)
     shared = (runs.CHECKPOINT, runs.METRICS) if resume else ()
 
@@ -375,11 +393,12 @@ def fit(
             task, model, optimizer, schedule, generator, device, run_dir, state,
             Logger(run_dir, state.rows, cfg.train.tensorboard), steps, monitor, mode,
             deadline=deadline, callbacks=[*gradflow_callbacks(task, run_dir), *callbacks], say=say,
-            t0=t0, earlier=state.wall_time_s, dist=dist, ddp=ddp,
+            t0=t0, earlier=state.wall_time_s, dist=dist, ddp=ddp, precision=precision,
         )  # fmt: skip
         session.call("on_fit_start")
         try:
-            _train(session)
+            with mixed_precision(model, precision):  # the recurrence accumulates in fp32
+                _train(session)
         except RuntimeError as e:  # DDP's all-reduce when another rank ended: one line
             if (failure := distributed.collective_failure(e)) is None:
                 raise

@@ -197,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.tasks import TASKS, get_task_class
     from rnnkit.tasks.resolve import default_config
     from rnnkit.training.loop import fit, resolve_device
+    from rnnkit.training.precision import make_precision
 
     if args.help:
         parser = args.parser
@@ -212,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
     resume_after_restart(args)
     cfg = resolve_from_args(args)
     device = resolve_device(cfg.device)  # refuse a missing GPU before creating anything
+    make_precision(cfg.train.precision, device)  # and fp16 on a CPU
     if args.nproc is not None and args.nproc > 1:  # the config was checked: start the workers
         from rnnkit.distributed.launch import launch, strip_nproc
 
