@@ -14,7 +14,7 @@ lengths in ``[1, T]``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
@@ -22,6 +22,19 @@ from rnnkit.deploy._graph import Graph
 from rnnkit.deploy.recurrent import time_mask, write_stack
 from rnnkit.errors import RnnkitError
 from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.models.static_classifier import StaticSequenceClassifier
+
+
+def token_embedding(model: SequenceClassifier) -> nn.Embedding | None:
+    """The classifier's embedding when it reads token ids ``(B, T)``; None when its encoder
+    is a linear map of features ``(B, T, F)`` (:func:`feature_encoder`)."""
+    encoder = model.encoder
+    return cast(nn.Embedding, encoder) if hasattr(encoder, "num_embeddings") else None
+
+
+def feature_encoder(model: SequenceClassifier) -> nn.Linear:
+    """The classifier's linear encoder of features ``(B, T, F) -> (B, T, E)``."""
+    return cast(nn.Linear, model.encoder)
 
 
 def write_classifier(model: SequenceClassifier) -> tuple[Any, dict[str, Any]]:
@@ -44,10 +57,10 @@ def classifier_input(g: Graph, model: SequenceClassifier) -> tuple[str, dict[str
     """Declare the graph input ``inputs``: ``(B, T)`` int64 ids for a token model, else
     ``(B, T, F)`` float32 features; returns its name and description."""
     TP = g.onnx.TensorProto
-    if hasattr(model.encoder, "num_embeddings"):
+    if token_embedding(model) is not None:
         return g.input("inputs", TP.INT64, ["batch", "time"]), {
             "name": "inputs", "dtype": "int64", "shape": ["batch", "time"]}  # fmt: skip
-    F = model.encoder.in_features
+    F = feature_encoder(model).in_features
     return g.input("inputs", TP.FLOAT, ["batch", "time", F]), {
         "name": "inputs", "dtype": "float32", "shape": ["batch", "time", F]}  # fmt: skip
 
@@ -72,10 +85,12 @@ def classifier_outputs(
     """
     TP = g.onnx.TensorProto
     # encoder: (B, T) ids or (B, T, F) features -> (T, B, E)
-    if hasattr(model.encoder, "num_embeddings"):
-        emb = g.op("Gather", g.const("embedding.weight", model.encoder.weight), x, hint="emb")
+    embedding = token_embedding(model)
+    if embedding is not None:
+        emb = g.op("Gather", g.const("embedding.weight", embedding.weight), x, hint="emb")
     else:
-        emb = g.linear(features or x, model.encoder.weight, model.encoder.bias, "encoder")
+        linear = feature_encoder(model)
+        emb = g.linear(features or x, linear.weight, linear.bias, "encoder")
     emb = g.op("Transpose", emb, perm=[1, 0, 2], hint="emb_t")  # (T, B, E)
     out, last, _ = write_stack(g, model.recurrent, emb, lengths, initial)  # (T, B, R), (B, R)
 
@@ -125,7 +140,7 @@ def _pool(g: Graph, model: SequenceClassifier, out: str, last: str, lengths: str
         masked = g.op("Where", mask3, out, neg_inf, hint="masked")  # (T, B, R)
         return g.op("ReduceMax", masked, axes=[0], keepdims=0, hint="pooled")
     # attention: softmax over the real steps of a small MLP's scores
-    first, _, second = model.attention
+    first, second = (cast(nn.Linear, model.attention[i]) for i in (0, 2))  # Linear, Tanh, Linear
     scores = g.op("Tanh", g.linear(out, first.weight, first.bias, "attn1"))
     scores = g.linear(scores, second.weight, second.bias, "attn2")  # (T, B, 1)
     scores = g.op("Where", mask3, scores, neg_inf, hint="scores")
@@ -135,7 +150,7 @@ def _pool(g: Graph, model: SequenceClassifier, out: str, last: str, lengths: str
     )
 
 
-def write_static_classifier(model: nn.Module) -> tuple[Any, dict[str, Any]]:
+def write_static_classifier(model: StaticSequenceClassifier) -> tuple[Any, dict[str, Any]]:
     """A :class:`rnnkit.models.static_classifier.StaticSequenceClassifier` as ONNX:
     ``(inputs (B, T, F), lengths, static_cat (B, Kc), static_num (B, Kn)) -> (logits,
     probabilities)``, the static features fused as the model's ``concat`` / ``init`` says
@@ -146,7 +161,7 @@ def write_static_classifier(model: nn.Module) -> tuple[Any, dict[str, Any]]:
     clf = model.classifier
     TP = g.onnx.TensorProto
     fusion = model.static
-    F = clf.encoder.in_features - fusion.extra_inputs  # the series' own features
+    F = feature_encoder(clf).in_features - fusion.extra_inputs  # the series' own features
     x = g.input("inputs", TP.FLOAT, ["batch", "time", F])
     lengths = g.input("lengths", TP.INT64, ["batch"])
     (cat, num), static_info = static_inputs(g, fusion)

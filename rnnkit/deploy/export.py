@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -26,6 +26,14 @@ from torch import nn
 from rnnkit.deploy._require import require_onnx
 from rnnkit.errors import RnnkitError
 from rnnkit.io import write_atomic, write_json
+
+if TYPE_CHECKING:
+    from rnnkit.models.classifier import SequenceClassifier
+    from rnnkit.models.forecaster import Forecaster
+    from rnnkit.models.language_model import LanguageModel
+    from rnnkit.models.regressor import SequenceModel
+    from rnnkit.models.static import StaticFusion
+    from rnnkit.models.static_classifier import StaticSequenceClassifier
 
 EXPORT_FORMAT_VERSION = 1
 DEFAULT_NAME = "model.onnx"
@@ -37,9 +45,12 @@ ARTEFACTS = (
 TOLERANCE = 1e-4  # the self-check at export time; the tests hold the writers to 1e-5
 
 
+M = TypeVar("M", bound=nn.Module)
+
+
 @dataclass(frozen=True)
-class Writer:
-    """How one model class becomes ONNX.
+class Writer(Generic[M]):
+    """How one model class ``M`` becomes ONNX.
 
     Attributes:
         write: ``model -> (onnx.ModelProto, io)``; ``io`` lists inputs and outputs.
@@ -47,45 +58,51 @@ class Writer:
         reference: ``(model, feeds) -> {output name: array}``: the PyTorch outputs.
     """
 
-    write: Callable[[nn.Module], tuple[Any, dict[str, Any]]]
-    example: Callable[[nn.Module, int, int, torch.Generator], dict[str, np.ndarray]]
-    reference: Callable[[nn.Module, dict[str, np.ndarray]], dict[str, np.ndarray]]
+    write: Callable[[M], tuple[Any, dict[str, Any]]]
+    example: Callable[[M, int, int, torch.Generator], dict[str, np.ndarray]]
+    reference: Callable[[M, dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
-def _classifier_writer() -> tuple[type, Writer]:
-    from rnnkit.deploy.classifier import write_classifier
+def _classifier_writer() -> tuple[type[SequenceClassifier], Writer[SequenceClassifier]]:
+    from rnnkit.deploy.classifier import feature_encoder, token_embedding, write_classifier
     from rnnkit.models.classifier import SequenceClassifier
 
-    def example(model: nn.Module, B: int, T: int, gen: torch.Generator) -> dict[str, np.ndarray]:
+    def example(
+        model: SequenceClassifier, B: int, T: int, gen: torch.Generator
+    ) -> dict[str, np.ndarray]:
         lengths = _ragged(B, T, gen)
-        if hasattr(model.encoder, "num_embeddings"):
-            V = model.encoder.num_embeddings
+        embedding = token_embedding(model)
+        if embedding is not None:
+            V = embedding.num_embeddings
             x = torch.randint(1, V, (B, T), generator=gen)
         else:
-            x = torch.randn(B, T, model.encoder.in_features, generator=gen)
+            x = torch.randn(B, T, feature_encoder(model).in_features, generator=gen)
         return {"inputs": x.numpy(), "lengths": lengths.numpy()}
 
     @torch.no_grad()
-    def reference(model: nn.Module, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def reference(model: SequenceClassifier, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         logits = model(torch.as_tensor(feeds["inputs"]), torch.as_tensor(feeds["lengths"]))
         return {"logits": logits.numpy(), "probabilities": model.probabilities(logits).numpy()}
 
     return SequenceClassifier, Writer(write_classifier, example, reference)
 
 
-def _language_model_writer() -> tuple[type, Writer]:
+def _language_model_writer() -> tuple[type[LanguageModel], Writer[LanguageModel]]:
     from rnnkit.deploy.language_model import state_sizes, write_language_model
+    from rnnkit.deploy.recurrent import stack_view
     from rnnkit.models.language_model import LanguageModel
 
-    def example(model: nn.Module, B: int, T: int, gen: torch.Generator) -> dict[str, np.ndarray]:
-        L = model.recurrent.num_layers
+    def example(
+        model: LanguageModel, B: int, T: int, gen: torch.Generator
+    ) -> dict[str, np.ndarray]:
+        L = stack_view(model.recurrent).num_layers
         feeds = {"ids": torch.randint(0, model.vocab_size, (B, T), generator=gen).numpy()}
         for name, size in zip(("h0", "c0"), state_sizes(model.recurrent)):
             feeds[name] = (0.5 * torch.randn(L, B, size, generator=gen)).numpy()
         return feeds
 
     @torch.no_grad()
-    def reference(model: nn.Module, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def reference(model: LanguageModel, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         state = [torch.as_tensor(feeds[n]) for n in ("h0", "c0") if n in feeds]
         logits, final = model(torch.as_tensor(feeds["ids"]), tuple(state) if len(state) == 2
                               else state[0])  # fmt: skip
@@ -104,10 +121,12 @@ def _ragged(B: int, T: int, gen: torch.Generator) -> torch.Tensor:
     return lengths
 
 
-def _static_feeds(fusion: nn.Module, B: int, gen: torch.Generator) -> dict[str, np.ndarray]:
+def _static_feeds(fusion: StaticFusion, B: int, gen: torch.Generator) -> dict[str, np.ndarray]:
     """Random ``static_cat`` codes (0 = unknown included) and ``static_num`` values."""
+    from rnnkit.deploy.static import static_embeddings
+
     feeds = {}
-    embeddings = fusion.encoder.embeddings
+    embeddings = static_embeddings(fusion)
     if len(embeddings):
         cols = [torch.randint(0, e.num_embeddings, (B,), generator=gen) for e in embeddings]
         feeds["static_cat"] = torch.stack(cols, dim=1).numpy()
@@ -125,18 +144,24 @@ def _static_args(feeds: dict[str, np.ndarray], B: int) -> dict[str, torch.Tensor
     }
 
 
-def _static_classifier_writer() -> tuple[type, Writer]:
-    from rnnkit.deploy.classifier import write_static_classifier
+def _static_classifier_writer() -> tuple[
+    type[StaticSequenceClassifier], Writer[StaticSequenceClassifier]
+]:
+    from rnnkit.deploy.classifier import feature_encoder, write_static_classifier
     from rnnkit.models.static_classifier import StaticSequenceClassifier
 
-    def example(model: nn.Module, B: int, T: int, gen: torch.Generator) -> dict[str, np.ndarray]:
-        F = model.classifier.encoder.in_features - model.static.extra_inputs
+    def example(
+        model: StaticSequenceClassifier, B: int, T: int, gen: torch.Generator
+    ) -> dict[str, np.ndarray]:
+        F = feature_encoder(model.classifier).in_features - model.static.extra_inputs
         feeds = {"inputs": torch.randn(B, T, F, generator=gen).numpy(),
                  "lengths": _ragged(B, T, gen).numpy()}  # fmt: skip
         return {**feeds, **_static_feeds(model.static, B, gen)}
 
     @torch.no_grad()
-    def reference(model: nn.Module, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def reference(
+        model: StaticSequenceClassifier, feeds: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
         x, lengths = torch.as_tensor(feeds["inputs"]), torch.as_tensor(feeds["lengths"])
         logits = model(x, lengths, **_static_args(feeds, len(x)))
         return {"logits": logits.numpy(), "probabilities": model.probabilities(logits).numpy()}
@@ -144,11 +169,11 @@ def _static_classifier_writer() -> tuple[type, Writer]:
     return StaticSequenceClassifier, Writer(write_static_classifier, example, reference)
 
 
-def _forecaster_writer() -> tuple[type, Writer]:
+def _forecaster_writer() -> tuple[type[Forecaster], Writer[Forecaster]]:
     from rnnkit.deploy.forecaster import write_forecaster
     from rnnkit.models.forecaster import Forecaster
 
-    def example(model: nn.Module, B: int, T: int, gen: torch.Generator) -> dict[str, np.ndarray]:
+    def example(model: Forecaster, B: int, T: int, gen: torch.Generator) -> dict[str, np.ndarray]:
         feeds = {"context": torch.randn(B, T, model.input_size, generator=gen).numpy(),
                  "lengths": _ragged(B, T, gen).numpy()}  # fmt: skip
         if model.future_size:
@@ -159,7 +184,7 @@ def _forecaster_writer() -> tuple[type, Writer]:
         return feeds
 
     @torch.no_grad()
-    def reference(model: nn.Module, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def reference(model: Forecaster, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         # window b alone, its first lengths[b] steps: what `forecast` gives for it
         context = torch.as_tensor(feeds["context"])
         static = _static_args(feeds, len(context)) if model.static is not None else {}
@@ -168,17 +193,20 @@ def _forecaster_writer() -> tuple[type, Writer]:
         for b, n in enumerate(feeds["lengths"].tolist()):
             one = {k: v[b : b + 1] for k, v in static.items()}
             fut = None if future is None else future[b : b + 1]
-            rows.append(model.forecast(context[b : b + 1, :n], fut, **one))
+            one_cat, one_num = one.get("static_cat"), one.get("static_num")
+            rows.append(model.forecast(context[b : b + 1, :n], fut, one_cat, one_num))
         return {"forecast": torch.cat(rows).numpy()}
 
     return Forecaster, Writer(write_forecaster, example, reference)
 
 
-def _sequence_model_writer() -> tuple[type, Writer]:
+def _sequence_model_writer() -> tuple[type[SequenceModel], Writer[SequenceModel]]:
     from rnnkit.deploy.sequence_model import write_sequence_model
     from rnnkit.models.regressor import SequenceModel
 
-    def example(model: nn.Module, B: int, T: int, gen: torch.Generator) -> dict[str, np.ndarray]:
+    def example(
+        model: SequenceModel, B: int, T: int, gen: torch.Generator
+    ) -> dict[str, np.ndarray]:
         if model.num_symbols is not None:
             x = torch.randint(0, model.num_symbols, (B, T), generator=gen)
         else:
@@ -186,7 +214,7 @@ def _sequence_model_writer() -> tuple[type, Writer]:
         return {"inputs": x.numpy(), "lengths": _ragged(B, T, gen).numpy()}
 
     @torch.no_grad()
-    def reference(model: nn.Module, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def reference(model: SequenceModel, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         # sequence b alone, its first lengths[b] steps; every-step outputs zero after it
         x = torch.as_tensor(feeds["inputs"])
         rows = []
@@ -201,7 +229,7 @@ def _sequence_model_writer() -> tuple[type, Writer]:
 
 
 # model classes the exporter knows, resolved lazily (first match by isinstance wins)
-WRITERS: list[Callable[[], tuple[type, Writer]]] = [
+WRITERS: list[Callable[[], tuple[type[nn.Module], Writer[Any]]]] = [
     _classifier_writer,
     _static_classifier_writer,
     _language_model_writer,
@@ -210,7 +238,7 @@ WRITERS: list[Callable[[], tuple[type, Writer]]] = [
 ]
 
 
-def writer_for(model: nn.Module) -> Writer:
+def writer_for(model: nn.Module) -> Writer[Any]:
     """The :class:`Writer` of ``model``'s class, or an RnnkitError naming what is exported."""
     known = []
     for entry in WRITERS:
@@ -233,7 +261,13 @@ def weights_sha256(path: str | Path) -> str:
 
 
 def check_parity(
-    model: nn.Module, writer: Writer, proto: Any, *, batch: int = 5, time: int = 7, seed: int = 0
+    model: nn.Module,
+    writer: Writer[Any],
+    proto: Any,
+    *,
+    batch: int = 5,
+    time: int = 7,
+    seed: int = 0,
 ) -> float:
     """Largest absolute difference between ONNX Runtime and the model on a ragged batch."""
     from rnnkit.deploy._require import require_onnxruntime
@@ -342,7 +376,7 @@ def export_run(
 
 
 def _quantize_and_compare(
-    task: Any, writer: Writer, model: nn.Module, proto: Any, io: dict[str, Any]
+    task: Any, writer: Writer[Any], model: nn.Module, proto: Any, io: dict[str, Any]
 ) -> tuple[Any, dict[str, Any]]:
     """The int8 graph of ``proto`` and its report: sizes, operators quantised, and its
     change against float32 on the export check's batch and on the task's test split."""

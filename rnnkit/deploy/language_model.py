@@ -19,22 +19,24 @@ from typing import Any
 from torch import nn
 
 from rnnkit.deploy._graph import Graph
-from rnnkit.deploy.recurrent import write_stack
+from rnnkit.deploy.recurrent import stack_view, write_stack
+from rnnkit.models.language_model import LanguageModel
 
 
 def state_sizes(stack: nn.Module) -> list[int]:
     """Sizes of the carried states: ``[H_out]``, or ``[H_out, H_cell]`` for an LSTM."""
-    h = getattr(stack, "proj_size", 0) or stack.hidden_size
-    return [h, stack.hidden_size] if getattr(stack, "mode", None) == "LSTM" else [h]
+    H = stack_view(stack).hidden_size
+    h = getattr(stack, "proj_size", 0) or H
+    return [h, H] if getattr(stack, "mode", None) == "LSTM" else [h]
 
 
-def write_language_model(model: nn.Module) -> tuple[Any, dict[str, Any]]:
+def write_language_model(model: LanguageModel) -> tuple[Any, dict[str, Any]]:
     """The ONNX model of a :class:`rnnkit.models.language_model.LanguageModel` (eval mode)
     and the description of its inputs and outputs."""
     g = Graph("rnnkit_language_model")
     TP = g.onnx.TensorProto
     stack = model.recurrent
-    L = stack.num_layers  # unidirectional: L * D = L
+    L = stack_view(stack).num_layers  # unidirectional: L * D = L
     names = ["h", "c"][: len(state_sizes(stack))]
     ids = g.input("ids", TP.INT64, ["batch", "time"])
     initial = [g.input(f"{n}0", TP.FLOAT, [L, "batch", size])
@@ -50,8 +52,10 @@ def write_language_model(model: nn.Module) -> tuple[Any, dict[str, Any]]:
     logits = g.op("Transpose", logits, perm=[1, 0, 2], hint="logits_b")  # (B, T, V)
     V = model.vocab_size
     g.output(logits, "logits", TP.FLOAT, ["batch", "time", V])
-    io_in = [{"name": "ids", "dtype": "int64", "shape": ["batch", "time"]}]
-    io_out = [{"name": "logits", "dtype": "float32", "shape": ["batch", "time", V]}]
+    io_in: list[dict[str, Any]] = [{"name": "ids", "dtype": "int64", "shape": ["batch", "time"]}]
+    io_out: list[dict[str, Any]] = [
+        {"name": "logits", "dtype": "float32", "shape": ["batch", "time", V]}
+    ]
     for n, size, final in zip(names, state_sizes(stack), finals, strict=True):
         g.output(final, f"{n}_n", TP.FLOAT, [L, "batch", size])
         io_in.append({"name": f"{n}0", "dtype": "float32", "shape": [L, "batch", size]})

@@ -19,7 +19,7 @@ layers is a training-time operation and is absent from the exported graph.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol, cast
 
 import torch
 from torch import nn
@@ -32,6 +32,21 @@ _GATE_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN_TANH": [0], "RNN_REL
 _OP = {"LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "RNN", "RNN_RELU": "RNN"}
 # eval-time options that change the cell's math (dropouts are training-only)
 _EVAL_OPTIONS = ("layer_norm", "peephole", "zoneout")
+
+
+class StackLike(Protocol):
+    """The hyper-parameters the writers read of a recurrent stack: rnnkit's layers and
+    torch.nn's ``RNN`` / ``LSTM`` / ``GRU`` carry them under the same names."""
+
+    hidden_size: int
+    num_layers: int
+    bidirectional: bool
+
+
+def stack_view(stack: nn.Module) -> StackLike:
+    """``stack`` typed as :class:`StackLike` (``nn.Module`` types its attributes as
+    ``Tensor | Module``); nothing is checked or copied."""
+    return cast(StackLike, stack)
 
 
 def supported(stack: nn.Module) -> str | None:
@@ -58,8 +73,8 @@ def _reorder(weight: torch.Tensor, mode: str, hidden: int) -> torch.Tensor:
 def _layout(stack: nn.Module) -> tuple[str, int, int, int]:
     """``(mode, H, L, D)`` of a torch-layout stack: its mode (``"LSTM"`` ...), hidden size,
     layers and directions."""
-    s: Any = stack  # torch.nn.RNNBase's attributes, or the same on rnnkit's layers
-    return s.mode, s.hidden_size, s.num_layers, 2 if s.bidirectional else 1
+    s = stack_view(stack)
+    return getattr(stack, "mode", ""), s.hidden_size, s.num_layers, 2 if s.bidirectional else 1
 
 
 def _layer_weights(stack: nn.Module, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

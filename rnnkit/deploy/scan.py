@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from rnnkit.deploy._graph import Graph
+from rnnkit.deploy.recurrent import slot, stack_view
 from rnnkit.errors import RnnkitError
 
 EPS = 1e-5  # layer-norm epsilon, as rnnkit.cells.extended
@@ -38,7 +39,7 @@ def _kind(stack: nn.Module) -> str | None:
         if isinstance(stack, cls):
             return kind
     return {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn", "RNN_RELU": "rnn"}.get(
-        getattr(stack, "mode", None)
+        getattr(stack, "mode", "")
     )
 
 
@@ -55,8 +56,18 @@ def scan_supported(stack: nn.Module) -> str | None:
 
 
 def _p(stack: nn.Module, name: str) -> torch.Tensor | None:
+    """The parameter ``name`` of ``stack`` as float32, or None when it has none (a bias
+    of a stack built without biases, the projection of an LSTM without ``proj_size``)."""
     value = getattr(stack, name, None)
     return None if value is None else value.detach().float()
+
+
+def _w(stack: nn.Module, name: str) -> torch.Tensor:
+    """The parameter ``name`` of ``stack`` as float32; the family always has it."""
+    value = _p(stack, name)
+    if value is None:
+        raise RnnkitError(f"{type(stack).__name__} has no parameter {name!r} to export")
+    return value
 
 
 def _mask(g: Graph, m: str, new: str, old: str) -> str:
@@ -85,17 +96,17 @@ def _direction(
     The projection maps ``x (T, B, I)`` to ``xa (T, B, G)`` outside the loop; the step maps
     ``(xa_t (B, G), states)`` to ``(new states, h_new)``.
     """
-    H = stack.hidden_size
-    w_ih = _p(stack, "weight_ih" + sfx)
+    H = stack_view(stack).hidden_size
+    w_ih = _w(stack, "weight_ih" + sfx)
     b_ih = _p(stack, ("bias" if kind == "indrnn" else "bias_ih") + sfx)
     ln = kind in ("lstm", "gru", "rnn") and getattr(stack, "layer_norm", False)
 
     def param(g: Graph, name: str) -> str:  # a (H,) option parameter of this direction
-        return g.const(name + sfx, _p(stack, name + sfx))
+        return g.const(name + sfx, _w(stack, name + sfx))
 
     def norm(g: Graph, a: str, prefix: str) -> str:  # layer norm with gain and bias
         return _layer_norm(
-            g, a, _p(stack, f"{prefix}_weight{sfx}"), _p(stack, f"{prefix}_bias{sfx}"), prefix + sfx
+            g, a, _w(stack, f"{prefix}_weight{sfx}"), _w(stack, f"{prefix}_bias{sfx}"), prefix + sfx
         )
 
     def project(g: Graph, x: str) -> str:
@@ -105,19 +116,20 @@ def _direction(
         return xa if b_ih is None else g.op("Add", xa, g.const(f"b_ih{sfx}", b_ih), hint="xa")
 
     if kind == "indrnn":
-        u = _p(stack, "weight_hh" + sfx)
-        if stack.recurrent_max is not None:
-            u = u.clamp(-stack.recurrent_max, stack.recurrent_max)
+        u = _w(stack, "weight_hh" + sfx)
+        bound = getattr(stack, "recurrent_max", None)  # IndRNN's |u| clamp, or None
+        if bound is not None:
+            u = u.clamp(-bound, bound)
 
-        def step(g: Graph, xa: str, s: list[str]) -> tuple[list[str], str]:
+        def indrnn_step(g: Graph, xa: str, s: list[str]) -> tuple[list[str], str]:
             h = g.op("Relu", g.op("Add", xa, g.op("Mul", g.const(f"u{sfx}", u), s[0])))
             return [h], h
 
-        return project, step, [H]
+        return project, indrnn_step, [H]
 
     if kind in ("mingru", "minlstm"):
 
-        def step(g: Graph, xa: str, s: list[str]) -> tuple[list[str], str]:
+        def min_step(g: Graph, xa: str, s: list[str]) -> tuple[list[str], str]:
             if kind == "mingru":
                 k_z, k_h = g.op("Split", xa, outputs=2, axis=1)
                 z = g.op("Sigmoid", k_z)
@@ -134,15 +146,15 @@ def _direction(
                 )
             return [h], h
 
-        return project, step, [H]
+        return project, min_step, [H]
 
     # the classic cells with options (rnnkit.cells.extended.extended_step) or proj_size
-    w_hh, b_hh = _p(stack, "weight_hh" + sfx), _p(stack, "bias_hh" + sfx)
+    w_hh, b_hh = _w(stack, "weight_hh" + sfx), _p(stack, "bias_hh" + sfx)
     w_hr = _p(stack, "weight_hr" + sfx)
     peep = getattr(stack, "peephole", False)
     zone = float(getattr(stack, "zoneout", 0.0))  # eval: keep the expectation p
     relu = getattr(stack, "mode", "") == "RNN_RELU"
-    H_out = stack.proj_size if getattr(stack, "proj_size", 0) else H
+    H_out = getattr(stack, "proj_size", 0) or H
 
     def step(g: Graph, xa: str, s: list[str]) -> tuple[list[str], str]:
         h = s[0]
@@ -250,13 +262,13 @@ def write_scan_stack(
         ``out (T, B, D*H)``, ``last (B, D*H)`` and the final states, as
         :func:`rnnkit.deploy.recurrent.write_stack`.
     """
-    from rnnkit.deploy.recurrent import slot
-
     reason = scan_supported(stack)
     if reason:
         raise RnnkitError(reason)
     kind = _kind(stack)
-    D = 2 if stack.bidirectional else 1
+    assert kind is not None  # scan_supported said so
+    dims = stack_view(stack)
+    D = 2 if dims.bidirectional else 1
     zeros = g.op(
         "Mul",
         g.op("Gather", mask, g.ints("first", [0]), axis=0),
@@ -266,7 +278,7 @@ def write_scan_stack(
     zeros = g.op("Squeeze", zeros, g.ints("axis0", [0]), hint="zeros")  # (B, 1)
     tops: list[str] = []
     states: list[list[str]] = []  # per (layer, direction): its final states, each (1, B, size)
-    for layer in range(stack.num_layers):
+    for layer in range(dims.num_layers):
         outs, tops = [], []
         for d in range(D):
             k = layer * D + d

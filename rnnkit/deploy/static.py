@@ -22,7 +22,7 @@ from rnnkit.deploy._graph import Graph
 from rnnkit.models.static import StaticFusion
 
 
-def _embeddings(fusion: StaticFusion) -> list[nn.Embedding]:
+def static_embeddings(fusion: StaticFusion) -> list[nn.Embedding]:
     """The static encoder's embeddings, one per categorical column."""
     return [cast(nn.Embedding, e) for e in fusion.encoder.embeddings]
 
@@ -32,7 +32,7 @@ def static_inputs(g: Graph, fusion: StaticFusion) -> tuple[list[str], list[dict[
     returns ``[cat or "", num or ""]`` and their descriptions."""
     TP = g.onnx.TensorProto
     Kc = len(fusion.encoder.embeddings)
-    Kn = fusion.encoder.proj.in_features - sum(e.embedding_dim for e in _embeddings(fusion))
+    Kn = fusion.encoder.proj.in_features - sum(e.embedding_dim for e in static_embeddings(fusion))
     names, info = ["", ""], []
     if Kc:
         names[0] = g.input("static_cat", TP.INT64, ["batch", Kc])
@@ -46,7 +46,7 @@ def static_inputs(g: Graph, fusion: StaticFusion) -> tuple[list[str], list[dict[
 def encode_static(g: Graph, fusion: StaticFusion, cat: str, num: str) -> str:
     """The static vector ``s`` ``(B, E_s)`` from the inputs named by :func:`static_inputs`."""
     parts = []
-    for j, emb in enumerate(_embeddings(fusion)):
+    for j, emb in enumerate(static_embeddings(fusion)):
         codes = g.op("Gather", cat, g.const("static_col", j), axis=1, hint="codes")  # (B,)
         parts.append(g.op("Gather", g.const(f"static_emb{j}", emb.weight), codes))  # (B, d_j)
     if num:
