@@ -142,3 +142,12 @@ def test_register_refuses_what_it_cannot_serve() -> None:
     with pytest.raises(ValueError, match="no run for it"):
         backends.register(Backend("bad", {}), prefer=("lstm",))
     assert "bad" not in backends.names()
+
+
+def test_available_lists_the_backends_of_a_family_and_refuses_an_unknown_one():
+    assert {"auto", "native", "bptt"} <= set(backends.available("lstm"))
+    assert "native" not in backends.available("indrnn")  # torch has no IndRNN kernel
+    with pytest.raises(ValueError, match=r"got 'LSTM' \(did you mean 'lstm'\?\)"):
+        backends.available("LSTM")
+    with pytest.raises(ValueError, match="family must be one of 'lstm', 'gru'"):
+        backends.available("transformer")

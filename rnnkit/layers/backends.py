@@ -351,7 +351,16 @@ def run_function(name: str, family: str) -> RunFn:
 
 
 def available(family: str) -> list[str]:
-    """The backend names that serve ``family`` (any request), plus ``auto``."""
+    """The backend names that serve ``family`` (any request), plus ``auto``.
+
+    Raises:
+        ValueError: ``family`` is not a key of :data:`FAMILIES` (``"LSTM"`` is not
+            ``"lstm"``: an unknown name would otherwise list ``auto`` alone).
+    """
+    if family not in FAMILIES:
+        hint = f" (did you mean {family.lower()!r}?)" if family.lower() in FAMILIES else ""
+        known = ", ".join(repr(f) for f in FAMILIES)
+        raise ValueError(f"family must be one of {known}, got {family!r}{hint}")
     return ["auto", *(n for n, b in _REGISTRY.items() if family in b.runs)]
 
 
