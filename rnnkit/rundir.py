@@ -38,8 +38,8 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,6 +147,9 @@ class _Session:
     overwrite: bool  # remove the old run's files at setup_done
     created: bool  # this session made the directory (removed again if refused)
     resume: bool = False  # the task's files must come out as the run has them
+    # the data's digest matched the run's record: (the run's, this command's) spellings
+    # of its path, by which the task's files may differ
+    data_spellings: tuple[list[str], list[str]] | None = None
 
 
 _SESSIONS: dict[Path, _Session] = {}
@@ -218,7 +221,7 @@ def setup_done(run_dir: str | Path) -> None:
     if session is None or not io.is_deferring(run_dir):
         return
     if session.resume:
-        _check_same_artefacts(session.run_dir)
+        _check_same_artefacts(session)
     pending = {tmp.name for tmp in io.pending_renames(run_dir).values()}
     keep = pending | {LOCK}
     trash = Path(tempfile.mkdtemp(prefix=TRASH_PREFIX, dir=session.run_dir))
@@ -234,16 +237,17 @@ def setup_done(run_dir: str | Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def _check_same_artefacts(run_dir: Path) -> None:
+def _check_same_artefacts(session: _Session) -> None:
     """Refuse a resume whose setup wrote a task file (tokenizer, scaler ...) that differs
     from the run's: the checkpoint's weights were trained with the run's version."""
     from rnnkit.runs import CONFIG
 
+    run_dir = session.run_dir
     pending = io.pending_renames(run_dir)
     for target, tmp in pending.items():
-        if target.name == CONFIG or not (target.is_file() and tmp.is_file()):
+        if target.name in (CONFIG, DATA_RECORD) or not (target.is_file() and tmp.is_file()):
             continue
-        if _same_content(target, tmp):
+        if _same_content(target, tmp, session.data_spellings):
             continue
         changes = ""
         if run_dir / CONFIG in pending:
@@ -258,9 +262,11 @@ def _check_same_artefacts(run_dir: Path) -> None:
         )
 
 
-def _same_content(a: Path, b: Path) -> bool:
+def _same_content(a: Path, b: Path, spellings: tuple[list[str], list[str]] | None = None) -> bool:
     """Equal bytes, or (JSON files) equal JSON values, where a ``"source"`` naming the data
-    may differ in spelling only (:func:`same_data`)."""
+    may differ in spelling only (:func:`same_data`); with ``spellings`` (the data's digest
+    matched: the run's and this command's ways of writing its path), any value may differ
+    by the data path alone."""
     if a.read_bytes() == b.read_bytes():
         return True
     try:
@@ -269,6 +275,10 @@ def _same_content(a: Path, b: Path) -> bool:
         return False
     if old == new:
         return True
+    if spellings is not None and _without_path(old, spellings[0]) == _without_path(
+        new, spellings[1]
+    ):
+        return True  # the data's digest matched: the path alone may differ
     if not (isinstance(old, dict) and isinstance(new, dict) and "source" in old):
         return False
     rest_old = {k: v for k, v in old.items() if k != "source"}
@@ -302,15 +312,257 @@ def same_data(old: object, new: object) -> bool:
         return False
 
 
-def _file_digest(path: Path) -> str:
-    """SHA-256 of the file at ``path``, read 1 MiB at a time."""
+def _file_digest(path: Path, progress: _Progress | None = None) -> str:
+    """SHA-256 of the file at ``path``, read 1 MiB at a time (constant memory)."""
     import hashlib
 
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
+            if progress is not None:
+                progress.advance(len(block))
     return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- data identity
+
+DATA_RECORD = "data.json"  # what the run was trained on: path, SHA-256, size, mtime
+PROGRESS_BYTES = 256 << 20  # hashing more than this says so on stderr
+
+
+class _Progress:
+    """Says on stderr that a large hash is under way (and, on a terminal, how far)."""
+
+    def __init__(self, what: str, total: int) -> None:
+        self.total, self.done, self.shown = total, 0, time.monotonic()
+        self.tty = total > PROGRESS_BYTES and sys.stderr.isatty()
+        if total > PROGRESS_BYTES:
+            from rnnkit.data.files import human_bytes
+
+            print(
+                f"note: hashing {what} ({human_bytes(total)}) to record it in the run",
+                file=sys.stderr,
+            )
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.tty and time.monotonic() - self.shown > 1.0:
+            self.shown = time.monotonic()
+            print(f"\r  {100 * self.done / max(self.total, 1):.0f}%", end="", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.tty:
+            print("\r  100%", file=sys.stderr)
+
+
+def _walk_files(
+    root: Path, patterns: Sequence[str] = ()
+) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """(relative posix path, path, stat) of every regular file under ``root``, in a fixed
+    order (sorted names, depth first); hidden names (``.*``), anything that is not a
+    regular file (devices, pipes) and, with ``patterns``, files that match none of them
+    (globs relative to ``root``: ``train/pos/*.txt``) are left out; a folder reached twice
+    by links, once."""
+    import stat as st
+    from pathlib import PurePosixPath
+
+    def wanted(rel: str) -> bool:
+        parts = PurePosixPath(rel)
+        return not patterns or any(
+            parts.match(p) and len(parts.parts) == len(PurePosixPath(p).parts) for p in patterns
+        )
+
+    seen: set[tuple[int, int]] = set()
+    for top, dirs, files in os.walk(root, followlinks=True):
+        info = os.stat(top)
+        if (info.st_dev, info.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(f for f in files if not f.startswith(".")):
+            path = Path(top) / name
+            if not wanted(path.relative_to(root).as_posix()):
+                continue
+            try:
+                info = path.stat()
+            except OSError:  # a dangling link
+                continue
+            if st.S_ISREG(info.st_mode):
+                yield path.relative_to(root).as_posix(), path, info
+
+
+def _utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
+
+
+def data_identity(
+    value: object, key: str = "data.name", files: Sequence[str] = ()
+) -> dict[str, Any] | None:
+    """What identifies the data at path ``value``: its SHA-256, size and modification time.
+
+    A file's digest is the SHA-256 of its bytes. A folder's (e.g. ``aclImdb``) is the
+    SHA-256 over its regular files in a fixed order (sorted names, depth first; hidden
+    names ``.*`` left out; with ``files``, only those the task reads) of each file's
+    relative path and the SHA-256 of its bytes: an identical copy of the folder has the
+    same digest wherever it lies. Files are read 1 MiB at a time, so memory stays
+    constant; more than 256 MiB says so on stderr.
+
+    Args:
+        value: the config's data value (``--data``): a path, a built-in name, or anything.
+        key: the config key it came from, recorded with it.
+        files: for a folder, globs relative to it of the files the task reads
+            (:attr:`rnnkit.tasks.base.Task.data_files`); empty: every file.
+
+    Returns:
+        ``{"key", "path", "kind": "file"|"folder", "sha256", "bytes", "files",
+        "modified"}``, or None when ``value`` names no regular file or folder (a built-in
+        dataset, arrays handed over in memory, a device) or it cannot be read.
+
+    Example:
+        >>> data_identity("rotten_tomatoes") is None
+        True
+    """
+    import hashlib
+    import stat as st
+
+    from rnnkit.data.builtin import BUILTIN
+
+    if not isinstance(value, str) or not value or value in BUILTIN:
+        return None
+    path = Path(value).expanduser()
+    try:
+        info = path.stat()
+        record: dict[str, Any] = {"key": key, "path": value}
+        if st.S_ISREG(info.st_mode):
+            progress = _Progress(str(path), info.st_size)
+            digest = _file_digest(path, progress)
+            progress.close()
+            return record | {
+                "kind": "file", "sha256": digest, "bytes": info.st_size, "files": 1,
+                "modified": _utc(info.st_mtime),
+            }  # fmt: skip
+        if not st.S_ISDIR(info.st_mode):
+            return None
+        total = count = newest = 0
+        for _, _, f_info in _walk_files(path, files):  # sizes first, for the progress note
+            total += f_info.st_size
+        progress = _Progress(f"{path}/", total)
+        h = hashlib.sha256()
+        total = 0
+        for rel, f_path, f_info in _walk_files(path, files):
+            h.update(rel.encode("utf-8", "surrogateescape") + b"\0")
+            h.update(bytes.fromhex(_file_digest(f_path, progress)))
+            total, count = total + f_info.st_size, count + 1
+            newest = max(newest, int(f_info.st_mtime))
+        progress.close()
+    except OSError:
+        return None
+    return record | {
+        "kind": "folder", "sha256": h.hexdigest(), "bytes": total, "files": count,
+        "modified": _utc(newest), **({"patterns": list(files)} if files else {}),
+    }  # fmt: skip
+
+
+def _describe(record: Mapping[str, Any]) -> str:
+    """``"SHA-256 3f2a9c1b04d2…, 1.2 MiB, modified 2026-12-03 18:00:00 UTC"``."""
+    from rnnkit.data.files import human_bytes
+
+    files = f" in {record.get('files')} files" if record.get("kind") == "folder" else ""
+    return (
+        f"SHA-256 {str(record.get('sha256', '?'))[:12]}..., "
+        f"{human_bytes(int(record.get('bytes', 0)))}{files}, modified {record.get('modified', '?')}"
+    )
+
+
+def check_resume_data(run_dir: str | Path, now: Mapping[str, Any] | None) -> bool:
+    """Whether the data of a resume is the data the run was trained on, by its digest.
+
+    Compares ``now`` (:func:`data_identity` of this command's data) with the record the
+    run wrote at training (:data:`DATA_RECORD`). The same digest is the same data,
+    whatever its path (moved, copied, a symlink); another digest is refused in one line
+    naming the file and saying that it changed since training (same path) or is not the
+    run's data (another path). Within :func:`writing`, a pass lets the task's files that
+    name the data path differ by that path only.
+
+    Args:
+        run_dir: the run directory being resumed.
+        now: this command's data identity, or None (not a file or folder).
+
+    Returns:
+        True when the digests agree; False when there is nothing to compare: the run has
+        no record (written before rnnkit recorded one, or trained on a built-in dataset)
+        or ``now`` is None. Then the older checks alone apply (:func:`same_data`).
+
+    Raises:
+        RnnkitError: the digests differ, or the record is damaged.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / DATA_RECORD
+    if not path.exists():
+        return False
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(recorded, dict) or not isinstance(recorded.get("sha256"), str):
+            raise ValueError("no sha256")
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise RnnkitError(
+            f"cannot resume {run_dir}: {path} is damaged ({first_line(e)}); it records the "
+            f"data the run was trained on: restore it, or remove it to resume without "
+            f"checking the data's digest"
+        ) from None
+    if now is None:
+        return False
+    if now.get("sha256") == recorded["sha256"] and now.get("kind") == recorded.get("kind"):
+        session = _SESSIONS.get(run_dir.resolve())
+        if session is not None:
+            session.data_spellings = (_spellings(recorded.get("path")), _spellings(now["path"]))
+        return True
+    old, new = str(recorded.get("path")), str(now.get("path"))
+    kind = "folder" if now.get("kind") == "folder" else "file"
+    if same_data(old, new) or old == new:
+        why = (
+            f"data {kind} {new} changed since training ({_describe(now)}; at training: "
+            f"{_describe(recorded)})"
+        )
+    else:
+        why = (
+            f"data {kind} {new} is not the data the run was trained on ({_describe(now)}; "
+            f"the run was trained on {old}: {_describe(recorded)})"
+        )
+    raise RnnkitError(
+        f"cannot resume {run_dir}: {why}; resume on the data the run was trained on, or "
+        f"train a new run on this data"
+    )
+
+
+def _spellings(value: object) -> list[str]:
+    """The ways a task's files may write the data path ``value`` (longest first)."""
+    if not isinstance(value, str) or not value:
+        return []
+    path = Path(value).expanduser()
+    forms = {value, str(path), str(path.absolute())}
+    with suppress(OSError):
+        forms.add(str(path.resolve()))
+    return sorted(forms, key=len, reverse=True)
+
+
+def _without_path(tree: Any, spellings: list[str]) -> Any:
+    """``tree`` (JSON values) with every spelling of the data path written ``<data>``
+    (inside a longer string too, for a spelling with a ``/`` or a ``.``: not a word)."""
+    if isinstance(tree, str):
+        for form in spellings:
+            if tree == form:
+                return "<data>"
+            if "/" in form or "." in form:
+                tree = tree.replace(form, "<data>")
+        return tree
+    if isinstance(tree, list):
+        return [_without_path(v, spellings) for v in tree]
+    if isinstance(tree, dict):
+        return {k: _without_path(v, spellings) for k, v in tree.items()}
+    return tree
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

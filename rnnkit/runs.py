@@ -8,6 +8,7 @@ Layout (every file written atomically, see :mod:`rnnkit.io`)::
       checkpoint.pt       the last epoch: model, optimizer, schedule, RNG states, counters
       metrics.jsonl       one JSON line per epoch
       report.json         test metrics, baselines, anchor, wall time, throughput, backend
+      data.json           the data trained on: path, SHA-256, size, mtime (a file or folder)
       tb/                 TensorBoard scalars
       ...                 the task's artefacts (tokenizer.json, scaler.json, vocab.json)
 

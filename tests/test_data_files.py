@@ -10,6 +10,7 @@ import gzip
 import os
 import signal
 import socket
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -304,6 +305,68 @@ def test_an_npz_header_declaring_a_huge_array_is_refused_before_allocating(tmp_p
         "float64 (7.28e+03 TiB) but holds only"
     ), message
     assert "\n" not in message
+
+
+def _imdb_npz(path: Path, x_train: Any, rows: int = 20) -> None:
+    """A Keras-style imdb.npz with object arrays (lists of word ranks) and ``x_train``."""
+    import numpy as np
+
+    def objects(lists: list[Any]) -> Any:
+        out = np.empty(len(lists), dtype=object)
+        for i, x in enumerate(lists):
+            out[i] = x
+        return out
+
+    labels = np.arange(rows) % 2
+    x_test = objects([[5 + i % 7, 300 + i] for i in range(rows)])
+    np.savez_compressed(path, x_train=x_train, y_train=labels, x_test=x_test, y_test=labels)
+
+
+def test_imdb_npz_rows_that_share_one_long_list_are_bounded_in_memory(tmp_path, monkeypatch):
+    """A pickle that refers to one list from every row is small in the archive and small
+    unpickled, but expands when each row is copied out: its token ids are counted and
+    bounded first."""
+    import numpy as np
+
+    path = tmp_path / "imdb.npz"
+    shared = list(range(1000, 101_000))  # 100,000 ids, pickled once
+    x_train = np.empty(1000, dtype=object)
+    for i in range(1000):
+        x_train[i] = shared  # 10**8 ids once copied out: ~4 GB
+    _imdb_npz(path, x_train, rows=1000)
+    assert path.stat().st_size < 1_000_000
+    monkeypatch.setenv(MAX_BYTES_ENV, "64M")
+    with pytest.raises(RnnkitError) as e:
+        load_text_dataset(str(path))
+    assert str(e.value).startswith(
+        f"data file {path}: x_train and x_test hold 100,002,000 token ids, about 3.73 GiB in "
+        "memory, over the limit of 64 MiB"
+    ), str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_imdb_npz_pickled_arrays_are_bounded_by_their_size_unpickled(tmp_path, monkeypatch):
+    """The pickle fits the limit in the archive (decompressed), but not once unpickled."""
+    import numpy as np
+
+    path = tmp_path / "imdb.npz"
+    x_train = np.empty(20, dtype=object)
+    for i in range(20):
+        x_train[i] = list(range(300, 20_300))  # 20,000 ints of 3 pickled bytes per row
+    _imdb_npz(path, x_train)
+    with zipfile.ZipFile(path) as z:
+        pickled = z.getinfo("x_train.npy").file_size
+    assert 1_000_000 < pickled < 1 << 21  # ~1.2 MB: under a 2 MiB limit, 16 times not
+    monkeypatch.setenv(MAX_BYTES_ENV, "2M")
+    with pytest.raises(RnnkitError) as e:
+        load_text_dataset(str(path))
+    assert str(e.value).startswith(
+        f"data file {path}: array 'x_train' is {human_bytes(pickled)} of pickled objects, "
+        f"about {human_bytes(16 * pickled)} once unpickled, over the limit of 2 MiB"
+    ), str(e.value)
+    monkeypatch.setenv(MAX_BYTES_ENV, "64M")  # within the limit: read as before
+    ds = load_text_dataset(str(path))
+    assert len(ds.train.token_ids or []) + len(ds.val.token_ids or []) == 20
 
 
 def test_a_npy_named_npz_is_refused_in_one_line(tmp_path):

@@ -322,20 +322,20 @@ def test_a_torn_last_metrics_line_is_noted_and_repaired_on_resume(finished, data
     assert [line[:12] for line in lines] == ['{"epoch": 1,', '{"epoch": 2,', '{"epoch": 3,']
 
 
-def test_resume_on_other_data_keeps_the_tokenizer_and_names_the_data_key(
-    finished, data, tmp_path, capsys
-):
+def test_resume_on_other_data_is_refused_naming_both_files(finished, data, tmp_path, capsys):
     """Other words, the same number of them: the refitted tokenizer would have the same
-    size (the checkpoint fits) but other ids. The resume is refused; nothing changes."""
+    size (the checkpoint fits) but other ids. The resume is refused by the data's digest
+    (without a recorded digest, by the tokenizer: test further below); nothing changes."""
     run = copy_of(finished, tmp_path)
     other = tmp_path / "other.csv"
     text = (data / "reviews.csv").read_text(encoding="utf-8")
     other.write_text(text.replace("film", "show").replace("movie", "piece"), encoding="utf-8")
     before = digest(run)
     argv = ["train", "sentiment", "--out", run, "--resume", "--data", other, "--epochs", "3"]
-    assert_one_line(*call(argv, capsys), f"cannot resume {run}: tokenizer.json would change",
-                    f"data.name: run has '{data / 'reviews.csv'}', this command '{other}'",
-                    "resume on the run's data")  # fmt: skip
+    assert_one_line(*call(argv, capsys),
+                    f"cannot resume {run}: data file {other} is not the data the run was "
+                    f"trained on (SHA-256 ", f"the run was trained on {data / 'reviews.csv'}: "
+                    "SHA-256 ", "resume on the data the run was trained on")  # fmt: skip
     assert digest(run) == before
 
 
@@ -554,3 +554,195 @@ def test_forecast_and_seq2seq_inputs_longer_than_the_model_reads_are_named():
         "", "7 tokens, longer than any training source (data.max_length=5); the output stops "
         "at 5 tokens",
     ]  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- data digest
+
+
+def test_a_run_records_the_digest_of_its_data(finished, data):
+    import json
+    import time
+
+    record = json.loads((finished / "data.json").read_text(encoding="utf-8"))
+    file = data / "reviews.csv"
+    assert record == {
+        "key": "data.name",
+        "path": str(file),
+        "kind": "file",
+        "sha256": hashlib.sha256(file.read_bytes()).hexdigest(),
+        "bytes": file.stat().st_size,
+        "files": 1,
+        "modified": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(file.stat().st_mtime)),
+    }
+
+
+@pytest.fixture(scope="module")
+def relative(tmp_path_factory, data) -> tuple[Path, Path]:
+    """A two-epoch run trained on ``--data reviews.csv`` from its folder (a relative path:
+    a copy of the run and the folder is a run whose recorded data can be edited)."""
+    root = tmp_path_factory.mktemp("relative")
+    (root / "src").mkdir()
+    shutil.copyfile(data / "reviews.csv", root / "src" / "reviews.csv")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root / "src")
+        argv = ["train", "sentiment", "--data", "reviews.csv", "--out", root / "run",
+                "--epochs", "2", *TINY]  # fmt: skip
+        assert main([str(a) for a in argv]) == 0
+    return root / "run", root / "src"
+
+
+def copy_run_and_data(relative, tmp_path, monkeypatch) -> Path:
+    """A copy of the ``relative`` run and its data folder; the working directory is the
+    copied folder, so the copied run's recorded ``reviews.csv`` is the copied file."""
+    run, src = relative
+    shutil.copytree(run, tmp_path / "run")
+    shutil.copytree(src, tmp_path / "src")
+    monkeypatch.chdir(tmp_path / "src")
+    return tmp_path / "run"
+
+
+def edit_keeping_the_tokenizer(path: Path) -> None:
+    """Edit ``path`` so that the tokenizer, labels and splits it gives stay the same (the
+    texts are lower-cased before tokenizing): the checks made before the digest was
+    recorded, on the files the setup writes again, let it pass."""
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("a joy film 0,", "A JOY film 0,"), "utf-8")
+
+
+def test_resume_refuses_the_data_edited_since_training(relative, tmp_path, monkeypatch, capsys):
+    run = copy_run_and_data(relative, tmp_path, monkeypatch)
+    edit_keeping_the_tokenizer(Path("reviews.csv"))
+    before = digest(run)
+    argv = ["train", "sentiment", "--out", run, "--resume", "--epochs", "3", *TINY]
+    assert_one_line(*call(argv, capsys), f"cannot resume {run}: data file reviews.csv changed "
+                    "since training (SHA-256 ", "; at training: SHA-256 ",
+                    "resume on the data the run was trained on")  # fmt: skip
+    assert digest(run) == before
+
+
+def test_resume_accepts_the_data_moved_or_copied_and_records_the_new_path(
+    relative, tmp_path, monkeypatch, capsys
+):
+    import json
+
+    run = copy_run_and_data(relative, tmp_path, monkeypatch)
+    recorded = json.loads((run / "data.json").read_text(encoding="utf-8"))
+    moved = tmp_path / "elsewhere" / "renamed.csv"
+    moved.parent.mkdir()
+    Path("reviews.csv").rename(moved)  # the original path holds nothing now
+    argv = ["train", "sentiment", "--out", run, "--resume", "--data", moved, "--epochs", "3"]
+    code, err = call(argv + TINY, capsys)
+    assert code == 0, err
+    lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [line[:12] for line in lines] == ['{"epoch": 1,', '{"epoch": 2,', '{"epoch": 3,']
+    now = json.loads((run / "data.json").read_text(encoding="utf-8"))
+    assert now["path"] == str(moved) and now["sha256"] == recorded["sha256"]
+    assert f"name: {moved}" in (run / "config.yaml").read_text(encoding="utf-8")
+
+
+def test_resume_of_a_run_without_a_data_record_keeps_the_older_checks(
+    relative, data, tmp_path, monkeypatch, capsys
+):
+    """Runs written before the digest was recorded: the data at the run's path is compared
+    as before (other words refused by the tokenizer; an edit that keeps it passes), and the
+    resume records nothing."""
+    run = copy_run_and_data(relative, tmp_path, monkeypatch)
+    (run / "data.json").unlink()
+    other = tmp_path / "other.csv"
+    other.write_text(Path("reviews.csv").read_text("utf-8").replace("film", "show"), "utf-8")
+    before = digest(run)
+    argv = ["train", "sentiment", "--out", run, "--resume", "--epochs", "3", *TINY]
+    assert_one_line(*call([*argv, "--data", other], capsys),
+                    f"cannot resume {run}: tokenizer.json would change",
+                    f"data.name: run has 'reviews.csv', this command '{other}'")  # fmt: skip
+    assert digest(run) == before
+    edit_keeping_the_tokenizer(Path("reviews.csv"))
+    code, err = call(argv, capsys)
+    assert code == 0, err
+    assert not (run / "data.json").exists()
+
+
+def test_a_damaged_data_record_is_named_on_resume(relative, tmp_path, monkeypatch, capsys):
+    run = copy_run_and_data(relative, tmp_path, monkeypatch)
+    (run / "data.json").write_text('{"key": "data.name", "path": "reviews.csv"', "utf-8")
+    before = digest(run)
+    argv = ["train", "sentiment", "--out", run, "--resume", "--epochs", "3", *TINY]
+    assert_one_line(*call(argv, capsys), f"cannot resume {run}: {run / 'data.json'} is damaged",
+                    "remove it to resume without checking")  # fmt: skip
+    assert digest(run) == before
+
+
+def write_acl_imdb(root: Path) -> None:
+    """A tiny folder in the aclImdb layout (and an ``unsup/`` the task does not read)."""
+    for split in ("train", "test"):
+        for cls, words in (("pos", POS), ("neg", NEG)):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(12):
+                text = f"{words[i % 5]} review {i} <br /> of {split}"
+                (root / split / cls / f"{i}_7.txt").write_text(text, encoding="utf-8")
+    (root / "unsup").mkdir()
+    (root / "unsup" / "0_0.txt").write_text("not read", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A one-epoch sentiment run on an aclImdb-layout folder; (run, folder)."""
+    root = tmp_path_factory.mktemp("folder")
+    write_acl_imdb(root / "aclImdb")
+    argv = ["train", "sentiment", "--data", root / "aclImdb", "--out", root / "run",
+            "--epochs", "1", *TINY[:7]]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    return root / "run", root / "aclImdb"
+
+
+def test_resume_accepts_an_identical_copy_of_a_folder_and_refuses_an_edited_one(
+    folder_run, tmp_path, capsys
+):
+    import json
+
+    run, folder = folder_run
+    run = copy_of(run, tmp_path)
+    record = json.loads((run / "data.json").read_text(encoding="utf-8"))
+    assert record["kind"] == "folder" and record["files"] == 48  # unsup/ is not read
+    copy = tmp_path / "copied" / "imdb"
+    shutil.copytree(folder, copy)
+    (copy / "unsup" / "0_0.txt").write_text("edited, but not read", encoding="utf-8")
+    (copy / ".DS_Store").write_bytes(b"\0")  # hidden: not part of the data
+    (copy / "test" / "neg" / "3_2.txt").write_text("awful", encoding="utf-8")
+    argv = ["train", "sentiment", "--out", run, "--resume", "--epochs", "2", *TINY[:7]]
+    before = digest(run)
+    assert_one_line(*call([*argv, "--data", copy], capsys),
+                    f"data folder {copy} is not the data the run was trained on",
+                    "in 49 files", f"the run was trained on {folder}: SHA-256 ",
+                    "in 48 files")  # fmt: skip
+    assert digest(run) == before
+    (copy / "test" / "neg" / "3_2.txt").unlink()
+    code, err = call([*argv, "--data", copy], capsys)
+    assert code == 0, err
+    assert json.loads((run / "data.json").read_text("utf-8"))["path"] == str(copy)
+
+
+def test_data_identity_of_folders_and_of_what_is_not_data(tmp_path, monkeypatch, capsys):
+    import os
+
+    from rnnkit import rundir
+    from rnnkit.rundir import data_identity
+
+    write_acl_imdb(tmp_path / "a")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    a, b = data_identity(str(tmp_path / "a")), data_identity(str(tmp_path / "b"))
+    assert a is not None and b is not None
+    assert a["sha256"] == b["sha256"] and a["files"] == 49 and a["kind"] == "folder"
+    os.mkfifo(tmp_path / "b" / "pipe")  # never opened: it would block
+    (tmp_path / "b" / ".hidden").write_text("x")
+    assert data_identity(str(tmp_path / "b"))["sha256"] == a["sha256"]
+    (tmp_path / "b" / "train" / "pos" / "0_7.txt").rename(tmp_path / "b" / "train" / "pos" / "x")
+    assert data_identity(str(tmp_path / "b"))["sha256"] != a["sha256"]  # a name is content
+    only = ("train/*/*.txt",)
+    assert data_identity(str(tmp_path / "a"), files=only)["files"] == 24
+    assert data_identity("/dev/zero") is None and data_identity(str(tmp_path / "none")) is None
+    assert data_identity("rotten_tomatoes") is None and data_identity(3) is None
+    monkeypatch.setattr(rundir, "PROGRESS_BYTES", 100)  # a large hash says so
+    capsys.readouterr()
+    data_identity(str(tmp_path / "a"))
+    assert capsys.readouterr().err.startswith(f"note: hashing {tmp_path / 'a'}/ (")

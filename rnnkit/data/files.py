@@ -17,6 +17,11 @@ decompresses to: :func:`open_data` opens a gzip, bzip2, xz or one-file zip archi
 its first bytes, whatever its name) as a stream that stops at the limit and is refused in
 one line, and :func:`check_npz` refuses an ``.npz`` whose arrays decompress past the limit,
 or whose array header declares more data than the archive holds, before numpy allocates it.
+A pickled object array (Keras ``imdb.npz``) takes more memory unpickled than pickled:
+:func:`check_pickled_size` bounds it by an estimate (:data:`PICKLE_EXPANSION` times its
+pickled size) before unpickling, and its reader bounds the integers it holds
+(:data:`ELEMENT_BYTES` each) before converting them: a small pickle whose rows all refer
+to one long list would otherwise expand without bound.
 
 Example:
 
@@ -168,6 +173,29 @@ def check_data_size(size: int, subject: str) -> None:
         f"{subject}, over the limit of {human_bytes(limit)} for data read into memory "
         f"({why}); set {MAX_BYTES_ENV} to a larger size (e.g. {MAX_BYTES_ENV}="
         f"{_suggest(size)}) if the machine has the memory, or use a smaller file"
+    )
+
+
+# Pickled lists of integers take up to this many times their pickled size in memory once
+# unpickled (a 2-3 byte opcode per integer becomes an 8-byte slot and a 28-byte int).
+PICKLE_EXPANSION = 16
+# Bytes that one integer of a list of token ids takes in memory (a slot and an int object).
+ELEMENT_BYTES = 40
+
+
+def check_pickled_size(size: int, subject: str) -> None:
+    """Refuse a pickle of ``size`` bytes (lists of integers) that would unpickle past the
+    limit: its estimated size in memory, ``size`` × :data:`PICKLE_EXPANSION`, is checked
+    by :func:`check_data_size`.
+
+    Args:
+        size: the pickle's bytes (decompressed).
+        subject: what holds it, e.g. ``"data file imdb.npz: array 'x_train'"``.
+    """
+    check_data_size(
+        size * PICKLE_EXPANSION,
+        f"{subject} is {human_bytes(size)} of pickled objects, about "
+        f"{human_bytes(size * PICKLE_EXPANSION)} once unpickled",
     )
 
 

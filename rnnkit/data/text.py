@@ -35,7 +35,16 @@ from typing import Any
 import numpy as np
 
 from rnnkit.data.builtin import BUILTIN, package_file
-from rnnkit.data.files import check_data_file, check_data_files, check_npz, open_data
+from rnnkit.data.files import (
+    ELEMENT_BYTES,
+    check_data_file,
+    check_data_files,
+    check_data_size,
+    check_npz,
+    check_pickled_size,
+    human_bytes,
+    open_data,
+)
 from rnnkit.data.splits import stratified_split
 from rnnkit.errors import RnnkitError
 
@@ -283,8 +292,9 @@ class _SafeUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
 
-def _load_npy_member(archive: zipfile.ZipFile, member: str) -> np.ndarray:
-    """One array of an ``.npz``; object arrays go through :class:`_SafeUnpickler`."""
+def _load_npy_member(archive: zipfile.ZipFile, member: str, subject: str) -> np.ndarray:
+    """One array of an ``.npz``; object arrays go through :class:`_SafeUnpickler`, once
+    their estimated size unpickled fits the limit (``subject`` names them then)."""
     with archive.open(member) as f:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
@@ -292,6 +302,7 @@ def _load_npy_member(archive: zipfile.ZipFile, member: str) -> np.ndarray:
         else:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
         if dtype.hasobject:
+            check_pickled_size(archive.getinfo(member).file_size, subject)
             arr = _SafeUnpickler(f, encoding="latin1").load()
             if not isinstance(arr, np.ndarray):
                 raise pickle.UnpicklingError(f"{member} does not hold an array")
@@ -319,7 +330,10 @@ def _read_keras_npz(path: Path) -> tuple[TextSplit, TextSplit, list[str]]:
                     f"data file {path}: missing arrays {', '.join(missing)}; expected the Keras "
                     f"imdb.npz arrays x_train, y_train, x_test, y_test (found: {found})"
                 )
-            arrays = {k: _load_npy_member(archive, members[k]) for k in keys}
+            arrays = {
+                k: _load_npy_member(archive, members[k], f"data file {path}: array {k!r}")
+                for k in keys
+            }
     except (zipfile.BadZipFile, ValueError, EOFError, pickle.UnpicklingError) as e:
         if isinstance(e, RnnkitError):
             raise
@@ -328,6 +342,20 @@ def _read_keras_npz(path: Path) -> tuple[TextSplit, TextSplit, list[str]]:
             "imdb.npz arrays x_train, y_train, x_test, y_test"
         ) from None
 
+    count = 0  # the token ids, before they are copied out (rows may share one list)
+    for split in ("train", "test"):
+        for i, x in enumerate(arrays[f"x_{split}"]):
+            try:
+                count += len(x)
+            except TypeError:
+                raise RnnkitError(
+                    f"data file {path}: x_{split}[{i}] is not a list of integer token ids"
+                ) from None
+    check_data_size(
+        count * ELEMENT_BYTES,
+        f"data file {path}: x_train and x_test hold {count:,} token ids, about "
+        f"{human_bytes(count * ELEMENT_BYTES)} in memory",
+    )
     splits = []
     for split in ("train", "test"):
         xs, ys = arrays[f"x_{split}"], arrays[f"y_{split}"]

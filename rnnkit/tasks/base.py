@@ -69,6 +69,8 @@ class Task(ABC):
             ``rnnkit explain --data`` applies.
         serve_input: what :meth:`predict` reads, for ``rnnkit serve``: ``"text"``, or
             ``"series"`` (numbers as text; the server also takes JSON arrays for them).
+        data_files: when the data is a folder, globs (relative to it) of the files the
+            task reads, which the run's data digest covers; empty: every file.
     """
 
     name: ClassVar[str]
@@ -84,6 +86,7 @@ class Task(ABC):
     explain_help: ClassVar[str] = ""
     explain_reads_splits: ClassVar[bool] = False
     serve_input: ClassVar[str] = "text"
+    data_files: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: RunConfig) -> None:
         if not isinstance(cfg.model, self.ModelConfig) and dataclasses.is_dataclass(cfg.model):

@@ -83,6 +83,7 @@ class SentimentTask(Task):
     name = "sentiment"
     DataConfig = SentimentData
     ModelConfig = ClassifierConfig
+    data_files = tuple(f"{s}/{c}/*.txt" for s in ("train", "test") for c in ("pos", "neg"))
     model_defaults = {
         "cell": "lstm",
         "embedding_dim": 128,

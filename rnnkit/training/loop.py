@@ -351,7 +351,7 @@ def fit(
     monitor, mode = monitor_of(task)
     precision = make_precision(cfg.train.precision, device)
     say = print if verbose and dist.is_main else (lambda *a, **k: None)
-    shared = (runs.CHECKPOINT, runs.METRICS) if resume else ()
+    shared = (runs.CHECKPOINT, runs.METRICS, rundir.DATA_RECORD) if resume else ()
 
     # rank 0 writes run_dir; the other ranks write into scratch directories
     with (
@@ -363,6 +363,7 @@ def fit(
         task.prepare(run_dir)
         cfg = task.cfg  # a task may pin what it inferred from the data (e.g. column names)
         runs.write_config(run_dir, cfg)
+        _record_data(task, run_dir, resume=resume, is_main=dist.is_main)
         model = task.build_model().to(device)
         optimizer = make_optimizer(model, cfg.train)
         steps = count_steps(task)
@@ -433,6 +434,29 @@ def fit(
             say(report["verdict"])
         session.call("on_fit_end", report)
         return report
+
+
+def _record_data(task: Task, run_dir: Path, *, resume: bool, is_main: bool) -> None:
+    """Record the digest of the data the run trains on (``data.json``), and on a resume
+    refuse data whose digest differs from the record (:func:`rundir.check_resume_data`).
+
+    Rank 0 hashes the data and hands its record to the other ranks. A resume of a run
+    without a record (written before rnnkit kept one) writes none: the older checks apply.
+    """
+    from rnnkit.config import data_key
+    from rnnkit.io import write_json
+
+    try:
+        key = data_key(task.cfg.data)
+    except RnnkitError:
+        return
+    value = getattr(task.cfg.data, key)
+    now = rundir.data_identity(value, f"data.{key}", task.data_files) if is_main else None
+    now = distributed.broadcast_object(now)
+    if resume and not rundir.check_resume_data(run_dir, now):
+        return
+    if now is not None:
+        write_json(run_dir / rundir.DATA_RECORD, now)
 
 
 def _train(session: Session) -> None:
