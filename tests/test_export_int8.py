@@ -7,30 +7,16 @@ import onnxruntime as ort
 import pytest
 import torch
 
-import rnnkit
 from rnnkit.deploy import export_model, read_metadata
 from rnnkit.deploy.quantize import quantize_int8, weight_ops
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tools.cli import main
 
-POS = ["a joy", "brilliant", "great fun", "warm and witty", "superb"]
-NEG = ["a dull mess", "boring", "awful", "flat and tired", "painfully bad"]
-
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("int8")
-    rows = ["text,label"]
-    rows += [f"{POS[i % 5]} film {i},positive" for i in range(30)]
-    rows += [f"{NEG[i % 5]} movie {i},negative" for i in range(30)]
-    (root / "r.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return rnnkit.train(
-        "sentiment", out=root / "run", verbose=False,
-        data={"name": str(root / "r.csv"), "nb_init_dims": 2},
-        model={"cell": "lstm", "num_layers": 1, "hidden_size": 16, "embedding_dim": 16,
-               "dropout": 0.0},
-        train={"epochs": 2, "batch_size": 16, "progress": False, "tensorboard": False},
-    )  # fmt: skip
+def run(tiny_sentiment_run):
+    model = {"cell": "lstm", "num_layers": 1, "hidden_size": 16, "embedding_dim": 16}
+    return tiny_sentiment_run("int8", per_class=30, model=model, epochs=2)
 
 
 def test_cli_int8_writes_a_smaller_file_and_reports_the_change(run, capsys):

@@ -7,26 +7,18 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 
 from rnnkit.tasks.g2p import nearest_spelling
 from rnnkit.tools.cli import main
+
+pytestmark = pytest.mark.one_thread  # tests/conftest.py
 
 TINY = ["--set", "model.hidden_size=16", "model.embedding_dim=8", "train.batch_size=32"]
 TINY += ["train.progress=false", "train.tensorboard=false", "data.beam_size=2"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models step many times faster on one thread on a shared, loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
-def g2p_run(one_thread: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def g2p_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("g2p") / "run"
     code = main(["train", "g2p", "--out", str(out), "--epochs", "1", *TINY, "data.words=400"])
     assert code == 0

@@ -128,15 +128,6 @@ def test_no_teacher_forcing_feeds_the_models_own_argmax() -> None:
     assert model._output_log_probs(logits[0]).argmax(-1)[:steps].tolist() == greedy.tokens[0]
 
 
-@pytest.fixture
-def one_thread():
-    """Small models step faster on one thread (and a loaded machine does not thrash)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_reverse_task_is_learned(one_thread: None) -> None:
     """The whole path as a smoke test: reverse 2-5 symbols; held-out outputs all right."""
     torch.manual_seed(0)

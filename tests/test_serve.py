@@ -17,26 +17,11 @@ from rnnkit.deploy.server import Batching, Limits, create_app
 from rnnkit.errors import RnnkitError
 from rnnkit.tools.cli import main
 
-POS = ["a joy", "brilliant", "great fun", "warm and witty", "superb"]
-NEG = ["a dull mess", "boring", "awful", "flat and tired", "painfully bad"]
-
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve")
-    rows = ["text,label"]
-    rows += [f"{POS[i % 5]} film {i},positive" for i in range(20)]
-    rows += [f"{NEG[i % 5]} movie {i},negative" for i in range(20)]
-    (root / "r.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return rnnkit.train(
-        "sentiment",
-        out=root / "run",
-        verbose=False,
-        data={"name": str(root / "r.csv"), "nb_init_dims": 2},
-        model={"cell": "gru", "num_layers": 1, "hidden_size": 6, "embedding_dim": 5,
-               "dropout": 0.0},
-        train={"epochs": 1, "batch_size": 16, "progress": False, "tensorboard": False},
-    )  # fmt: skip
+def run(tiny_sentiment_run):
+    model = {"cell": "gru", "num_layers": 1, "hidden_size": 6, "embedding_dim": 5}
+    return tiny_sentiment_run("serve", per_class=20, model=model)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,8 @@ from rnnkit.tasks.resolve import resolve_config
 from rnnkit.tasks.translate import TranslateTask
 from rnnkit.tools.cli import main
 
+pytestmark = pytest.mark.one_thread  # tests/conftest.py
+
 TINY = ["--set", "model.hidden_size=16", "model.embedding_dim=8", "train.batch_size=16"]
 TINY += ["train.progress=false", "train.tensorboard=false", "data.beam_size=2"]
 TINY += ["data.vocab_size=80", "data.max_length=20"]
@@ -54,17 +56,8 @@ def ding_file(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models step many times faster on one thread on a shared, loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
-def translate_run(one_thread: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def translate_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("translate")
     source = ding_file(tmp / "de-en")
     out = tmp / "run"
