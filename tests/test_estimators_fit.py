@@ -82,7 +82,8 @@ def test_token_ids_with_cross_entropy_and_the_last_fraction_held_out():
     [
         ({"loss": "hinge"}, "loss: 'hinge' is not one of mse, cross_entropy, bce"),
         ({"validation_split": 1.0}, r"validation_split: expected a value in \[0, 1\)"),
-        ({"y": [1.0, 2.0]}, "y has 2 targets but X has 4 examples"),
+        ({"y": [1.0, 2.0]}, "y has 2 targets but X has 4 examples; expected one each"),
+        ({"y": None}, "rnnkit.fit requires y to be passed, .* expected one target per example"),
         ({"module": "lstm"}, "module: expected a torch.nn.Module, got str"),
         ({"epochs": 0}, "train.epochs: expected at least 1"),
     ],

@@ -79,7 +79,13 @@ def test_integer_labels_come_back_as_integers(tmp_path):
         ([1.0, 2.0], [0, 1], "X\\[0\\] is a float, not a text; TextClassifier takes raw strings"),
         (["fine", "  "], [0, 1], "X\\[1\\] is an empty text"),
         ([], [], "X is empty"),
-        (["a", "b"], [0, 1, 0], "y has 3 labels but X has 2 texts"),
+        (["a", "b"], [0, 1, 0], "y has 3 targets but X has 2 texts; expected one each"),
+        (
+            ["a", "b"],
+            None,
+            "TextClassifier requires y to be passed, but the target y is None; "
+            "expected one target per text",
+        ),
     ],
 )
 def test_bad_input_is_refused(X, y, message):

@@ -266,6 +266,24 @@ def as_texts(X: Any) -> list[str]:
     return list(X)
 
 
+def require_targets(y: Any, owner: str, item: str) -> None:
+    """Refuse ``y=None`` for ``owner`` (``"TextClassifier"``, ``"rnnkit.fit"`` ...), which
+    needs one target per ``item`` (``"text"``, ``"sequence"``, ``"example"``). The wording
+    is the one scikit-learn's estimator checks look for."""
+    if y is None:
+        raise RnnkitError(
+            f"{owner} requires y to be passed, but the target y is None; expected one target "
+            f"per {item}"
+        )
+
+
+def check_target_count(count: int, n: int, item: str) -> None:
+    """Refuse ``count`` targets for ``n`` inputs, each a ``item`` (``"text"``,
+    ``"sequence"``, ``"example"``): there must be one each."""
+    if count != n:
+        raise RnnkitError(f"y has {count} targets but X has {n} {item}s; expected one each")
+
+
 def pad(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Right-pad ``[(T_i, F)]`` into ``(N, max T_i, F)`` float32 zeros and ``lengths`` ``(N,)``."""
     lengths = np.asarray([len(s) for s in sequences], dtype=np.int64)

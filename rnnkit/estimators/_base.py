@@ -21,7 +21,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import assert_all_finite
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from rnnkit.config import RunConfig
 from rnnkit.data import arrays
@@ -46,6 +48,19 @@ def config_keys(names: tuple[str, ...], data_keys: tuple[str, ...]) -> dict[str,
     keys = {n: f"model.{n}" for n in MODEL_KEYS} | {n: f"train.{n}" for n in TRAIN_KEYS}
     keys |= {n: f"data.{n}" for n in data_keys} | {n: n for n in ROOT_KEYS}
     return {n: keys[n] for n in names if n in keys}
+
+
+def class_labels(y: Any, owner: str, n: int, item: str) -> np.ndarray:
+    """``y`` as ``(N,)`` class labels (numbers or strings) for ``n`` inputs, each a ``item``
+    (``"sequence"``, ``"text"``); one clear error for None, NaN or infinity, continuous
+    values, or a count other than ``n``. ``owner``: the estimator's name, for the message."""
+    arrays.require_targets(y, owner, item)
+    y = column_or_1d(y, warn=True)
+    if y.dtype.kind in "fc":
+        assert_all_finite(y, input_name="y")
+    check_classification_targets(y)
+    arrays.check_target_count(len(y), n, item)
+    return y
 
 
 def _plain(value: Any) -> Any:

@@ -262,11 +262,9 @@ def fit(
     if not 0.0 <= validation_split < 1.0:
         raise RnnkitError(f"validation_split: expected a value in [0, 1), got {validation_split}")
     inputs = _inputs(X, lengths)
-    if y is None:
-        raise RnnkitError("y is None; expected one target per example")
+    arrays.require_targets(y, "rnnkit.fit", "example")
     targets = np.asarray(y)
-    if len(targets) != len(inputs):
-        raise RnnkitError(f"y has {len(targets)} targets but X has {len(inputs)} examples")
+    arrays.check_target_count(len(targets), len(inputs), "example")
     if loss == "cross_entropy":
         targets = targets.astype(np.int64)
     elif targets.dtype.kind not in "biuf":

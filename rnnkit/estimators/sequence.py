@@ -23,26 +23,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.utils import assert_all_finite
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, column_or_1d
+from sklearn.utils.validation import check_array
 
 from rnnkit.data import arrays
 from rnnkit.errors import RnnkitError
-from rnnkit.estimators._base import SequenceEstimatorBase
-
-
-def _require_y(y: Any, name: str) -> None:
-    if y is None:
-        raise RnnkitError(
-            f"{name} requires y to be passed, but the target y is None; expected one target "
-            "per sequence"
-        )
-
-
-def _check_count(y: np.ndarray, n: int) -> None:
-    if len(y) != n:
-        raise RnnkitError(f"y has {len(y)} targets but X has {n} sequences; expected one each")
+from rnnkit.estimators._base import SequenceEstimatorBase, class_labels
 
 
 class SequenceClassifier(ClassifierMixin, SequenceEstimatorBase):
@@ -137,12 +122,7 @@ class SequenceClassifier(ClassifierMixin, SequenceEstimatorBase):
             self, fitted.
         """
         sequences = arrays.as_sequences(X, lengths)
-        _require_y(y, type(self).__name__)
-        y = column_or_1d(y, warn=True)
-        if y.dtype.kind in "fc":
-            assert_all_finite(y, input_name="y")
-        check_classification_targets(y)
-        _check_count(y, len(sequences))
+        y = class_labels(y, type(self).__name__, len(sequences), "sequence")
         self._fit_arrays(arrays.SequenceArrays(sequences, y), run_dir, overwrite)
         return self
 
@@ -241,11 +221,11 @@ class SequenceRegressor(RegressorMixin, SequenceEstimatorBase):
         """Train on sequences ``X`` with targets ``y``: ``(N,)`` or ``(N, K)`` numbers
         (arguments as in :meth:`SequenceClassifier.fit`). Returns self, fitted."""
         sequences = arrays.as_sequences(X, lengths)
-        _require_y(y, type(self).__name__)
+        arrays.require_targets(y, type(self).__name__, "sequence")
         y = check_array(y, ensure_2d=False, dtype="numeric", input_name="y")
         if y.ndim not in (1, 2):
             raise RnnkitError(f"y: expected (N,) or (N, K) targets, got shape {y.shape}")
-        _check_count(y, len(sequences))
+        arrays.check_target_count(len(y), len(sequences), "sequence")
         self._fit_arrays(arrays.SequenceArrays(sequences, y), run_dir, overwrite)
         return self
 

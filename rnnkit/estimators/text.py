@@ -16,12 +16,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
 from rnnkit.data import arrays
 from rnnkit.errors import RnnkitError
-from rnnkit.estimators._base import SequenceEstimatorBase
+from rnnkit.estimators._base import SequenceEstimatorBase, class_labels
 
 
 class TextClassifier(ClassifierMixin, SequenceEstimatorBase):
@@ -120,14 +119,7 @@ class TextClassifier(ClassifierMixin, SequenceEstimatorBase):
             self, fitted.
         """
         texts = arrays.as_texts(X)
-        if y is None:
-            raise RnnkitError("TextClassifier requires y to be passed, but the target y is None")
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        if len(y) != len(texts):
-            raise RnnkitError(
-                f"y has {len(y)} labels but X has {len(texts)} texts; expected one each"
-            )
+        y = class_labels(y, type(self).__name__, len(texts), "text")
         classes, codes = np.unique(y, return_inverse=True)
         names = [str(c) for c in classes.tolist()]
         if len(set(names)) != len(names):
