@@ -34,7 +34,7 @@ def test_declared_capabilities_match_the_implemented_methods(name):
 
 def test_tasks_with_lists_the_tasks_that_declare_a_capability():
     assert tasks_with("generate") == ["charlm"]
-    assert tasks_with("forecast") == ["forecast"]
+    assert tasks_with("forecast") == ["array_forecast", "forecast"]
     assert set(tasks_with("explain")) >= {"sentiment", "tsclass", "forecast", "charlm"}
     assert "adding" not in tasks_with("predict")
 
@@ -73,10 +73,10 @@ def adding_run(tmp_path_factory):
         (["generate", "{run}"], "rnnkit generate: a 'adding' run cannot generate; the tasks "
          "that can: charlm"),
         (["forecast", "{run}"], "rnnkit forecast: a 'adding' run cannot forecast; the tasks "
-         "that can: forecast"),
+         "that can: array_forecast, forecast"),
         (["predict", "{run}", "x"], "predict: a 'adding' run cannot predict; the tasks that "
-         "can: array_classification, array_regression, array_text, forecast, g2p, sentiment, "
-         "translate, tsclass"),
+         "can: array_classification, array_forecast, array_regression, array_text, forecast, "
+         "g2p, sentiment, translate, tsclass"),
     ],
 )  # fmt: skip
 def test_commands_refuse_a_task_without_the_capability(adding_run, capsys, argv, message):

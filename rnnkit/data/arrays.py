@@ -79,6 +79,25 @@ class TextArrays:
         return len(self.texts)
 
 
+@dataclass
+class SeriesArrays:
+    """Series to forecast (the in-memory data of ``array_forecast``).
+
+    Attributes:
+        series: S float32 arrays ``(T_s, C)``: C target values per step, the same C for all.
+    """
+
+    series: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+    @property
+    def num_targets(self) -> int:
+        """C, the values per step."""
+        return int(self.series[0].shape[1])
+
+
 # ----------------------------------------------------------------------------- checking
 
 
@@ -240,6 +259,31 @@ def _same_features(seqs: list[np.ndarray], lengths: Any) -> list[np.ndarray]:
     return seqs
 
 
+def as_series(X: Any, lengths: Any = None) -> tuple[list[np.ndarray], bool]:
+    """``X`` as series to forecast: S float32 arrays ``(T_s, C)``, and whether ``X`` was
+    one series (a 1-D array or list of numbers: ``(T,)``).
+
+    ``X`` is one series ``(T,)``, a 2-D array ``(S, T)`` of S univariate series, a padded
+    ``(S, T, C)`` array with ``lengths``, or a list of ``(T_s,)`` / ``(T_s, C)`` arrays
+    (one multivariate series ``(T, C)``: pass ``[series]``). Refused as
+    :func:`as_sequences` refuses.
+    """
+    if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
+        X = X.to_numpy()
+    if hasattr(X, "detach"):  # a torch tensor
+        X = X.detach().cpu().numpy()
+    single = False
+    if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype != object:
+        single = True
+    elif isinstance(X, list | tuple) and X and all(isinstance(v, int | float) for v in X):
+        single = True  # plain numbers (not bool-only checks: numbers are what a series is)
+    if single:
+        if lengths is not None:
+            raise RnnkitError("lengths applies to a padded (S, T, C) array, not to one series")
+        return [_as_steps(X, 0)], True
+    return as_sequences(X, lengths), False
+
+
 def as_texts(X: Any) -> list[str]:
     """``X`` as a list of N non-empty strings (a list, tuple, 1-D array or pandas Series of
     ``str``); one clear error for anything else."""
@@ -312,11 +356,12 @@ def parse_series(text: str, where: str) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- by name
 
-_MEMORY: dict[str, SequenceArrays | TextArrays] = {}
+Registered = SequenceArrays | TextArrays | SeriesArrays
+_MEMORY: dict[str, Registered] = {}
 _COUNTER = itertools.count(1)
 
 
-def register(arrays: SequenceArrays | TextArrays) -> str:
+def register(arrays: Registered) -> str:
     """Keep ``arrays`` in memory under a new name ``memory:KEY`` (a task's ``data.source``)."""
     name = f"{MEMORY_PREFIX}{os.getpid()}-{next(_COUNTER)}"
     _MEMORY[name] = arrays
@@ -344,7 +389,23 @@ def lookup_texts(source: str) -> TextArrays:
     return found
 
 
-def lookup_any(source: str) -> SequenceArrays | TextArrays:
+def lookup_series(source: str) -> SeriesArrays:
+    """The series of ``source``: a ``memory:KEY`` name or an ``.npz`` file of series
+    (:func:`load_series_npz`)."""
+    if not source.startswith(MEMORY_PREFIX):
+        if not source:
+            raise RnnkitError(
+                "data.source is empty; expected an .npz file of series (--data FILE.npz) or "
+                "series passed in memory (rnnkit.estimators.Forecaster)"
+            )
+        return load_series_npz(source)
+    found = lookup_any(source)
+    if not isinstance(found, SeriesArrays):
+        raise RnnkitError(f"data.source {source!r} holds labelled sequences, not series")
+    return found
+
+
+def lookup_any(source: str) -> Registered:
     """The arrays of ``source``: a ``memory:KEY`` name from :func:`register` or an ``.npz``
     file written by :func:`save_npz` (or by hand: ``x_0 .. x_{N-1}`` or a padded ``x``
     with optional ``lengths``, and ``y``)."""
@@ -377,38 +438,68 @@ def save_npz(path: str | Path, arrays: SequenceArrays) -> None:
     write_atomic(path, write)
 
 
-def load_npz(path: str | Path) -> SequenceArrays:
-    """Read an ``.npz`` file of sequences: ``x`` (padded ``(N, T, F)`` or ``(N, T)``) with
-    optional ``lengths``, or one array per sequence ``x_0 .. x_{N-1}``; and ``y`` ``(N,)``
-    or ``(N, K)``."""
+def save_series_npz(path: str | Path, arrays: SeriesArrays) -> None:
+    """Write series atomically as ``x_0 .. x_{S-1}``, one ``(T_s, C)`` array each."""
+    from rnnkit.io import write_atomic
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: numpy would add .npz to the name
+            named: dict[str, Any] = {f"x_{i}": s for i, s in enumerate(arrays.series)}
+            np.savez(f, **named)
+
+    write_atomic(path, write)
+
+
+def _read_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file, checked before numpy allocates them."""
     from rnnkit.data.files import check_npz
 
     path = Path(path)
     check_npz(path)  # a device, a zip bomb, a header declaring more than the file holds
     if not path.is_file():
-        raise RnnkitError(f"data.source {path}: no such file (expected an .npz of x and y)")
+        raise RnnkitError(f"data.source {path}: no such file (expected an .npz of {what})")
     if not zipfile.is_zipfile(path):
         raise RnnkitError(
-            f"{path}: not a readable .npz file (not a zip archive); expected the arrays x "
-            "and y saved by numpy.savez"
+            f"{path}: not a readable .npz file (not a zip archive); expected the arrays of "
+            f"{what} saved by numpy.savez"
         )
     try:
         with np.load(path, allow_pickle=False) as z:
-            files = dict(z.items())
+            return dict(z.items())
     except (OSError, ValueError) as e:
         raise RnnkitError(f"{path}: not a readable .npz file ({e})") from None
+
+
+def _npz_sequences(files: dict[str, np.ndarray], path: Path) -> list[np.ndarray]:
+    """``x`` (padded, optional ``lengths``) or ``x_0 .. x_{N-1}`` of an ``.npz`` file."""
+    if "x" in files:
+        return as_sequences(files["x"], files.get("lengths"))
+    keys = sorted((k for k in files if k[2:].isdigit() and k.startswith("x_")),
+                  key=lambda k: int(k[2:]))  # fmt: skip
+    if not keys:
+        raise RnnkitError(
+            f"{path}: no array 'x' (padded sequences) nor 'x_0', 'x_1', ... (one per "
+            f"sequence); it holds {', '.join(files) or 'nothing'}"
+        )
+    return as_sequences([files[k] for k in keys])
+
+
+def load_series_npz(path: str | Path) -> SeriesArrays:
+    """Read series from an ``.npz`` file: ``x_0 .. x_{S-1}`` (each ``(T_s,)`` or
+    ``(T_s, C)``) or a padded ``x`` ``(S, T)`` / ``(S, T, C)`` with optional ``lengths``."""
+    files = _read_npz(path, "series")
+    return SeriesArrays(_npz_sequences(files, Path(path)))
+
+
+def load_npz(path: str | Path) -> SequenceArrays:
+    """Read an ``.npz`` file of sequences: ``x`` (padded ``(N, T, F)`` or ``(N, T)``) with
+    optional ``lengths``, or one array per sequence ``x_0 .. x_{N-1}``; and ``y`` ``(N,)``
+    or ``(N, K)``."""
+    path = Path(path)
+    files = _read_npz(path, "x and y")
     if "y" not in files:
         raise RnnkitError(f"{path}: no array 'y' (the targets); it holds {', '.join(files)}")
-    if "x" in files:
-        seqs = as_sequences(files["x"], files.get("lengths"))
-    else:
-        keys = sorted((k for k in files if k.startswith("x_")), key=lambda k: int(k[2:]))
-        if not keys:
-            raise RnnkitError(
-                f"{path}: no array 'x' (padded sequences) nor 'x_0', 'x_1', ... (one per "
-                f"sequence); it holds {', '.join(files)}"
-            )
-        seqs = as_sequences([files[k] for k in keys])
+    seqs = _npz_sequences(files, path)
     y = files["y"]
     if len(y) != len(seqs):
         raise RnnkitError(f"{path}: {len(seqs)} sequences but {len(y)} targets in 'y'")
@@ -418,16 +509,21 @@ def load_npz(path: str | Path) -> SequenceArrays:
 __all__ = [
     "MEMORY_PREFIX",
     "SequenceArrays",
+    "SeriesArrays",
     "TextArrays",
     "as_sequences",
+    "as_series",
     "as_texts",
     "load_npz",
     "lookup",
     "lookup_any",
+    "lookup_series",
     "lookup_texts",
+    "load_series_npz",
     "pad",
     "parse_series",
     "register",
     "save_npz",
+    "save_series_npz",
     "unregister",
 ]

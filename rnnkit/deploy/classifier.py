@@ -1,4 +1,5 @@
-"""``SequenceClassifier`` as ONNX: ``(inputs, lengths) -> (logits, probabilities)``.
+"""``SequenceClassifier`` as ONNX: ``(inputs, lengths) -> (logits, probabilities)``; its
+regression twin ``PooledRegressor``: ``(inputs, lengths) -> outputs``.
 
 The graph mirrors :meth:`rnnkit.models.classifier.SequenceClassifier.forward` in eval mode::
 
@@ -22,6 +23,7 @@ from rnnkit.deploy._graph import Graph
 from rnnkit.deploy.recurrent import time_mask, write_stack
 from rnnkit.errors import RnnkitError
 from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.models.pooled_regressor import PooledRegressor
 from rnnkit.models.static_classifier import StaticSequenceClassifier
 
 
@@ -84,18 +86,7 @@ def classifier_outputs(
             inputs with static features appended).
     """
     TP = g.onnx.TensorProto
-    # encoder: (B, T) ids or (B, T, F) features -> (T, B, E)
-    embedding = token_embedding(model)
-    if embedding is not None:
-        emb = g.op("Gather", g.const("embedding.weight", embedding.weight), x, hint="emb")
-    else:
-        linear = feature_encoder(model)
-        emb = g.linear(features or x, linear.weight, linear.bias, "encoder")
-    emb = g.op("Transpose", emb, perm=[1, 0, 2], hint="emb_t")  # (T, B, E)
-    out, last, _ = write_stack(g, model.recurrent, emb, lengths, initial)  # (T, B, R), (B, R)
-
-    pooled = _pool(g, model, out, last, lengths)  # (B, R)
-    logits = g.linear(pooled, model.head.weight, model.head.bias, "head")  # (B, K)
+    logits = head_outputs(g, model, x, lengths, initial, features)  # (B, K)
     if model.num_classes == 2:
         p1 = g.op("Sigmoid", logits, hint="p1")  # (B, 1)
         p0 = g.op("Sub", g.const("one_f", [1.0]), p1, hint="p0")
@@ -109,6 +100,43 @@ def classifier_outputs(
         {"name": "logits", "dtype": "float32", "shape": ["batch", K]},
         {"name": "probabilities", "dtype": "float32", "shape": ["batch", model.num_classes]},
     ]
+
+
+def head_outputs(
+    g: Graph,
+    model: SequenceClassifier,
+    x: str,
+    lengths: str,
+    initial: list[str] | None = None,
+    features: str | None = None,
+) -> str:
+    """Append encoder, recurrent stack, pooling and head: the name of the head's output
+    ``(B, K)`` (arguments as :func:`classifier_outputs`)."""
+    # encoder: (B, T) ids or (B, T, F) features -> (T, B, E)
+    embedding = token_embedding(model)
+    if embedding is not None:
+        emb = g.op("Gather", g.const("embedding.weight", embedding.weight), x, hint="emb")
+    else:
+        linear = feature_encoder(model)
+        emb = g.linear(features or x, linear.weight, linear.bias, "encoder")
+    emb = g.op("Transpose", emb, perm=[1, 0, 2], hint="emb_t")  # (T, B, E)
+    out, last, _ = write_stack(g, model.recurrent, emb, lengths, initial)  # (T, B, R), (B, R)
+    pooled = _pool(g, model, out, last, lengths)  # (B, R)
+    return g.linear(pooled, model.head.weight, model.head.bias, "head")  # (B, K)
+
+
+def write_pooled_regressor(model: PooledRegressor) -> tuple[Any, dict[str, Any]]:
+    """``PooledRegressor`` as ONNX: ``(inputs (B, T, F), lengths (B,)) -> outputs (B, K)``
+    (the values as the model gives them: scaled when the task scaled the targets)."""
+    g = Graph("rnnkit_pooled_regressor")
+    x, x_info = classifier_input(g, model)
+    lengths = g.input("lengths", g.onnx.TensorProto.INT64, ["batch"])
+    values = head_outputs(g, model, x, lengths)
+    K = model.num_outputs
+    g.output(values, "outputs", g.onnx.TensorProto.FLOAT, ["batch", K])
+    io = {"inputs": [x_info, {"name": "lengths", "dtype": "int64", "shape": ["batch"]}],
+          "outputs": [{"name": "outputs", "dtype": "float32", "shape": ["batch", K]}]}  # fmt: skip
+    return g.model(doc="rnnkit PooledRegressor"), io
 
 
 def _pool(g: Graph, model: SequenceClassifier, out: str, last: str, lengths: str) -> str:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from rnnkit.models.classifier import SequenceClassifier
     from rnnkit.models.forecaster import Forecaster
     from rnnkit.models.language_model import LanguageModel
+    from rnnkit.models.pooled_regressor import PooledRegressor
     from rnnkit.models.regressor import SequenceModel
     from rnnkit.models.static import StaticFusion
     from rnnkit.models.static_classifier import StaticSequenceClassifier
@@ -85,6 +86,24 @@ def _classifier_writer() -> tuple[type[SequenceClassifier], Writer[SequenceClass
         return {"logits": logits.numpy(), "probabilities": model.probabilities(logits).numpy()}
 
     return SequenceClassifier, Writer(write_classifier, example, reference)
+
+
+def _pooled_regressor_writer() -> tuple[type[PooledRegressor], Writer[PooledRegressor]]:
+    from rnnkit.deploy.classifier import feature_encoder, write_pooled_regressor
+    from rnnkit.models.pooled_regressor import PooledRegressor
+
+    def example(
+        model: PooledRegressor, B: int, T: int, gen: torch.Generator
+    ) -> dict[str, np.ndarray]:
+        x = torch.randn(B, T, feature_encoder(model).in_features, generator=gen)
+        return {"inputs": x.numpy(), "lengths": _ragged(B, T, gen).numpy()}
+
+    @torch.no_grad()
+    def reference(model: PooledRegressor, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        x, lengths = torch.as_tensor(feeds["inputs"]), torch.as_tensor(feeds["lengths"])
+        return {"outputs": model(x, lengths).numpy()}
+
+    return PooledRegressor, Writer(write_pooled_regressor, example, reference)
 
 
 def _language_model_writer() -> tuple[type[LanguageModel], Writer[LanguageModel]]:
@@ -230,6 +249,7 @@ def _sequence_model_writer() -> tuple[type[SequenceModel], Writer[SequenceModel]
 
 # model classes the exporter knows, resolved lazily (first match by isinstance wins)
 WRITERS: list[Callable[[], tuple[type[nn.Module], Writer[Any]]]] = [
+    _pooled_regressor_writer,  # before its base class, SequenceClassifier
     _classifier_writer,
     _static_classifier_writer,
     _language_model_writer,

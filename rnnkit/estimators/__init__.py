@@ -5,6 +5,8 @@
   padded ``(N, T, F)`` array with ``lengths``, or a 2-D ``(N, T)`` array of univariate
   series. They compose with scikit-learn (pipelines, ``GridSearchCV``, ``clone``).
 * :class:`TextClassifier`: the same for raw strings (the ``sentiment`` pipeline).
+* :class:`Forecaster`: ``fit(X)`` on series, ``predict(X)`` the next ``horizon`` values of
+  each (the ``forecast`` task's model, windows and scaler).
 * :func:`load`: the fitted estimator of a run directory (``fit(..., run_dir=...)``).
 
 Example::
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rnnkit.estimators._base import load
+    from rnnkit.estimators.forecast import Forecaster
     from rnnkit.estimators.sequence import SequenceClassifier, SequenceRegressor
     from rnnkit.estimators.text import TextClassifier
 
@@ -34,6 +37,7 @@ _LAZY = {
     "SequenceClassifier": "rnnkit.estimators.sequence",
     "SequenceRegressor": "rnnkit.estimators.sequence",
     "TextClassifier": "rnnkit.estimators.text",
+    "Forecaster": "rnnkit.estimators.forecast",
     "load": "rnnkit.estimators._base",
 }
 
@@ -44,4 +48,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'rnnkit.estimators' has no attribute {name!r}")
 
 
-__all__ = ["SequenceClassifier", "SequenceRegressor", "TextClassifier", "load"]
+__all__ = ["Forecaster", "SequenceClassifier", "SequenceRegressor", "TextClassifier", "load"]

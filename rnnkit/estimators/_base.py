@@ -43,9 +43,13 @@ TRAIN_KEYS = (
 ROOT_KEYS = ("seed", "device")
 
 
-def config_keys(names: tuple[str, ...], data_keys: tuple[str, ...]) -> dict[str, str]:
-    """``{param: "section.key"}`` for the parameters ``names`` of an estimator."""
-    keys = {n: f"model.{n}" for n in MODEL_KEYS} | {n: f"train.{n}" for n in TRAIN_KEYS}
+def config_keys(
+    names: tuple[str, ...], data_keys: tuple[str, ...], model_keys: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """``{param: "section.key"}`` for the parameters ``names`` of an estimator
+    (``model_keys``: its ``model.*`` keys beyond :data:`MODEL_KEYS`)."""
+    keys = {n: f"model.{n}" for n in MODEL_KEYS + model_keys}
+    keys |= {n: f"train.{n}" for n in TRAIN_KEYS}
     keys |= {n: f"data.{n}" for n in data_keys} | {n: n for n in ROOT_KEYS}
     return {n: keys[n] for n in names if n in keys}
 
@@ -88,6 +92,7 @@ class SequenceEstimatorBase(BaseEstimator):
 
     task_name: ClassVar[str]
     data_keys: ClassVar[tuple[str, ...]] = ("val_fraction", "normalize")
+    model_keys: ClassVar[tuple[str, ...]] = ()  # model.* keys beyond MODEL_KEYS
 
     verbose: bool
 
@@ -100,7 +105,7 @@ class SequenceEstimatorBase(BaseEstimator):
     @classmethod
     def param_keys(cls) -> dict[str, str]:
         """``{param: config key}`` of this estimator's hyper-parameters."""
-        return config_keys(tuple(cls._get_param_names()), cls.data_keys)
+        return config_keys(tuple(cls._get_param_names()), cls.data_keys, cls.model_keys)
 
     def to_config(self) -> RunConfig:
         """The run config these hyper-parameters describe (type-checked, as ``--set``)."""
@@ -132,7 +137,7 @@ class SequenceEstimatorBase(BaseEstimator):
     # ------------------------------------------------------------------ fit
     def _fit_arrays(
         self,
-        data: arrays.SequenceArrays | arrays.TextArrays,
+        data: arrays.Registered,
         run_dir: str | Path | None,
         overwrite: bool,
     ) -> None:
@@ -199,7 +204,7 @@ class SequenceEstimatorBase(BaseEstimator):
 
 def load(run_dir: str | Path, *, device: str | None = None) -> SequenceEstimatorBase:
     """The fitted estimator of a run directory written by ``fit(..., run_dir=...)`` (or by
-    ``rnnkit train array_classification|array_regression|array_text``).
+    ``rnnkit train array_classification|array_regression|array_text|array_forecast``).
 
     Args:
         run_dir: the run directory.
@@ -207,17 +212,18 @@ def load(run_dir: str | Path, *, device: str | None = None) -> SequenceEstimator
 
     Returns:
         A :class:`~rnnkit.estimators.SequenceClassifier`,
-        :class:`~rnnkit.estimators.SequenceRegressor` or
-        :class:`~rnnkit.estimators.TextClassifier` with the run's hyper-parameters and best
-        weights, ready to ``predict``.
+        :class:`~rnnkit.estimators.SequenceRegressor`,
+        :class:`~rnnkit.estimators.TextClassifier` or :class:`~rnnkit.estimators.Forecaster`
+        with the run's hyper-parameters and best weights, ready to ``predict``.
     """
     from rnnkit import api, runs
+    from rnnkit.estimators.forecast import Forecaster
     from rnnkit.estimators.sequence import SequenceClassifier, SequenceRegressor
     from rnnkit.estimators.text import TextClassifier
 
     cfg = runs.read_config(run_dir)
     classes: dict[str, type[SequenceEstimatorBase]] = {
-        c.task_name: c for c in (SequenceClassifier, SequenceRegressor, TextClassifier)
+        c.task_name: c for c in (SequenceClassifier, SequenceRegressor, TextClassifier, Forecaster)
     }
     if cfg.task not in classes:
         raise RnnkitError(

@@ -25,6 +25,7 @@ TASKS: dict[str, str] = {
     "array_classification": "rnnkit.tasks.arrays:ArrayClassificationTask",
     "array_regression": "rnnkit.tasks.arrays:ArrayRegressionTask",
     "array_text": "rnnkit.tasks.arrays:ArrayTextTask",
+    "array_forecast": "rnnkit.tasks.arrays_forecast:ArrayForecastTask",
     "translate": "rnnkit.tasks.translate:TranslateTask",
 }
 

@@ -22,7 +22,11 @@ sequence is ``(T_i, F)`` floats of its own length; targets are one label per seq
   Both read the padded batch with its lengths, so no step of padding is computed on.
 
 ``rnnkit predict RUN_DIR "1,2,3" "0.5,0.1:1,2"`` takes each sequence as text: the steps of
-a feature comma-separated, the features split by ``:``.
+a feature comma-separated, the features split by ``:``; ``rnnkit serve`` takes the same
+text or JSON arrays (one list per feature). ``rnnkit explain RUN_DIR val:INDEX``
+attributes a sequence of a split (in-memory runs hold no test split), ``rnnkit export``
+writes the model as ONNX (the metadata's ``preprocessing`` gives the per-feature mean and
+std, and for regression the targets' scale, that a client applies).
 """
 
 from __future__ import annotations
@@ -59,6 +63,11 @@ from rnnkit.metrics.classification import accuracy, f1_score
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.models.pooled_regressor import PooledRegressor
 from rnnkit.tasks.base import Task
+from rnnkit.tasks.explaining import (
+    ExplainInput,
+    series_classifier_input,
+    series_regressor_input,
+)
 from rnnkit.tasks.sentiment import SentimentData, SentimentTask
 
 STATE_FILE = "arrays_task.json"
@@ -115,6 +124,7 @@ class ArrayTask(Task):
     monitor: ClassVar[str] = "loss"
     monitor_mode: ClassVar[str] = "min"
     capabilities: ClassVar[frozenset[str]] = frozenset({"evaluate", "predict"})
+    serve_input: ClassVar[str] = "series"  # rnnkit serve takes JSON arrays too
 
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
@@ -339,6 +349,19 @@ class ArrayTask(Task):
         """``rnnkit predict``'s INPUTs as sequences ``(T, F)`` (module docs)."""
         return [parse_series(text, f"INPUT {i + 1}") for i, text in enumerate(inputs)]
 
+    def export_info(self) -> dict[str, Any]:
+        """How a raw sequence ``(T, F)`` becomes the exported graph's ``inputs``."""
+        normalised = self.mean is not None and self.std is not None
+        steps = "(x - mean) / std per feature -> " if normalised else ""
+        return {
+            "input": f"sequences (T, {self.num_features}) -> {steps}inputs (B, T, "
+            f"{self.num_features}) zero-padded, lengths (B,)",
+            "features": self.num_features,
+            "normalize": self.cfg.data.normalize,
+            "mean": None if self.mean is None else [float(v) for v in self.mean],
+            "std": None if self.std is None else [float(v) for v in self.std],
+        }
+
 
 # ----------------------------------------------------------------------------- classification
 
@@ -348,6 +371,9 @@ class ArrayClassificationTask(ArrayTask):
 
     name: ClassVar[str] = "array_classification"
     DataConfig: ClassVar[type] = ArrayData
+    capabilities: ClassVar[frozenset[str]] = frozenset({"evaluate", "predict", "explain", "export"})
+    explain_help: ClassVar[str] = "val:INDEX (or train:INDEX, test:INDEX): that sequence"
+    explain_reads_splits: ClassVar[bool] = True
 
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
@@ -401,6 +427,20 @@ class ArrayClassificationTask(ArrayTask):
         m: Any = model
         return m.probabilities(y)
 
+    @property
+    def label_names(self) -> list[Any]:
+        """The classes as Python values (what ``rnnkit export`` and ``serve`` list)."""
+        return self.classes.tolist()
+
+    def explain_input(self, model: nn.Module, spec: str) -> ExplainInput:
+        """IG of the predicted class's logit over the normalised features of the sequence
+        ``split:INDEX`` (in-memory runs hold no test split: ``val:INDEX``)."""
+        return series_classifier_input(self, model, spec, self.classes.tolist())
+
+    def export_info(self) -> dict[str, Any]:
+        """:meth:`ArrayTask.export_info` and the classes (the graph's probability columns)."""
+        return {**super().export_info(), "classes": self.classes.tolist()}
+
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         y = self._targets_of(split)
@@ -443,6 +483,9 @@ class ArrayRegressionTask(ArrayTask):
 
     name: ClassVar[str] = "array_regression"
     DataConfig: ClassVar[type] = ArrayRegressionData
+    capabilities: ClassVar[frozenset[str]] = frozenset({"evaluate", "predict", "explain", "export"})
+    explain_help: ClassVar[str] = "val:INDEX (or train:INDEX, test:INDEX): that sequence"
+    explain_reads_splits: ClassVar[bool] = True
 
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
@@ -496,6 +539,20 @@ class ArrayRegressionTask(ArrayTask):
             num_outputs=self.num_outputs,
             input_size=self.num_features,
         )
+
+    def explain_input(self, model: nn.Module, spec: str) -> ExplainInput:
+        """IG of the first predicted value (scaled) over the normalised features of the
+        sequence ``split:INDEX``; the report shows the prediction in the targets' units."""
+        return series_regressor_input(self, model, spec, self.decode)
+
+    def export_info(self) -> dict[str, Any]:
+        """:meth:`ArrayTask.export_info` and how the graph's ``outputs`` become values."""
+        return {
+            **super().export_info(),
+            "outputs": "values = outputs * y_std + y_mean (per output)",
+            "y_mean": [float(v) for v in self.y_mean],
+            "y_std": [float(v) for v in self.y_std],
+        }
 
     def predict_values(self, model: nn.Module, sequences: list[np.ndarray]) -> np.ndarray:
         """Predictions in the targets' units: ``(N,)`` if fitted on ``(N,)`` targets, else
@@ -563,10 +620,7 @@ class ArrayTextTask(SentimentTask):
     name = "array_text"
     DataConfig = ArrayTextData
     # no anchor: the sentiment task's __init__ sets self.anchor = None for any data but its
-    # built-in set. explain is not declared yet (the sentiment task's works on these runs,
-    # but is not covered by a test of this task): the Task default refuses it.
-    capabilities = frozenset({"evaluate", "predict"})
-    explain_input = Task.explain_input
+    # built-in set. explain and export are the sentiment task's.
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)

@@ -230,6 +230,45 @@ def series_classifier_input(
     )
 
 
+def series_regressor_input(
+    task: Any, model: nn.Module, spec: str, decode: Callable[[Any], Any] | None = None
+) -> ExplainInput:
+    """A whole-sequence regressor (``(B, T, F), lengths -> (B, K)``): IG of its first
+    output (the model's units) over the features of each time step, zero baseline.
+    ``decode`` (``(1, K)`` array -> ``(1, K)``) shows the prediction in the targets' units."""
+    x, lengths, batch, row = series_example(task, model, spec)
+
+    def fn(inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return model(inputs, lengths)[:, 0]  # (N,)
+
+    with torch.no_grad():
+        y = model(x, lengths).double().cpu().numpy()  # (1, K)
+    truth = None if batch.targets is None else batch.targets[row : row + 1].double().cpu().numpy()
+    units = "model units"
+    if decode is not None:
+        y, truth = decode(y), None if truth is None else decode(truth.reshape(1, -1))
+        units = "target units"
+
+    def show(a: Any) -> str:
+        return ", ".join(f"{float(v):.4g}" for v in a[0, :6]) + (", ..." if a.shape[1] > 6 else "")
+
+    actual = "" if truth is None else f"; actual {show(truth)}"
+    T = x.shape[1]
+    return ExplainInput(
+        fn=fn,
+        x=x,
+        baseline=torch.zeros_like(x),
+        extra=(lengths,),
+        run=lambda: model(x, lengths),
+        prediction=f"{show(y)} ({units}){actual}",
+        target="the first predicted value (scaled units)",
+        baseline_desc="zeros (the training mean after scaling)",
+        step_kind="time step",
+        step_labels=[str(t) for t in range(T)],
+        series=x[0].cpu(),
+    )
+
+
 def forecaster_input(task: Any, model: nn.Module, spec: str, scaler: Any = None) -> ExplainInput:
     """A forecaster: IG of the first forecast value over the scaled context window.
     ``scaler`` (``inverse``) shows the forecast in the data's units."""
