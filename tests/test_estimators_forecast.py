@@ -179,3 +179,12 @@ def test_the_task_trains_from_an_npz_file_of_series(tmp_path, capsys):
     np.savez(tmp_path / "two.npz", x_0=np.zeros((30, 2)))
     assert main(["forecast", str(run.run_dir), "--data", str(tmp_path / "two.npz")]) == 2
     assert "series of 2 value(s) per step; the model forecasts 1 (y)" in capsys.readouterr().err
+
+
+def test_val_fraction_0_validates_on_the_training_windows():
+    X = np.stack([_wave(20, p) for p in (0.0, 1.0)])  # (2, 20)
+    fc = Forecaster(**{**TINY, "context": 4, "horizon": 1}, epochs=2, val_fraction=0.0).fit(X)
+    assert "val = train (data.val_fraction=0)" in fc.report_["data"]
+    assert fc.predict(X).shape == (2, 1)
+    # horizon 1: y may be one next value per series
+    assert fc.score(X[:, :-1], X[:, -1]) == pytest.approx(fc.score(X[:, :-1], X[:, -1:]))

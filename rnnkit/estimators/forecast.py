@@ -56,9 +56,11 @@ class Forecaster(SequenceEstimatorBase):
         context: L, steps the model reads before each forecast origin.
         horizon: H, values forecast per origin.
         val_fraction: the last part of each series validates (early stopping, the best
-            epoch); it must hold at least ``horizon`` steps.
-        scaling: standard | minmax | none, fitted on the training parts.
-        transform: log | none (log needs positive values).
+            epoch); it must hold at least ``horizon`` steps. 0: the training windows
+            validate.
+        scaling: standard | minmax | none, fitted on the training parts. (The task's
+            ``data.transform`` is not a parameter: scikit-learn reads an attribute named
+            ``transform`` as a transformer's method; take the log of the series first.)
         seasonality: season length m (MASE, seasonal naive, ``residual="seasonal"``); 0 = 1.
         stride: steps between training windows.
 
@@ -71,7 +73,7 @@ class Forecaster(SequenceEstimatorBase):
 
     task_name: ClassVar[str] = "array_forecast"
     data_keys: ClassVar[tuple[str, ...]] = (
-        "context", "horizon", "val_fraction", "scaling", "transform", "seasonality", "stride",
+        "context", "horizon", "val_fraction", "scaling", "seasonality", "stride",
     )  # fmt: skip
     model_keys: ClassVar[tuple[str, ...]] = ("output", "residual")
 
@@ -107,7 +109,6 @@ class Forecaster(SequenceEstimatorBase):
         horizon: int = 12,
         val_fraction: float = 0.1,
         scaling: str = "standard",
-        transform: str = "none",
         seasonality: int = 0,
         stride: int = 1,
         seed: int = 0,
@@ -219,6 +220,8 @@ class Forecaster(SequenceEstimatorBase):
         else:
             actual = np.asarray(y, dtype=np.float64)
             shape = self._shaped(pred, single).shape
+            if shape == (len(rows), 1) and actual.shape == (len(rows),):
+                actual = actual[:, None]  # horizon 1: one next value per series
             if actual.shape != shape:
                 raise RnnkitError(
                     f"y has shape {actual.shape}; expected the forecasts' shape {shape} (the "

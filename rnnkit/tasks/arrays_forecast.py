@@ -12,7 +12,8 @@ Data: ``data.source = memory:KEY`` (arrays handed over by the estimator, see
 ``x`` with ``lengths``). Unless ``data.keep_series`` is off the series are saved in the run
 directory (``series.npz``), so that ``rnnkit evaluate``, ``rnnkit forecast`` and ``rnnkit
 explain`` read them again. Splits are chronological per series as for ``forecast``; the
-test part is 0 by default (``data.test_fraction``).
+test part is 0 by default (``data.test_fraction``), and with ``data.val_fraction = 0`` the
+training windows validate.
 """
 
 from __future__ import annotations
@@ -112,6 +113,17 @@ class ArrayForecastTask(ForecastTask):
     def restore(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         super().restore(run_dir)
+
+    def _attach(self, data: SeriesData) -> None:
+        """The forecast task's windows; with ``data.val_fraction = 0`` the training windows
+        validate (early stopping and the best epoch), as the report's data line says."""
+        super()._attach(data)
+        if self.cfg.data.val_fraction == 0 and len(self.splits["val"].windows) == 0:
+            self.splits["val"] = self.splits["train"]
+
+    def describe_data(self) -> str:
+        note = "; val = train (data.val_fraction=0)" if self.cfg.data.val_fraction == 0 else ""
+        return super().describe_data() + note
 
     def release_data(self) -> None:
         """Drop the series and windows held in memory (a fitted estimator keeps only what
