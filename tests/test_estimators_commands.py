@@ -18,6 +18,7 @@ from rnnkit.deploy.server import create_app
 from rnnkit.estimators import SequenceClassifier, SequenceRegressor, TextClassifier
 from rnnkit.tools.cli import main
 
+
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Tiny models step many times faster on one thread on a shared, loaded machine."""

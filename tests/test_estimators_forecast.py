@@ -18,6 +18,7 @@ from rnnkit.estimators import Forecaster, load
 from rnnkit.tasks.resolve import default_config
 from rnnkit.tools.cli import main
 
+
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Tiny models step many times faster on one thread on a shared, loaded machine."""

@@ -15,6 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from rnnkit.estimators import Forecaster, SequenceClassifier, SequenceRegressor
 
+
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Tiny models step many times faster on one thread on a shared, loaded machine."""
