@@ -4,6 +4,7 @@ and ``serve`` (JSON arrays in, the estimator's predictions out; torch and ONNX e
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -135,3 +136,17 @@ def test_serve_takes_json_arrays_and_answers_the_estimators_predictions(runs, na
                                    atol=1e-4)  # fmt: skip
     bad = client.post("/predict", json={"inputs": [[1.0, 2.0]]})  # one feature, not two
     assert bad.status_code == 400 and "expected 2 features per step" in bad.json()["error"]
+
+
+@pytest.mark.parametrize("task", ["array_classification", "array_forecast"])
+def test_training_from_a_file_without_a_test_split_finishes(task, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 30))
+    np.savez(tmp_path / "d.npz", x=x, y=(x.mean(1) > 0).astype(int))
+    extra = ["--set", "data.context=4", "--set", "data.horizon=2"] * (task == "array_forecast")
+    argv = ["train", task, "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "r"),
+            "--set", "train.epochs=1", "--set", "model.hidden_size=4", *extra]  # fmt: skip
+    assert main(argv) == 0
+    assert "test: no test split" in capsys.readouterr().out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["test"] is None and report["best_epoch"] == 1

@@ -413,10 +413,11 @@ def fit(
         else:  # no epoch had a finite validation metric: keep the last weights
             runs.save_weights(model, run_dir / runs.WEIGHTS)
         final_test = final_test and dist.is_main  # rank 0 reports; the others get its report
-        test = evaluate_split(task, model, "test") if final_test else None
+        no_test = final_test and task.split_size("test") == 0  # e.g. data.test_fraction=0
+        test = evaluate_split(task, model, "test") if final_test and not no_test else None
         report = build_report(
             task, state, test, monitor=monitor, mode=mode, device=device,
-            wall_time_s=session.wall_time(), baselines=final_test,
+            wall_time_s=session.wall_time(), baselines=final_test and not no_test,
         )  # fmt: skip
         if dist.enabled:
             report["distributed"] = {"world_size": dist.world_size, "backend": dist.backend}
@@ -427,6 +428,8 @@ def fit(
         say(f"data: {report['data']}")
         if test is not None:
             say("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
+        elif no_test:
+            say("test: no test split (the data holds none); report.json has no test metrics")
         for name, scores in report["baselines"].items():
             shown = [f"{k} {v:.4f}" for k, v in scores.items() if k in (test or {})]
             say(f"baseline {name}: " + ("  ".join(shown) or scores.get("note", "")))
