@@ -199,12 +199,26 @@ def read_config(run_dir: str | Path) -> RunConfig:
 # ----------------------------------------------------------------------------- files
 
 
-def save_weights(model: nn.Module, path: str | Path) -> None:
-    """Write ``model``'s weights to ``path`` as safetensors, atomically (tied weights ok)."""
+def save_weights(model: nn.Module, path: str | Path, epoch: int | None = None) -> None:
+    """Write ``model``'s weights to ``path`` as safetensors, atomically (tied weights ok);
+    ``epoch``, the epoch they are from, goes into the file's metadata."""
     from safetensors.torch import save_model
 
+    metadata = {"format": "pt"} | ({"epoch": str(epoch)} if epoch is not None else {})
     with atomic_path(path) as tmp:
-        save_model(model, str(tmp), metadata={"format": "pt"})
+        save_model(model, str(tmp), metadata=metadata)
+
+
+def weights_epoch(path: str | Path) -> int | None:
+    """The epoch whose weights the safetensors file ``path`` holds (its metadata), or None
+    when unknown (no such file, a file without it, an unreadable one)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return int((f.metadata() or {})["epoch"])
+    except Exception:  # noqa: BLE001 (missing, damaged or older: the readers name those)
+        return None
 
 
 def load_weights(model: nn.Module, path: str | Path) -> None:

@@ -167,6 +167,12 @@ BAD = [
     (["export", "DATA/none"], ["DATA/none"]),
     # a search whose study directory would be the run
     (["tune", "sentiment", "--out", "RUN", "--trials", "1"], ["is a run directory"]),
+    # the commands that read no run: their bad inputs never reach one either
+    (["diagnose", "--out", "RUN/config.yaml", "--steps", "0"], ["--out must name a .png"]),
+    (["diagnose", "--cells", "nope", "--out", "RUN/g.png"], ["--cells", "nope"]),
+    (["diagnose", "--length", "1", "--out", "RUN/g.png"], ["--length must be at least 2"]),
+    (["data", "list", "--task", "nope"], ["--task 'nope'"]),
+    (["info", "--bogus"], ["unrecognized arguments: --bogus"]),
 ]  # fmt: skip
 
 
@@ -309,6 +315,38 @@ def test_resume_names_a_damaged_file_in_one_line(
     argv = ["train", "sentiment", "--out", run, "--resume", "--data", data / "reviews.csv"]
     assert_one_line(*call(argv + ["--epochs", "3"], capsys), *needles)
     assert digest(run) == before
+
+
+def test_weights_of_an_epoch_the_checkpoint_never_reached_are_not_kept_as_the_best(
+    finished, data, tmp_path, capsys
+):
+    """What a run killed after epoch 3's best weights went in place, before its
+    checkpoint, leaves (here: the weights zeroed, marked epoch 3). The resume redoes epoch
+    3 and chooses the best again from there, so the weights file and the report agree;
+    with no epoch left to train it is refused, changing nothing."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from rnnkit.runs import weights_epoch
+
+    run = copy_of(finished, tmp_path)
+    assert weights_epoch(run / "model.safetensors") in (1, 2)
+    zeros = {k: torch.zeros_like(v) for k, v in load_file(run / "model.safetensors").items()}
+    save_file(zeros, run / "model.safetensors", metadata={"format": "pt", "epoch": "3"})
+    before = digest(run)
+    argv = ["train", "sentiment", "--out", run, "--resume", "--data", data / "reviews.csv", *TINY]
+    assert_one_line(*call([*argv, "--epochs", "2"], capsys), f"cannot resume {run}: "
+                    "model.safetensors holds the weights of epoch 3, which the checkpoint "
+                    "(epoch 2) never reached", "resume with --epochs 3 or more")  # fmt: skip
+    assert digest(run) == before
+    code, err = call([*argv, "train.lr=1e-9", "--epochs", "3"], capsys)  # TINY's --set
+    assert code == 0, err
+    assert "the best epoch is chosen again from epoch 3 on" in err
+    report = json.loads((run / "report.json").read_text(encoding="utf-8"))
+    assert report["best_epoch"] == weights_epoch(run / "model.safetensors") == 3
+    assert any(v.abs().sum() > 0 for v in load_file(run / "model.safetensors").values())
 
 
 def test_a_torn_last_metrics_line_is_noted_and_repaired_on_resume(finished, data, tmp_path, capsys):

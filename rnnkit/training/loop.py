@@ -378,6 +378,7 @@ def fit(
                     run_dir / runs.CHECKPOINT, model, optimizer, schedule, generator
                 )
             state.rows = runs.rows_up_to(run_dir, state.epoch)
+            _forget_lost_best(run_dir, state, cfg.train.epochs, dist.is_main)
             if state.stopped == "early_stopping":
                 say(f"resuming {run_dir}: training had stopped early; evaluating the best epoch")
             else:
@@ -411,7 +412,7 @@ def fit(
         if (run_dir / runs.WEIGHTS).is_file():
             runs.load_weights(model, run_dir / runs.WEIGHTS)
         else:  # no epoch had a finite validation metric: keep the last weights
-            runs.save_weights(model, run_dir / runs.WEIGHTS)
+            runs.save_weights(model, run_dir / runs.WEIGHTS, epoch=state.epoch)
         final_test = final_test and dist.is_main  # rank 0 reports; the others get its report
         no_test = final_test and task.split_size("test") == 0  # e.g. data.test_fraction=0
         test = evaluate_split(task, model, "test") if final_test and not no_test else None
@@ -437,6 +438,30 @@ def fit(
             say(report["verdict"])
         session.call("on_fit_end", report)
         return report
+
+
+def _forget_lost_best(run_dir: Path, state: TrainState, epochs: int, is_main: bool) -> None:
+    """On a resume, weights of an epoch after the checkpoint's (a run killed after that
+    epoch's best weights went in place, before its checkpoint) are from an epoch that is
+    redone: the best is chosen again from there, so the weights file and the report agree
+    on the best epoch. With no epoch left to train the resume is refused in one line."""
+    lost = runs.weights_epoch(run_dir / runs.WEIGHTS) if is_main else None
+    lost = distributed.broadcast_object(lost)  # every rank decides the same
+    if lost is None or lost <= state.epoch:
+        return
+    what = (
+        f"{runs.WEIGHTS} holds the weights of epoch {lost}, which the checkpoint (epoch "
+        f"{state.epoch}) never reached (the run was stopped between the two)"
+    )
+    if state.stopped == "early_stopping" or state.epoch >= epochs:
+        raise RnnkitError(
+            f"cannot resume {run_dir}: {what}, and no epoch is left to train; resume with "
+            f"--epochs {lost} or more"
+        )
+    if is_main:
+        print(f"note: {what}; the best epoch is chosen again from epoch {state.epoch + 1} on",
+              file=sys.stderr)  # fmt: skip
+    state.best = None
 
 
 def _record_data(task: Task, run_dir: Path, *, resume: bool, is_main: bool) -> None:
@@ -483,7 +508,7 @@ def _train(session: Session) -> None:
             )
         if is_better(val[monitor], state.best, session.mode) or breaks_tie(val, state, monitor):
             state.best, state.best_epoch, state.bad_epochs = val[monitor], epoch, 0
-            runs.save_weights(model, session.run_dir / runs.WEIGHTS)
+            runs.save_weights(model, session.run_dir / runs.WEIGHTS, epoch=epoch)
         else:
             state.bad_epochs += 1
         session.schedule.epoch_end(val[monitor])
