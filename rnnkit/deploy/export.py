@@ -16,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -247,6 +248,27 @@ def _sequence_model_writer() -> tuple[type[SequenceModel], Writer[SequenceModel]
     return SequenceModel, Writer(write_sequence_model, example, reference)
 
 
+def _convlstm_writer(spatial_dims: int) -> tuple[type, Writer]:
+    """The writer of ``ConvLSTM1d`` (``spatial_dims=1``) or ``ConvLSTM2d`` layers."""
+    from rnnkit.deploy.convlstm import write_convlstm
+    from rnnkit.layers.convlstm import ConvLSTM1d, ConvLSTM2d
+
+    def example(model: nn.Module, B: int, T: int, gen: torch.Generator) -> dict[str, np.ndarray]:
+        space = (6,) if model.spatial_dims == 1 else (4, 5)
+        x = torch.randn(B, T, model.in_channels, *space, generator=gen)
+        x = x if model.batch_first else x.transpose(0, 1)
+        return {"inputs": x.numpy(), "lengths": _ragged(B, T, gen).numpy()}
+
+    @torch.no_grad()
+    def reference(model: nn.Module, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        x, lengths = torch.as_tensor(feeds["inputs"]), torch.as_tensor(feeds["lengths"])
+        out, (h_n, c_n) = model(x, lengths=lengths)
+        return {"output": out.numpy(), "h_n": h_n.numpy(), "c_n": c_n.numpy()}
+
+    layer = ConvLSTM1d if spatial_dims == 1 else ConvLSTM2d
+    return layer, Writer(write_convlstm, example, reference)
+
+
 # model classes the exporter knows, resolved lazily (first match by isinstance wins)
 WRITERS: list[Callable[[], tuple[type[nn.Module], Writer[Any]]]] = [
     _pooled_regressor_writer,  # before its base class, SequenceClassifier
@@ -255,6 +277,8 @@ WRITERS: list[Callable[[], tuple[type[nn.Module], Writer[Any]]]] = [
     _language_model_writer,
     _forecaster_writer,
     _sequence_model_writer,
+    partial(_convlstm_writer, 1),
+    partial(_convlstm_writer, 2),
 ]
 
 
