@@ -165,3 +165,31 @@ def test_to_fp32_keeps_packed_sequences_and_float64():
     )
     assert state[0] is wide and state[1][0].dtype == torch.float32
     assert state[2]["n"].dtype == torch.int64
+
+
+def test_checkpoint_keeps_the_gradient_scalers_state(tmp_path):
+    # fp16 runs on CUDA only; the scaler's state round trip is device independent
+    from rnnkit.config import TrainConfig
+    from rnnkit.training.checkpoint import TrainState, load_checkpoint, save_checkpoint
+    from rnnkit.training.optim import make_optimizer, make_scheduler
+
+    def parts():
+        torch.manual_seed(0)
+        model = nn.Linear(3, 2)
+        optimizer = make_optimizer(model, TrainConfig())
+        return model, optimizer, make_scheduler(optimizer, TrainConfig(), 4)
+
+    model, optimizer, schedule = parts()
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=3)
+    scaler._lazy_init_scale_growth_tracker(torch.device("cpu"))
+    scaler.update(new_scale=96.0)  # as after overflows had backed it off
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, model, optimizer, schedule, torch.Generator(), TrainState(), scaler)
+    fresh = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=3)
+    load_checkpoint(path, *parts(), torch.Generator(), fresh)
+    assert fresh.get_scale() == 96.0 and fresh.get_growth_interval() == 3
+    # a checkpoint without a scaler (fp32 / bf16 runs) leaves the scaler at its default
+    save_checkpoint(path, model, optimizer, schedule, torch.Generator(), TrainState())
+    other = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    load_checkpoint(path, *parts(), torch.Generator(), other)
+    assert other.get_scale() == 1024.0

@@ -47,8 +47,10 @@ def save_checkpoint(
     schedule: Schedule,
     generator: torch.Generator,
     state: TrainState,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> None:
-    """Write ``checkpoint.pt`` atomically: everything needed to continue exactly."""
+    """Write ``checkpoint.pt`` atomically: everything needed to continue exactly (with
+    ``train.precision=fp16`` the gradient scaler's scale and growth counter too)."""
     ckpt = {
         "version": CHECKPOINT_VERSION,
         "model": model.state_dict(),
@@ -58,6 +60,8 @@ def save_checkpoint(
         "rng": rng_state(),
         "state": {k: v for k, v in vars(state).items() if k != "rows"},
     }
+    if scaler is not None:
+        ckpt["scaler"] = scaler.state_dict()
     from rnnkit.io import atomic_path
 
     with atomic_path(path) as tmp:
@@ -70,8 +74,13 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer,
     schedule: Schedule,
     generator: torch.Generator,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> TrainState:
-    """Restore what :func:`save_checkpoint` wrote; returns the loop's counters."""
+    """Restore what :func:`save_checkpoint` wrote; returns the loop's counters.
+
+    ``scaler`` (fp16) takes the saved scale when the checkpoint has one; a checkpoint of
+    an fp32/bf16 run (or of an rnnkit before the scaler was saved) leaves it at its
+    default scale."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 (any unpickling failure means a bad file)
@@ -90,6 +99,8 @@ def load_checkpoint(
     schedule.load_state_dict(ckpt["schedule"])
     generator.set_state(ckpt["generator"])
     set_rng_state(ckpt["rng"])
+    if scaler is not None and "scaler" in ckpt:
+        scaler.load_state_dict(ckpt["scaler"])
     return TrainState(**ckpt["state"])
 
 

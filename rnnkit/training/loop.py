@@ -375,8 +375,9 @@ def fit(
 
             with rundir.naming_config_changes(run_dir, to_dict(cfg)):  # a misfit names keys
                 state = load_checkpoint(
-                    run_dir / runs.CHECKPOINT, model, optimizer, schedule, generator
-                )
+                    run_dir / runs.CHECKPOINT, model, optimizer, schedule, generator,
+                    precision.scaler,
+                )  # fmt: skip
             state.rows = runs.rows_up_to(run_dir, state.epoch)
             _forget_lost_best(run_dir, state, cfg.train.epochs, dist.is_main)
             if state.stopped == "early_stopping":
@@ -544,7 +545,7 @@ def _train(session: Session) -> None:
         shown = {f"val_{monitor}": f"{val[monitor]:.4f}"}
         save_checkpoint(
             session.run_dir / runs.CHECKPOINT, model, session.optimizer, session.schedule,
-            session.generator, state,
+            session.generator, state, session.precision.scaler,
         )  # fmt: skip
         session.say(epoch_line(row, cfg.epochs, monitor))
         if state.stopped == "early_stopping":
