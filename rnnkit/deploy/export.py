@@ -29,6 +29,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.io import write_atomic, write_json
 
 if TYPE_CHECKING:
+    from rnnkit.deploy.convlstm import ConvLSTM
     from rnnkit.models.classifier import SequenceClassifier
     from rnnkit.models.forecaster import Forecaster
     from rnnkit.models.language_model import LanguageModel
@@ -248,24 +249,24 @@ def _sequence_model_writer() -> tuple[type[SequenceModel], Writer[SequenceModel]
     return SequenceModel, Writer(write_sequence_model, example, reference)
 
 
-def _convlstm_writer(spatial_dims: int) -> tuple[type, Writer]:
+def _convlstm_writer(spatial_dims: int) -> tuple[type[ConvLSTM], Writer[ConvLSTM]]:
     """The writer of ``ConvLSTM1d`` (``spatial_dims=1``) or ``ConvLSTM2d`` layers."""
     from rnnkit.deploy.convlstm import write_convlstm
     from rnnkit.layers.convlstm import ConvLSTM1d, ConvLSTM2d
 
-    def example(model: nn.Module, B: int, T: int, gen: torch.Generator) -> dict[str, np.ndarray]:
+    def example(model: ConvLSTM, B: int, T: int, gen: torch.Generator) -> dict[str, np.ndarray]:
         space = (6,) if model.spatial_dims == 1 else (4, 5)
         x = torch.randn(B, T, model.in_channels, *space, generator=gen)
         x = x if model.batch_first else x.transpose(0, 1)
         return {"inputs": x.numpy(), "lengths": _ragged(B, T, gen).numpy()}
 
     @torch.no_grad()
-    def reference(model: nn.Module, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def reference(model: ConvLSTM, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         x, lengths = torch.as_tensor(feeds["inputs"]), torch.as_tensor(feeds["lengths"])
         out, (h_n, c_n) = model(x, lengths=lengths)
         return {"output": out.numpy(), "h_n": h_n.numpy(), "c_n": c_n.numpy()}
 
-    layer = ConvLSTM1d if spatial_dims == 1 else ConvLSTM2d
+    layer: type[ConvLSTM] = ConvLSTM1d if spatial_dims == 1 else ConvLSTM2d
     return layer, Writer(write_convlstm, example, reference)
 
 
