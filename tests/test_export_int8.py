@@ -76,3 +76,19 @@ def test_int8_out_and_existing_files(run, tmp_path, capsys):
     assert read_metadata(out)["int8"]["int8_bytes"] > 0
     assert main(["export", str(run.run_dir), "--int8", "--out", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_an_int8_onnx_model_runs_the_tasks_own_predict_in_python(run):
+    """docs/deploy.md: ``OnnxModel(run.model, int8=True)`` stands in for ``run.model`` in
+    ``run.task.predict`` (tokenising included) and gives the float model's classes."""
+    from rnnkit.deploy.engine import OnnxModel
+
+    int8 = OnnxModel(run.model, int8=True)
+    assert int8.parity <= 1e-5  # the float32 graph was checked against the model first
+    texts = ["a joy film 3", "boring movie 7", "a joy film 12 boring"]
+    got, want = run.task.predict(int8, texts), run.task.predict(run.model, texts)
+    assert [g["label"] for g in got] == [w["label"] for w in want]
+    for g, w in zip(got, want, strict=True):
+        assert g["probabilities"] != w["probabilities"]  # int8 weights: not the same numbers
+        for label, p in w["probabilities"].items():
+            assert g["probabilities"][label] == pytest.approx(p, abs=0.05)
