@@ -40,7 +40,7 @@ class OnnxModel(nn.Module):
 
         ort = require_onnxruntime()
         self.model: Any = model  # its own methods (probabilities ...) are called
-        proto, self.io = export_model(model)
+        proto, self.io = export_model(model, for_int8=int8)
         self.parity = check_parity(model, writer_for(model), proto)
         if not self.parity <= TOLERANCE:
             raise RnnkitError(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -325,13 +326,21 @@ def check_parity(
     return max(float(np.abs(got[name] - value).max()) for name, value in expected.items())
 
 
-def export_model(model: nn.Module) -> tuple[Any, dict[str, Any]]:
-    """``(onnx.ModelProto, io)`` of a model in eval mode (see :class:`Writer`)."""
+def export_model(model: nn.Module, *, for_int8: bool = False) -> tuple[Any, dict[str, Any]]:
+    """``(onnx.ModelProto, io)`` of a model in eval mode (see :class:`Writer`).
+
+    ``for_int8=True`` writes the graph that int8 quantisation is given: GRU and Elman
+    stacks as ``Scan`` loops of MatMuls (:func:`rnnkit.deploy.recurrent.for_int8`), the same
+    function in a form whose weights ONNX Runtime can quantise.
+    """
+    from rnnkit.deploy import recurrent
+
     require_onnx()
     was_training = model.training
     model.eval()
     try:
-        return writer_for(model).write(model)
+        with recurrent.for_int8() if for_int8 else nullcontext():
+            return writer_for(model).write(model)
     finally:
         model.train(was_training)
 
@@ -380,7 +389,7 @@ def export_run(
     get_task_class(runs.read_config(run_dir).task).require("export", "rnnkit export")
     run = load(run_dir)
     writer = writer_for(run.model)
-    proto, io = export_model(run.model)
+    proto, io = export_model(run.model, for_int8=int8)
     diff = check_parity(run.model, writer, proto)
     if not diff <= TOLERANCE:
         raise RnnkitError(

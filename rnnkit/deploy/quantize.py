@@ -10,7 +10,9 @@ and cannot do with rnnkit's graphs (onnxruntime 1.17 - 1.22):
   recurrent matrices of LSTM / GRU / RNN with options or ``proj_size``);
 * ``Gather`` of an embedding table stores the table in int8;
 * ``GRU`` and ``RNN`` operators are **not** quantised (ONNX Runtime has no int8 kernel
-  for them): their weights stay float32, and the report lists them as ``kept_float32``.
+  for them). ``rnnkit export --int8`` therefore writes GRU and Elman stacks as ``Scan``
+  loops of MatMuls (``export_model(model, for_int8=True)``), whose weights are then all
+  int8; a graph that still holds a float32 weight lists it under ``kept_float32``.
 
 The report (the metadata's ``int8`` entry) gives both file sizes, the operators
 quantised and kept, and the change on the task's test split: accuracy when the output is

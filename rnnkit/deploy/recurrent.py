@@ -15,10 +15,18 @@ torch is only the layout of the weights:
 
 Layers are chained one operator per layer (both directions inside it). Dropout between
 layers is a training-time operation and is absent from the exported graph.
+
+Under :func:`for_int8` (``rnnkit export --int8``) GRU and Elman stacks are written as
+``Scan`` loops of MatMuls instead (:mod:`rnnkit.deploy.scan`): ONNX Runtime quantises the
+weights of MatMul and of its LSTM operator, but has no int8 kernel for GRU or RNN, whose
+weights would stay float32. The Scan graph computes the same function.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol, cast
 
 import torch
@@ -32,6 +40,21 @@ _GATE_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN_TANH": [0], "RNN_REL
 _OP = {"LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "RNN", "RNN_RELU": "RNN"}
 # eval-time options that change the cell's math (dropouts are training-only)
 _EVAL_OPTIONS = ("layer_norm", "peephole", "zoneout")
+# written as Scan loops of MatMuls for int8: ONNX Runtime has no int8 GRU or RNN kernel
+_INT8_AS_SCAN = ("GRU", "RNN_TANH", "RNN_RELU")
+_for_int8: ContextVar[bool] = ContextVar("rnnkit_onnx_for_int8", default=False)
+
+
+@contextmanager
+def for_int8() -> Iterator[None]:
+    """Within this block, :func:`write_stack` writes GRU and Elman stacks as ``Scan`` loops
+    whose MatMuls ONNX Runtime's dynamic quantisation turns into int8 (its ``GRU`` / ``RNN``
+    operators have no int8 kernel and would keep float32 weights)."""
+    token = _for_int8.set(True)
+    try:
+        yield
+    finally:
+        _for_int8.reset(token)
 
 
 class StackLike(Protocol):
@@ -118,7 +141,8 @@ def write_stack(
     """Append the recurrent ``stack`` (rnnkit's or torch.nn's layers) to ``g``.
 
     RNN / LSTM / GRU without eval-time options become ONNX's own operators; the other
-    families and options become ``Scan`` loops (:mod:`rnnkit.deploy.scan`).
+    families and options become ``Scan`` loops (:mod:`rnnkit.deploy.scan`), and so do GRU
+    and RNN stacks inside :func:`for_int8`.
 
     Args:
         g: the graph under construction.
@@ -134,7 +158,8 @@ def write_stack(
         direction's at step 0 (as ``h_n`` of the top layer, directions side by side);
         and the final states in torch's layout, ``[h_n]`` or ``[h_n, c_n]``.
     """
-    if supported(stack) is not None:
+    as_scan = _for_int8.get() and getattr(stack, "mode", None) in _INT8_AS_SCAN
+    if as_scan or supported(stack) is not None:
         from rnnkit.deploy.scan import scan_supported, write_scan_stack
 
         reason = scan_supported(stack)
