@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -167,11 +168,11 @@ def _lengths_tensor(name: str, lengths: object, expected: str) -> Tensor:
         if bad:
             raise TypeError(f"{name}: lengths must hold ints ({expected}), got {bad[0]!r} in it")
         return torch.tensor([int(v) for v in lengths], dtype=torch.int64).reshape(len(lengths))
-    if type(lengths).__module__ == "numpy" and hasattr(lengths, "dtype"):
-        if getattr(lengths.dtype, "kind", "") not in ("i", "u"):  # type: ignore[attr-defined]
+    if isinstance(lengths, np.ndarray):
+        if lengths.dtype.kind not in ("i", "u"):
             raise TypeError(
                 f"{name}: lengths must hold integers ({expected}), got a numpy array of "
-                f"dtype {lengths.dtype}"  # type: ignore[attr-defined]
+                f"dtype {lengths.dtype}"
             )
         return torch.as_tensor(lengths).to(torch.int64)
     raise TypeError(f"{name}: lengths must be {expected}, got {type(lengths).__name__}")
