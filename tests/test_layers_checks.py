@@ -83,9 +83,9 @@ X = torch.randn(2, 5, 3)  # (B, T, I) for the batch_first LSTM
             r"every length must be >= 1, got a length of 0",
         ),
         (
-            lambda: LSTM(X, lengths=torch.tensor([5, 4], dtype=torch.int32)),
+            lambda: LSTM(X, lengths=torch.tensor([5.0, 4.0])),
             TypeError,
-            r"lengths must have dtype torch.int64, got torch.int32",
+            r"lengths must hold integers .* got dtype torch.float32",
         ),
         (
             lambda: LSTM(X, lengths=torch.tensor([[5], [4]])),
@@ -97,7 +97,7 @@ X = torch.randn(2, 5, 3)  # (B, T, I) for the batch_first LSTM
             ValueError,
             r"lengths must have shape \(2,\), .* got \(3,\)",
         ),
-        (lambda: LSTM(X, lengths=[5, 4]), TypeError, r"lengths must be a torch.Tensor .* got list"),
+        (lambda: LSTM(X, lengths="5,4"), TypeError, r"lengths must be a tensor or a list"),
         (
             lambda: LSTM(X[0], lengths=torch.tensor([5])),
             ValueError,

@@ -3,6 +3,7 @@ one reversal, the reverse direction within lengths, tracing for every family."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -43,12 +44,26 @@ def _families() -> dict[str, tuple[nn.Module, torch.Tensor]]:
 
 
 BAD_LENGTHS = [
-    ([5, 2], TypeError, r"lengths must be a torch.Tensor of dtype int64 and shape \(2,\)"),
-    (torch.tensor([5, 2], dtype=torch.int32), TypeError, "lengths must have dtype torch.int64"),
+    ("5, 2", TypeError, r"lengths must be a tensor or a list of 2 ints, shape \(2,\), got str"),
+    ([5.0, 2.0], TypeError, r"lengths must hold ints .* got 5.0 in it"),
+    (torch.tensor([5.0, 2.0]), TypeError, r"lengths must hold integers .* got dtype torch.float32"),
+    (torch.tensor([True, True]), TypeError, r"lengths must hold integers .* dtype torch.bool"),
+    ([5, 2, 1], ValueError, r"lengths must have shape \(2,\)"),
     (torch.tensor([5, 2, 1]), ValueError, r"lengths must have shape \(2,\)"),
     (torch.tensor([0, 2]), ValueError, r"every length must be >= 1, .*\[1, 5\]"),
     (torch.tensor([6, 2]), ValueError, r"lengths must not exceed .* T=5, .*\[1, 5\]"),
 ]
+
+
+@pytest.mark.parametrize("family", list(_families()))
+def test_every_family_takes_lengths_in_the_same_forms(family: str) -> None:
+    """A list, a tuple, a numpy array or a tensor of any integer dtype, as
+    ``pack_padded_sequence`` takes them: the same outputs and states as int64 lengths."""
+    layer, x = _families()[family]
+    want = layer(x, lengths=torch.tensor([5, 2]))
+    for lengths in ([5, 2], (5, 2), np.array([5, 2]), torch.tensor([5, 2], dtype=torch.int32)):
+        got = layer(x, lengths=lengths)
+        torch.testing.assert_close(got, want)
 
 
 @pytest.mark.parametrize("family", list(_families()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -114,28 +115,31 @@ def check_like_weight(name: str, arg: str, x: Tensor, weight: Tensor) -> None:
 def check_lengths(
     name: str, lengths: object, batch: int, steps: int, device: torch.device | None = None
 ) -> tuple[Tensor, int, int]:
-    """``lengths``: an int64 tensor ``(B,)`` with values in ``[1, T]``; the same rule and
-    message for every layer family.
+    """``lengths``: ``(B,)`` values in ``[1, T]``, given as a tensor of any integer dtype or
+    a list / tuple / numpy array of ints (as ``pack_padded_sequence`` takes them); the same
+    forms, rule and message for every layer family.
 
     Returns:
-        ``(lengths, min, max)``, ``lengths`` moved to ``device`` if given; the bounds are
-        read once (one device sync) and reused. Under ``torch.export`` the values are
-        symbolic: the exported program checks them when it runs (an assertion in its
-        graph), and the bounds returned are ``(1, T)``, what the check guarantees (the
-        caller keeps ``lengths`` then, see :func:`exporting`).
+        ``(lengths, min, max)``: ``lengths`` as an int64 tensor, moved to ``device`` if
+        given; the bounds are read once (one device sync) and reused. Under
+        ``torch.export`` the values are symbolic: the exported program checks them when it
+        runs (an assertion in its graph), and the bounds returned are ``(1, T)``, what the
+        check guarantees (the caller keeps ``lengths`` then, see :func:`exporting`).
     """
+    expected = f"a tensor or a list of {batch} ints, shape ({batch},)"
     if not isinstance(lengths, Tensor):
+        lengths = _lengths_tensor(name, lengths, expected)
+    if lengths.dtype == torch.bool or lengths.is_floating_point() or lengths.is_complex():
         raise TypeError(
-            f"{name}: lengths must be a torch.Tensor of dtype int64 and shape ({batch},), "
-            f"got {type(lengths).__name__}"
+            f"{name}: lengths must hold integers ({expected}), got dtype {lengths.dtype}"
         )
-    if lengths.dtype != torch.int64:
-        raise TypeError(f"{name}: lengths must have dtype torch.int64, got {lengths.dtype}")
     if tuple(lengths.shape) != (batch,):
         raise ValueError(
             f"{name}: lengths must have shape ({batch},), one length per sequence of the batch, "
             f"got {tuple(lengths.shape)}"
         )
+    if lengths.dtype != torch.int64:
+        lengths = lengths.to(torch.int64)
     if device is not None:
         lengths = lengths.to(device)
     if batch == 0:
@@ -155,6 +159,23 @@ def check_lengths(
             f"{hi} (lengths lie in [1, {steps}])"
         )
     return lengths, lo, hi
+
+
+def _lengths_tensor(name: str, lengths: object, expected: str) -> Tensor:
+    """A list, tuple or numpy array of ints as an int64 tensor; anything else refused."""
+    if isinstance(lengths, list | tuple):
+        bad = [v for v in lengths if isinstance(v, bool) or not isinstance(v, numbers.Integral)]
+        if bad:
+            raise TypeError(f"{name}: lengths must hold ints ({expected}), got {bad[0]!r} in it")
+        return torch.tensor([int(v) for v in lengths], dtype=torch.int64).reshape(len(lengths))
+    if isinstance(lengths, np.ndarray):
+        if lengths.dtype.kind not in ("i", "u"):
+            raise TypeError(
+                f"{name}: lengths must hold integers ({expected}), got a numpy array of "
+                f"dtype {lengths.dtype}"
+            )
+        return torch.as_tensor(lengths).to(torch.int64)
+    raise TypeError(f"{name}: lengths must be {expected}, got {type(lengths).__name__}")
 
 
 def padded_lengths(
