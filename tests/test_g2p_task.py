@@ -7,8 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
-from rnnkit.tasks.g2p import nearest_spelling
+from rnnkit.data.seqvocab import SymbolVocab
+from rnnkit.tasks.g2p import G2PTask, nearest_spelling
+from rnnkit.tasks.resolve import resolve_config
+from rnnkit.tasks.seq2seq import PairBatches
 from rnnkit.tools.cli import main
 
 pytestmark = pytest.mark.one_thread  # tests/conftest.py
@@ -45,6 +49,15 @@ def test_predict_prints_phonemes(g2p_run: Path, capsys: pytest.CaptureFixture[st
     assert row["input"] == "hello"
     assert all(p.isalpha() and p.isupper() for p in row["output"].split())
     assert len(row["attention"][0]) == 5  # one weight per letter
+
+
+def test_translate_command_refuses_a_g2p_run(
+    g2p_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["translate", str(g2p_run), "hello"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: rnnkit translate: a 'g2p' run cannot translate; the tasks that can: translate"
+    )
 
 
 def test_user_pronunciation_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -89,3 +102,39 @@ def test_nearest_spelling_baseline() -> None:
         "cat",
         "zebra",
     ]
+
+
+def test_teacher_forcing_follows_its_linear_schedule_over_the_epochs() -> None:
+    overrides = ["data.teacher_forcing=1.0", "data.teacher_forcing_final=0.4", "train.epochs=4"]
+    task = G2PTask(resolve_config("g2p", overrides=overrides))
+    ratios = []
+    for _ in range(4):
+        task.on_epoch_start(None, "train")  # type: ignore[arg-type]
+        ratios.append(task.teacher_forcing)
+        task.on_epoch_start(None, "val")  # type: ignore[arg-type]  # validation: no step
+    assert ratios == pytest.approx([1.0, 0.8, 0.6, 0.4])
+
+
+def test_training_step_uses_the_schedule_and_label_smoothing() -> None:
+    cfg = resolve_config("g2p", overrides=["data.label_smoothing=0.2", "model.dropout=0"])
+    cfg.model.hidden_size, cfg.model.embedding_dim = 8, 4
+    task = G2PTask(cfg)
+    task.source_vocab = SymbolVocab.fit(["cat", "dog"], split="chars")
+    task.target_vocab = SymbolVocab.fit([("K", "AE", "T"), ("D", "AO", "G")], split="words")
+    torch.manual_seed(0)
+    model = task.build_model()
+    src = task.source_vocab.encode(["cat", "dog"])
+    tgt = task.target_vocab.encode([("K", "AE", "T"), ("D", "AO", "G")])
+    batch = next(iter(PairBatches(src, tgt, batch_size=2)))
+    with torch.no_grad():  # the values, not the gradients
+        logits, _ = model(batch.inputs, batch.lengths, batch.extras["tgt_in"])
+        smoothed = model.loss(logits, batch.targets, label_smoothing=0.2)
+        assert float(task.training_step(model, batch)) == pytest.approx(float(smoothed), abs=1e-6)
+        plain = float(model.loss(logits, batch.targets))
+        assert float(task.loss(model, batch)) == pytest.approx(plain)  # validation: unsmoothed
+        assert abs(plain - float(smoothed)) > 1e-4
+        task.teacher_forcing = 0.0  # the model's own previous argmax from the 2nd step on
+        free = task.training_step(model, batch)
+        own, _ = model(batch.inputs, batch.lengths, batch.extras["tgt_in"], teacher_forcing=0.0)
+        expected = model.loss(own, batch.targets, label_smoothing=0.2)
+        assert float(free) == pytest.approx(float(expected), abs=1e-6)

@@ -78,6 +78,29 @@ def test_beam_of_one_equals_greedy(attention: str, cell: str) -> None:
         assert torch.allclose(a, b, atol=1e-6)
 
 
+@pytest.mark.parametrize("attention", ["bahdanau", "luong"])
+def test_batched_beam_search_equals_each_source_alone(attention: str) -> None:
+    model = make_model(attention, "lstm", layers=2).eval()
+    seqs = [[4, 5, 6, 7, 8], [9, 10], [4, 4, 10, 6]]
+    src, lengths = padded(seqs)
+    src[1, 2:] = 7  # ids at padded positions must not matter
+    batch = model.beam_search(src, lengths, max_length=7, beam_size=3, length_penalty=0.6)
+    for b, seq in enumerate(seqs):
+        alone = model.beam_search(*padded([seq]), max_length=7, beam_size=3, length_penalty=0.6)
+        assert batch.tokens[b] == alone.tokens[0]
+        assert batch.scores[b] == pytest.approx(alone.scores[0], abs=1e-5)
+        assert torch.allclose(batch.attention[b], alone.attention[0], atol=1e-6)
+
+
+def test_length_penalty_changes_which_finished_output_wins() -> None:
+    """alpha 0 ranks by total log p (short outputs win), a large alpha by log p per token."""
+    model = make_model("luong", "gru").eval()
+    src, lengths = padded([[4, 5, 6, 7], [8, 9], [4, 4, 10], [10, 9, 8, 7]])
+    short = model.beam_search(src, lengths, max_length=8, beam_size=4, length_penalty=0.0)
+    long = model.beam_search(src, lengths, max_length=8, beam_size=4, length_penalty=3.0)
+    assert sum(map(len, long.tokens)) > sum(map(len, short.tokens))
+
+
 def test_outputs_stop_at_max_length() -> None:
     model = make_model("luong", "gru").eval()
     with torch.no_grad():

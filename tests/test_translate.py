@@ -103,6 +103,20 @@ def test_predict_prints_a_translation(translate_run: Path, capsys) -> None:
     assert torch.allclose(attention.sum(-1), torch.ones(len(attention)), atol=1e-3)
 
 
+def test_translate_command_prints_the_predict_translation(translate_run: Path, capsys) -> None:
+    text = "Der Hund sieht die Stadt."
+    assert main(["predict", str(translate_run), text]) == 0
+    predicted = capsys.readouterr().out
+    assert main(["translate", str(translate_run), text]) == 0
+    assert capsys.readouterr().out == predicted  # the run's own beam: the same line
+    assert main(["translate", str(translate_run), text, "--beam-size", "1", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    # greedy: the score is the plain log-probability of the output + EOS (no length penalty)
+    assert row["input"] == text and isinstance(row["output"], str) and row["score"] <= 0.0
+    assert main(["translate", str(translate_run), text, "--beam-size", "0"]) == 2
+    assert "beam size: expected an integer >= 1, got 0" in capsys.readouterr().err
+
+
 def test_explain_shows_attributions_and_the_attention_matrix(
     translate_run: Path, tmp_path: Path
 ) -> None:

@@ -22,6 +22,7 @@ capability     method                                      command
 ``generate``   :meth:`Task.generate`                       ``rnnkit generate``
 ``forecast``   :meth:`Task.forecast_series`                ``rnnkit forecast``
 ``export``     a writer; :meth:`Task.export_info`          ``rnnkit export``
+``translate``  :meth:`Task.predict` of text -> text        ``rnnkit translate``
 =============  ==========================================  ===========================
 """
 
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from rnnkit.tasks.explaining import ExplainInput
     from rnnkit.tune.space import Param
 
-CAPABILITIES = ("evaluate", "predict", "explain", "generate", "forecast", "export")
+CAPABILITIES = ("evaluate", "predict", "explain", "generate", "forecast", "export", "translate")
 # data.gradflow became train.gradflow (the loop's gradient-flow callback)
 GRADFLOW_RENAMED = {"data.gradflow": "train.gradflow"}
 

@@ -256,6 +256,21 @@ class Seq2SeqTask(Task):
         )
         return model.loss(logits, batch.targets, label_smoothing=self.cfg.data.label_smoothing)
 
+    def set_decoding(
+        self, beam_size: int | None = None, length_penalty: float | None = None
+    ) -> None:
+        """Decode ``predict`` / ``explain`` / the test split with another beam width
+        (1 = greedy) or length penalty than the run was trained with (``rnnkit translate
+        --beam-size``); None keeps the run's ``data.beam_size`` / ``data.length_penalty``."""
+        if beam_size is not None:
+            if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
+                raise RnnkitError(f"beam size: expected an integer >= 1, got {beam_size!r}")
+            self.cfg.data.beam_size = beam_size
+        if length_penalty is not None:
+            if not 0.0 <= length_penalty <= 10.0:
+                raise RnnkitError(f"length penalty: expected 0 to 10, got {length_penalty}")
+            self.cfg.data.length_penalty = float(length_penalty)
+
     def decode(
         self, model: Seq2Seq, src: torch.Tensor, lengths: torch.Tensor, beam: int
     ) -> Decoded:

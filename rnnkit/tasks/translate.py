@@ -77,6 +77,7 @@ class TranslateTask(Seq2SeqTask):
 
     name = "translate"
     DataConfig = TranslateData
+    capabilities = Seq2SeqTask.capabilities | {"translate"}
     model_defaults = {
         "cell": "lstm",
         "hidden_size": 256,

@@ -25,6 +25,7 @@ COMMANDS: list[str] = [
     "tune",
     "evaluate",
     "predict",
+    "translate",
     "generate",
     "forecast",
     "explain",

@@ -14,8 +14,12 @@ import argparse
 import itertools
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rnnkit.api import Run
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,22 +32,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog='example:\n  rnnkit predict runs/sentiment-1 "a gripping thriller" "dull"',
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by rnnkit train")
-    p.add_argument("inputs", metavar="INPUT", nargs="*", help="raw inputs, e.g. texts")
+    add_input_arguments(p, run_help="a run directory written by rnnkit train", what="input")
+    p.set_defaults(run=run)
+
+
+def add_input_arguments(p: argparse.ArgumentParser, *, run_help: str, what: str) -> None:
+    """The arguments of ``predict`` and of the commands that run it (``translate``):
+    RUN_DIR, the inputs (``what`` names one), ``--file``, ``--device``, ``--json`` and
+    ``--refuse-long``."""
+    p.add_argument("run_dir", metavar="RUN_DIR", help=run_help)
+    p.add_argument("inputs", metavar=what.upper(), nargs="*", help=f"raw {what}s")
     p.add_argument(
         "--file",
         metavar="FILE",
-        help="a UTF-8 file with one input per line (read and predicted 512 lines at a time)",
+        help=f"a UTF-8 file with one {what} per line (read and predicted 512 lines at a time)",
     )
     p.add_argument("--device", metavar="cpu|cuda", default=None, help="default: cpu")
-    p.add_argument("--json", action="store_true", help="print one JSON object per input")
+    p.add_argument("--json", action="store_true", help=f"print one JSON object per {what}")
     p.add_argument(
         "--refuse-long",
         action="store_true",
-        help="refuse an input longer than the model reads (default: predict on the part it "
-        "reads, with a note naming the input)",
+        help=f"refuse any {what} longer than the model reads (default: predict on the part "
+        "it reads, with a note naming it)",
     )
-    p.set_defaults(run=run)
 
 
 BATCH_LINES = 512  # --file inputs are read and predicted this many at a time
@@ -97,9 +108,19 @@ def iter_numbered_inputs(path: str, batch: int = BATCH_LINES) -> Iterator[list[t
         yield lines
 
 
-def run(args: argparse.Namespace) -> int:
+def run(
+    args: argparse.Namespace,
+    *,
+    capability: str = "predict",
+    command: str = "rnnkit predict",
+    configure: Callable[[Run], None] | None = None,
+) -> int:
     """Load the run and print the task's prediction for every input (``--file``: in
-    batches, as they are read)."""
+    batches, as they are read).
+
+    ``rnnkit translate`` runs the same: its task must have ``capability`` (the error names
+    ``command``), and ``configure`` adjusts the loaded run (the beam width) before the
+    first prediction."""
     from rnnkit.api import load
     from rnnkit.errors import RnnkitError
 
@@ -113,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
     if not first:
         raise RnnkitError("nothing to predict: give INPUT arguments or --file FILE")
     run_ = load(args.run_dir, device=args.device)
-    run_.task.require("predict", "rnnkit predict")
+    run_.task.require(capability, command)
+    if configure is not None:
+        configure(run_)
     cut = 0
     for numbered in itertools.chain([first], batches):
         inputs = [text for _, text in numbered]
