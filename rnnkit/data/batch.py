@@ -42,6 +42,20 @@ class Batch:
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
 
+    def required_targets(self) -> torch.Tensor:
+        """``targets``, for a loss or a metric; a batch built for prediction has none.
+
+        >>> Batch(torch.zeros(2, 3), torch.tensor([3, 1])).required_targets()
+        Traceback (most recent call last):
+        ...
+        ValueError: this batch has no targets (built for prediction); a loss or a metric needs them
+        """
+        if self.targets is None:
+            raise ValueError(
+                "this batch has no targets (built for prediction); a loss or a metric needs them"
+            )
+        return self.targets
+
     def to(self, device: torch.device | str) -> Batch:
         """Move every tensor to ``device`` (lengths stay where the layers want them: CPU)."""
         move: Any = lambda t: t.to(device) if isinstance(t, torch.Tensor) else t  # noqa: E731

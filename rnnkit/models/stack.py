@@ -9,6 +9,7 @@ and add it to :data:`RECURRENT`.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from torch import nn
@@ -56,13 +57,13 @@ def _standard(class_name: str) -> Builder:
     return build
 
 
-def _family(class_name: str, backends: tuple[str, ...]) -> Builder:
-    """A builder for a new family (``rnnkit.IndRNN``, ``MinGRU``, ``MinLSTM``): the same
-    stack arguments, none of the LSTM/GRU cell options, its own backends."""
+def _family(class_name: str, module: str, backends: tuple[str, ...]) -> Builder:
+    """A builder for a new family (``rnnkit.IndRNN``, ``MinGRU``, ``MinLSTM``), the class
+    ``class_name`` of ``rnnkit.layers.<module>``: the same stack arguments, none of the
+    LSTM/GRU cell options, its own backends. The layer module is imported on first use,
+    from the layers package (never from the top-level ``rnnkit``, which sits above models)."""
 
     def build(cfg: ModelConfig, input_size: int) -> nn.Module:
-        import rnnkit
-
         for key, default in _OPTIONAL.items():
             if getattr(cfg, key) != default:
                 raise RnnkitError(
@@ -74,7 +75,8 @@ def _family(class_name: str, backends: tuple[str, ...]) -> Builder:
                 f"model.backend={cfg.backend!r} is not one of {', '.join(backends)} "
                 f"(the backends of model.cell={cfg.cell!r})"
             )
-        return getattr(rnnkit, class_name)(
+        layer_cls = getattr(importlib.import_module(f"rnnkit.layers.{module}"), class_name)
+        return layer_cls(
             input_size,
             cfg.hidden_size,
             num_layers=cfg.num_layers,
@@ -91,9 +93,9 @@ RECURRENT: dict[str, Builder] = {
     "lstm": _standard("LSTM"),
     "gru": _standard("GRU"),
     "rnn": _standard("RNN"),
-    "indrnn": _family("IndRNN", ("auto", "bptt", "reference")),
-    "mingru": _family("MinGRU", ("auto", "scan", "reference")),
-    "minlstm": _family("MinLSTM", ("auto", "scan", "reference")),
+    "indrnn": _family("IndRNN", "indrnn", ("auto", "bptt", "reference")),
+    "mingru": _family("MinGRU", "minrnn", ("auto", "scan", "reference")),
+    "minlstm": _family("MinLSTM", "minrnn", ("auto", "scan", "reference")),
 }
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -117,11 +117,12 @@ class SyntheticTask(Task):
 
     def gradflow_probe(self, model: nn.Module, batch: Batch) -> tuple[Any, ...]:
         """The stack, its input features and the task loss of its output."""
-        loss_fn = lambda out: self.output_loss(model, model.read_out(out), batch.targets)  # noqa: E731
-        return model.recurrent, model.features(batch.inputs), loss_fn, None
+        seq, targets = cast(SequenceModel, model), batch.required_targets()
+        loss_fn = lambda out: self.output_loss(seq, seq.read_out(out), targets)  # noqa: E731
+        return seq.recurrent, seq.features(batch.inputs), loss_fn, None
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
-        return self.output_loss(model, model(batch.inputs), batch.targets)
+        return self.output_loss(model, model(batch.inputs), batch.required_targets())
 
     def output_loss(
         self, model: nn.Module, outputs: torch.Tensor, targets: torch.Tensor
@@ -188,7 +189,7 @@ class AddingTask(SyntheticTask):
         total, count = 0.0, 0
         for batch in self.batches(split):
             pred = model(batch.inputs.to(device))[:, 0]
-            total += float(((pred - batch.targets.to(device)) ** 2).sum())
+            total += float(((pred - batch.required_targets().to(device)) ** 2).sum())
             count += len(batch)
         mse = total / count
         return {"loss": mse, "mse": mse}

@@ -85,7 +85,7 @@ class CopyTask(SyntheticTask):
         loss_sum, correct, count = 0.0, 0, 0
         for batch in self.batches(split):
             recall = model(batch.inputs.to(device))[:, -N_COPY:]  # (B, 10, V)
-            target = batch.targets[:, -N_COPY:].to(device)  # (B, 10)
+            target = batch.required_targets()[:, -N_COPY:].to(device)  # (B, 10)
             loss_sum += float(
                 F.cross_entropy(
                     recall.reshape(-1, recall.shape[-1]), target.reshape(-1), reduction="sum"

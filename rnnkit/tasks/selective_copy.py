@@ -118,7 +118,7 @@ class SelectiveCopyTask(SyntheticTask):
         loss_sum, correct, whole, symbols, sequences = 0.0, 0, 0, 0, 0
         for batch in self.batches(split):
             recall = model(batch.inputs.to(device))[:, -k:]  # (B, k, V + 2)
-            target = batch.targets[:, -k:].to(device)  # (B, k)
+            target = batch.required_targets()[:, -k:].to(device)  # (B, k)
             loss_sum += float(
                 F.cross_entropy(
                     recall.reshape(-1, recall.shape[-1]), target.reshape(-1), reduction="sum"
