@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 from test_training_fake import fake_task  # noqa: F401 (fixture)
 
@@ -83,3 +86,55 @@ def test_commands_refuse_a_task_without_the_capability(adding_run, capsys, argv,
     assert main([a.format(run=adding_run) for a in argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+
+
+# The code above the tasks that must ask a task, never test its name.
+ASKERS = ("tools", "explain", "deploy", "training", "tune", "estimators", "api.py", "runs.py")
+
+
+def _task_name_tests(source: str, names: set[str]) -> list[tuple[int, str]]:
+    """``(line, what)`` for each comparison with a task-name literal (``== "charlm"``,
+    ``in ("forecast", "tsclass")``), each dict keyed by task names (a single key such as
+    ``{"forecast": values}`` names an output, not a table over tasks) and each
+    ``get_task_class("...")`` in ``source``."""
+
+    def literals(node: ast.AST) -> list[str]:
+        if isinstance(node, ast.Constant) and node.value in names:
+            return [node.value]
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            return [e.value for e in node.elts if isinstance(e, ast.Constant) and e.value in names]
+        return []
+
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            out += [(node.lineno, f"compares with {n!r}") for c in (node.left, *node.comparators)
+                    for n in literals(c)]  # fmt: skip
+        elif isinstance(node, ast.Dict):  # a table over tasks: two task names or more
+            keys = [n for k in node.keys if k is not None for n in literals(k)]
+            out += [(node.lineno, f"keys a dict by {keys}")] if len(keys) > 1 else []
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "get_task_class":
+            out += [(node.lineno, f"looks up {n!r}") for a in node.args for n in literals(a)]
+    return out
+
+
+def test_no_command_or_the_explainer_tests_a_task_name():
+    root = Path(rnnkit.__file__).parent
+    names = set(TASKS)
+    bad = []
+    for part in ASKERS:
+        for path in [root / part] if part.endswith(".py") else sorted((root / part).rglob("*.py")):
+            for line, what in _task_name_tests(path.read_text(encoding="utf-8"), names):
+                bad.append(f"{path.relative_to(root.parent)}:{line} {what}")
+    assert not bad, "ask the task (Task.supports / require) instead:\n" + "\n".join(bad)
+
+
+def test_the_task_name_check_sees_a_name_test():
+    src = 'if cfg.task == "charlm" or t in ("forecast", "x"):\n    d = {"smnist": 1, "copy": 2}\n'
+    src += 'out = {"forecast": 3}\n'
+    src += 'get_task_class("adding")\n'
+    found = _task_name_tests(src, set(TASKS))
+    assert sorted(found) == [
+        (1, "compares with 'charlm'"), (1, "compares with 'forecast'"),
+        (2, "keys a dict by ['smnist', 'copy']"), (4, "looks up 'adding'"),
+    ]  # fmt: skip
