@@ -20,6 +20,14 @@ if [ ! -f /usr/share/trans/de-en ]; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq trans-de-en
 fi
+# speech: espeak-ng synthesises the training utterances; the asterisk packages hold the
+# recorded speaker (8 kHz WAV) and its transcripts (core-sounds-en.txt.gz).
+if ! command -v espeak-ng >/dev/null 2>&1 || [ ! -d /usr/share/asterisk/sounds/en/digits ] \
+    || [ ! -f /usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz ]; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        espeak-ng asterisk-core-sounds-en-wav asterisk-core-sounds-en
+fi
 # rnnkit's fused C++ kernels, built against the torch just installed (the layers fall back
 # to the PyTorch "bptt" path when they are missing; the build takes about 30-60 s).
 "$PY" -m rnnkit.fused.build
