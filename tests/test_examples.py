@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +34,23 @@ def test_example_runs_in_smoke_mode(script: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert "Traceback" not in result.stderr
+
+
+def test_the_readme_in_memory_block_runs(tmp_path: Path) -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- in-memory -->\n```python\n(.*?)\n```", text, flags=re.S)
+    assert match, "README.md lost its in-memory example block"
+    code = match.group(1)
+    lines = [ln for ln in code.splitlines() if ln.strip() and not ln.startswith(("import", "from"))]
+    assert len(lines) <= 5, lines  # data, labels, fit, predict: five lines at most
+    assert "epochs=10" in code
+    script = tmp_path / "readme.py"
+    script.write_text(code.replace("epochs=10", "epochs=1"), encoding="utf-8")  # seconds
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    labels, *_, score = result.stdout.split()
+    assert labels.startswith("[") and 0.0 <= float(score) <= 1.0, result.stdout
