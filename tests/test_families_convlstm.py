@@ -71,3 +71,19 @@ def test_wrong_rank_names_the_expected_layout():
         ConvLSTM2d(3, 4, kernel_size=(3, 3, 3))
     with pytest.raises(ValueError, match="odd"):
         ConvLSTM1d(3, 4, kernel_size=2)
+
+
+def test_backend_argument_through_the_registry() -> None:
+    """ConvLSTM takes ``backend=`` as the other families: a registered backend serving
+    ``convlstm`` runs and ``last_backend`` / ``backend_reason`` say so; another is refused
+    with the list of what would work."""
+    import rnnkit
+
+    layer = rnnkit.ConvLSTM1d(2, 3, backend="reference", batch_first=True)
+    layer(torch.randn(2, 4, 2, 5))
+    assert layer.last_backend == "reference" and layer.backend_reason == "reference: asked for"
+    auto = rnnkit.ConvLSTM2d(2, 3, batch_first=True)
+    auto(torch.randn(2, 3, 2, 4, 4))
+    assert auto.last_backend == "reference" and auto.backend_reason.startswith("auto -> ")
+    with pytest.raises(ValueError, match=r"backend must be one of 'auto', 'reference'.*'bptt'"):
+        rnnkit.ConvLSTM1d(2, 3, backend="bptt")

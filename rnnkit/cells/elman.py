@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnkit.cells._bptt import apply_bptt, autocast_off, check_mode
+from rnnkit.cells._step import Pair, add_bias, projections, zoneout
 from rnnkit.cells.padded import first_padded_step, step_mask
 
 NONLINEARITIES = ("tanh", "relu")
@@ -35,29 +36,40 @@ def elman_step(
     b_ih: Tensor | None,
     b_hh: Tensor | None,
     nonlinearity: str = "tanh",
+    *,
+    ln_ih: Pair | None = None,
+    ln_hh: Pair | None = None,
+    rec_mask: Tensor | None = None,
+    keep_h: Tensor | None = None,
+    gates: dict[str, Tensor] | None = None,
 ) -> Tensor:
-    r"""One Elman step.
+    r"""One Elman step, with the cell options when their arguments are given.
 
     .. math::
 
         h' = f(x W_{ih}^T + b_{ih} + h W_{hh}^T + b_{hh})
+
+    With the options (:mod:`rnnkit.cells.extended`): the two products layer-normalised
+    separately (``ln_ih``, ``ln_hh``), ``h`` times the recurrent-dropout mask inside
+    ``W_hh h``, zoneout ``h' = k_h h + (1 - k_h) h'``.
 
     Args:
         x_t: ``(B, I)`` input at this step.
         h: ``(B, H)`` previous state.
         w_ih, w_hh, b_ih, b_hh: ``(H, I)``, ``(H, H)``, ``(H,)`` or ``None``, ``(H,)`` or ``None``.
         nonlinearity: ``"tanh"`` or ``"relu"``.
+        ln_ih, ln_hh: ``(gain, bias)`` each ``(H,)``; rec_mask, keep_h: ``(B, H)``.
+        gates: a dict that receives ``pre``, the pre-activation ``a`` ``(B, H)`` (the trace).
 
     Returns:
         ``(B, H)`` the new state.
     """
     _check_nonlinearity(nonlinearity)
-    a = x_t @ w_ih.t() + h @ w_hh.t()  # (B, H)
-    if b_ih is not None:
-        a = a + b_ih
-    if b_hh is not None:
-        a = a + b_hh
-    return torch.tanh(a) if nonlinearity == "tanh" else torch.relu(a)
+    xa, ha = projections(x_t, h, w_ih, w_hh, ln_ih, ln_hh, rec_mask)  # (B, H) each
+    a = add_bias(xa + ha, b_ih, b_hh)  # (B, H)
+    if gates is not None:
+        gates.update(pre=a)
+    return zoneout(keep_h, h, torch.tanh(a) if nonlinearity == "tanh" else torch.relu(a))
 
 
 def elman_sequence(

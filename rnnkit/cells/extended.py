@@ -45,11 +45,14 @@ from __future__ import annotations
 from typing import Any, ClassVar, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnkit.cells._bptt import present, save_optional, saved_optional
+from rnnkit.cells._step import EPS, Pair, layer_norm
+from rnnkit.cells.elman import elman_step
+from rnnkit.cells.gru import gru_step
+from rnnkit.cells.lstm import lstm_step
 from rnnkit.cells.padded import full_lengths, step_mask
 
 __all__ = [
@@ -66,47 +69,11 @@ __all__ = [
 ]
 
 KINDS = ("lstm", "gru", "rnn")
-EPS = 1e-5  # layer-norm epsilon (as torch.nn.LayerNorm)
 
-Pair = tuple[Tensor, Tensor]
 Triple = tuple[Tensor, Tensor, Tensor]
 
 
-def _ln(a: Tensor, ln: Pair | None) -> Tensor:
-    return a if ln is None else F.layer_norm(a, a.shape[-1:], ln[0], ln[1], EPS)
-
-
 # ----------------------------------------------------------------------------- reference
-
-
-def _lstm_cell(
-    a: Tensor, c: Tensor, peephole: Triple | None, ln_c: Pair | None, w_hr: Tensor | None
-) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-    """LSTM from its pre-activation ``a`` (B, 4H) and ``c_{t-1}`` (B, H): ``(h~, c~, gates)``."""
-    ai, af, ag, ao = a.chunk(4, 1)
-    if peephole is not None:  # i and f peek at c_{t-1}
-        ai, af = ai + peephole[0] * c, af + peephole[1] * c
-    i, f, g = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag)
-    c_new = f * c + i * g
-    o = torch.sigmoid(ao if peephole is None else ao + peephole[2] * c_new)  # o peeks at c~
-    h_new = o * torch.tanh(_ln(c_new, ln_c))
-    if w_hr is not None:
-        h_new = h_new @ w_hr.t()  # (B, H_out)
-    return h_new, c_new, {"i": i, "f": f, "g": g, "o": o}
-
-
-def _gru_cell(xa: Tensor, ha: Tensor, h: Tensor) -> tuple[Tensor, None, dict[str, Tensor]]:
-    """GRU from its input and recurrent parts ``xa``, ``ha`` (B, 3H) and ``h_{t-1}``."""
-    xr, xz, xn = xa.chunk(3, 1)
-    hr, hz, hn = ha.chunk(3, 1)
-    r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-    n = torch.tanh(xn + r * hn)  # the reset gate scales the recurrent part, bias included
-    return (1 - z) * n + z * h, None, {"r": r, "z": z, "n": n}
-
-
-def _elman_cell(a: Tensor, nonlinearity: str) -> tuple[Tensor, None, dict[str, Tensor]]:
-    """Elman from its pre-activation ``a`` (B, H); the trace's gate is ``pre`` itself."""
-    return (torch.tanh(a) if nonlinearity == "tanh" else torch.relu(a)), None, {"pre": a}
 
 
 def extended_step(
@@ -130,7 +97,10 @@ def extended_step(
     w_hr: Tensor | None = None,
     gates: dict[str, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor | None]:
-    """One reference step of ``kind`` ("lstm", "gru", "rnn") with options (module docstring).
+    """One reference step of ``kind`` ("lstm", "gru", "rnn") with options (module docstring):
+    the family's own step function (:func:`~rnnkit.cells.lstm.lstm_step`,
+    :func:`~rnnkit.cells.gru.gru_step`, :func:`~rnnkit.cells.elman.elman_step`), which
+    holds the one copy of its math, options included.
 
     Shapes: x_t (B, I); h (B, H_out), c (B, H) (c None unless LSTM); w_ih (G, I); w_hh
     (G, H_out); b_ih, b_hh (G,) or None; ln_* (gain, bias) of (G,) (ln_c: (H,)); peephole
@@ -140,27 +110,18 @@ def extended_step(
     unless LSTM). When ``gates`` is a dict it receives the step's gate activations
     (LSTM ``i, f, g, o``; GRU ``r, z, n``; Elman ``pre``, the pre-activation), each (B, H).
     """
-    hr = h if rec_mask is None else h * rec_mask  # variational dropout on h_{t-1}
-    xa = _ln(x_t @ w_ih.t(), ln_ih)  # (B, G)
-    ha = _ln(hr @ w_hh.t(), ln_hh)  # (B, G)
-    if b_ih is not None:
-        xa = xa + b_ih
+    common: dict[str, Any] = {
+        "ln_ih": ln_ih, "ln_hh": ln_hh, "rec_mask": rec_mask, "keep_h": keep_h, "gates": gates
+    }  # fmt: skip
+    if kind == "lstm":
+        assert c is not None, "the LSTM step needs c"
+        return lstm_step(
+            x_t, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, ln_c=ln_c, peephole=peephole,
+            keep_c=keep_c, **common,
+        )  # fmt: skip
     if kind == "gru":
-        h_new, c_new, found = _gru_cell(xa, ha if b_hh is None else ha + b_hh, h)
-    else:
-        a = xa + ha if b_hh is None else xa + ha + b_hh  # (B, G)
-        if kind == "lstm":
-            assert c is not None, "the LSTM step needs c"
-            h_new, c_new, found = _lstm_cell(a, c, peephole, ln_c, w_hr)
-        else:
-            h_new, c_new, found = _elman_cell(a, nonlinearity)
-    if gates is not None:
-        gates.update(found)
-    if keep_h is not None:  # zoneout: keep a random part of the previous state
-        h_new = keep_h * h + (1 - keep_h) * h_new
-    if c is not None and c_new is not None and keep_c is not None:
-        c_new = keep_c * c + (1 - keep_c) * c_new
-    return h_new, c_new
+        return gru_step(x_t, h, w_ih, w_hh, b_ih, b_hh, **common), None
+    return elman_step(x_t, h, w_ih, w_hh, b_ih, b_hh, nonlinearity, **common), None
 
 
 def extended_sequence(
@@ -230,7 +191,7 @@ def extended_sequence(
             )  # fmt: skip
             outs.append(m[:, t] * h)
         return torch.stack(outs, 1), h, c
-    xg = _ln(x @ w_ih.t(), ln_ih)  # (B, T, G): the input part of every step at once
+    xg = layer_norm(x @ w_ih.t(), ln_ih)  # (B, T, G): the input part of every step at once
     if b_ih is not None:
         xg = xg + b_ih
     if kind != "gru" and b_hh is not None:

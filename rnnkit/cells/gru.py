@@ -21,6 +21,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnkit.cells._bptt import apply_bptt, autocast_off, check_mode
+from rnnkit.cells._step import Pair, add_bias, projections, zoneout
 from rnnkit.cells.padded import first_padded_step, step_mask
 
 
@@ -31,8 +32,14 @@ def gru_step(
     w_hh: Tensor,
     b_ih: Tensor | None,
     b_hh: Tensor | None,
+    *,
+    ln_ih: Pair | None = None,
+    ln_hh: Pair | None = None,
+    rec_mask: Tensor | None = None,
+    keep_h: Tensor | None = None,
+    gates: dict[str, Tensor] | None = None,
 ) -> Tensor:
-    r"""One GRU step.
+    r"""One GRU step, with the cell options when their arguments are given.
 
     .. math::
 
@@ -40,27 +47,31 @@ def gru_step(
         n = \tanh(x W_{in}^T + b_{in} + r \odot (h W_{hn}^T + b_{hn})), \quad
         h' = (1 - z) \odot n + z \odot h
 
+    With the options (:mod:`rnnkit.cells.extended`): the two products layer-normalised
+    separately before their biases (``ln_ih``, ``ln_hh``), ``h`` times the recurrent-dropout
+    mask inside ``W_hh h``, zoneout ``h' = k_h h + (1 - k_h) h'``.
+
     Args:
         x_t: ``(B, I)`` input at this step.
         h: ``(B, H)`` previous state.
         w_ih, w_hh: ``(3H, I)``, ``(3H, H)``.
         b_ih, b_hh: ``(3H,)`` each, or ``None``.
+        ln_ih, ln_hh: ``(gain, bias)`` each ``(3H,)``; rec_mask, keep_h: ``(B, H)``.
+        gates: a dict that receives the activations ``r, z, n`` ``(B, H)`` (the trace).
 
     Returns:
         ``(B, H)`` the new state.
     """
-    gi = x_t @ w_ih.t()  # (B, 3H)
-    gh = h @ w_hh.t()  # (B, 3H)
-    if b_ih is not None:
-        gi = gi + b_ih
-    if b_hh is not None:
-        gh = gh + b_hh
-    gi_r, gi_z, gi_n = gi.chunk(3, dim=1)  # each (B, H)
-    gh_r, gh_z, gh_n = gh.chunk(3, dim=1)
+    gi, gh = projections(x_t, h, w_ih, w_hh, ln_ih, ln_hh, rec_mask)  # (B, 3H) each
+    gi, gh = add_bias(gi, b_ih), add_bias(gh, b_hh)
+    gi_r, gi_z, gi_n = gi.chunk(3, dim=-1)  # each (B, H)
+    gh_r, gh_z, gh_n = gh.chunk(3, dim=-1)
     r = torch.sigmoid(gi_r + gh_r)
     z = torch.sigmoid(gi_z + gh_z)
-    n = torch.tanh(gi_n + r * gh_n)
-    return (1 - z) * n + z * h
+    n = torch.tanh(gi_n + r * gh_n)  # the reset gate scales the recurrent part, bias included
+    if gates is not None:
+        gates.update(r=r, z=z, n=n)
+    return zoneout(keep_h, h, (1 - z) * n + z * h)
 
 
 def gru_sequence(

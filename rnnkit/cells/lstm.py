@@ -30,6 +30,7 @@ from rnnkit.cells._bptt import (
     save_optional,
     saved_optional,
 )
+from rnnkit.cells._step import Pair, add_bias, layer_norm, projections, zoneout
 from rnnkit.cells.padded import first_padded_step, step_mask
 
 
@@ -42,13 +43,27 @@ def lstm_step(
     b_ih: Tensor | None,
     b_hh: Tensor | None,
     w_hr: Tensor | None = None,
+    *,
+    ln_ih: Pair | None = None,
+    ln_hh: Pair | None = None,
+    ln_c: Pair | None = None,
+    peephole: tuple[Tensor, Tensor, Tensor] | None = None,
+    rec_mask: Tensor | None = None,
+    keep_h: Tensor | None = None,
+    keep_c: Tensor | None = None,
+    gates: dict[str, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
-    r"""One LSTM step.
+    r"""One LSTM step, with the cell options when their arguments are given.
 
     .. math::
 
         [i, f, g, o] = [\sigma, \sigma, \tanh, \sigma](x W_{ih}^T + b_{ih} + h W_{hh}^T + b_{hh}),
         \quad c' = f \odot c + i \odot g, \quad h' = (o \odot \tanh c') W_{hr}^T
+
+    With the options (:mod:`rnnkit.cells.extended`): the two products layer-normalised
+    separately (``ln_ih``, ``ln_hh``) and ``c'`` before its ``tanh`` (``ln_c``); peepholes
+    ``i, f`` on ``c``, ``o`` on ``c'``; ``h`` times the recurrent-dropout mask inside
+    ``W_hh h``; zoneout ``h' = k_h h + (1 - k_h) h'`` (and ``c'``).
 
     Args:
         x_t: ``(B, I)`` input at this step.
@@ -56,22 +71,28 @@ def lstm_step(
         c: ``(B, H)`` previous cell state.
         w_ih, w_hh, b_ih, b_hh, w_hr: ``(4H, I)``, ``(4H, H_out)``, ``(4H,)`` or ``None``,
             ``(4H,)`` or ``None``, ``(H_out, H)`` or ``None``.
+        ln_ih, ln_hh: ``(gain, bias)`` each ``(4H,)``; ln_c: each ``(H,)``.
+        peephole: ``(w_ci, w_cf, w_co)`` each ``(H,)``.
+        rec_mask: ``(B, H_out)``; keep_h ``(B, H_out)``, keep_c ``(B, H)`` zoneout weights.
+        gates: a dict that receives the activations ``i, f, g, o`` ``(B, H)`` (the trace).
 
     Returns:
         ``h_new (B, H_out)`` and ``c_new (B, H)``.
     """
-    gates = x_t @ w_ih.t() + h @ w_hh.t()  # (B, 4H)
-    if b_ih is not None:
-        gates = gates + b_ih
-    if b_hh is not None:
-        gates = gates + b_hh
-    i, f, g, o = gates.chunk(4, dim=1)  # each (B, H)
-    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    xa, ha = projections(x_t, h, w_ih, w_hh, ln_ih, ln_hh, rec_mask)  # (B, 4H) each
+    a = add_bias(xa + ha, b_ih, b_hh)  # (B, 4H) pre-activations
+    ai, af, ag, ao = a.chunk(4, dim=-1)  # each (B, H)
+    if peephole is not None:  # i and f peek at c_{t-1}
+        ai, af = ai + peephole[0] * c, af + peephole[1] * c
+    i, f, g = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag)
     c_new = f * c + i * g  # (B, H)
-    h_new = o * torch.tanh(c_new)  # (B, H)
+    o = torch.sigmoid(ao if peephole is None else ao + peephole[2] * c_new)  # o peeks at c'
+    h_new = o * torch.tanh(layer_norm(c_new, ln_c))  # (B, H)
     if w_hr is not None:
         h_new = h_new @ w_hr.t()  # (B, H_out)
-    return h_new, c_new
+    if gates is not None:
+        gates.update(i=i, f=f, g=g, o=o)
+    return zoneout(keep_h, h, h_new), zoneout(keep_c, c, c_new)
 
 
 def lstm_sequence(

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.cells._step import Pair, add_bias, layer_norm, zoneout
+from rnnkit.cells.padded import last_step, step_mask
 from rnnkit.cells.scan import log_linear_scan
 
 
@@ -34,18 +36,58 @@ def log_g(x: Tensor) -> Tensor:
     return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
 
 
-def mingru_step(x_t: Tensor, h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """One minGRU step. x_t (B, I), h (B, H), weight (2H, I), bias (2H,) -> h_t (B, H)."""
-    k_z, k_h = F.linear(x_t, weight, bias).chunk(2, dim=-1)
+def input_part(x: Tensor, weight: Tensor, bias: Tensor | None, ln_ih: Pair | None) -> Tensor:
+    """The gate pre-activations ``k = LN(x W^T) + b`` (``x W^T + b`` without layer norm),
+    ``(..., G H)`` for x ``(..., I)``: all a step reads of its input, so one product
+    gives every step's ``k`` at once (the scan)."""
+    if ln_ih is None:
+        return F.linear(x, weight, bias)
+    return add_bias(layer_norm(x @ weight.t(), ln_ih), bias)
+
+
+def mingru_step(
+    x_t: Tensor,
+    h: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    *,
+    ln_ih: Pair | None = None,
+    keep_h: Tensor | None = None,
+    gates: dict[str, Tensor] | None = None,
+) -> Tensor:
+    """One minGRU step. x_t (B, I), h (B, H), weight (2H, I), bias (2H,) -> h_t (B, H).
+
+    Options: ``ln_ih`` (gain, bias) (2H,) layer-normalises ``x_t W^T``; ``keep_h`` (B, H)
+    blends zoneout ``k h + (1 - k) h'``. ``gates`` receives ``z`` (B, H). The leading
+    ``(B,)`` may be any batch shape (``(B, T)``: every step at once, as the trace runs it).
+    """
+    k_z, k_h = input_part(x_t, weight, bias, ln_ih).chunk(2, dim=-1)
     z = torch.sigmoid(k_z)
-    return (1 - z) * h + z * g(k_h)
+    if gates is not None:
+        gates.update(z=z)
+    return zoneout(keep_h, h, (1 - z) * h + z * g(k_h))
 
 
-def minlstm_step(x_t: Tensor, h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """One minLSTM step. x_t (B, I), h (B, H), weight (3H, I), bias (3H,) -> h_t (B, H)."""
-    k_f, k_i, k_h = F.linear(x_t, weight, bias).chunk(3, dim=-1)
+def minlstm_step(
+    x_t: Tensor,
+    h: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    *,
+    ln_ih: Pair | None = None,
+    keep_h: Tensor | None = None,
+    gates: dict[str, Tensor] | None = None,
+) -> Tensor:
+    """One minLSTM step. x_t (B, I), h (B, H), weight (3H, I), bias (3H,) -> h_t (B, H).
+
+    Options as :func:`mingru_step`; ``gates`` receives the normalised gates ``f, i``.
+    """
+    k_f, k_i, k_h = input_part(x_t, weight, bias, ln_ih).chunk(3, dim=-1)
     f, i = torch.sigmoid(k_f), torch.sigmoid(k_i)
-    return f / (f + i) * h + i / (f + i) * g(k_h)
+    f, i = f / (f + i), i / (f + i)  # normalised: f' + i' = 1
+    if gates is not None:
+        gates.update(f=f, i=i)
+    return zoneout(keep_h, h, f * h + i * g(k_h))
 
 
 def _mingru_log_coefficients(k: Tensor) -> tuple[Tensor, Tensor]:
@@ -74,10 +116,14 @@ def minrnn_sequence(
     bias: Tensor | None,
     *,
     mode: str = "scan",
+    ln_ih: Pair | None = None,
+    zoneout_h: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Run one minGRU/minLSTM layer (``kind``) over x (B, T, I) from h0 (B, H).
 
     ``mode="scan"`` is the parallel log-space scan, ``"reference"`` a loop over the step.
+    Options: ``ln_ih`` (gain, bias) (G H,); ``zoneout_h`` keep weights broadcastable to
+    (B, T, H) (reference only: 0/1 keep weights would put log 0 into the scan).
     Returns output (B, T, H) with zeros at padding and h_n (B, H), the state at each
     sequence's last real step. Padding sits after the real steps, so a causal scan over
     it cannot change them; its values are dropped.
@@ -86,19 +132,21 @@ def minrnn_sequence(
         raise ValueError(f"kind must be 'mingru' or 'minlstm', got {kind!r}")
     B, T, _ = x.shape
     if mode == "scan":
-        log_a, log_b = _COEFFICIENTS[kind](F.linear(x, weight, bias))  # (B, T, H) each
+        if zoneout_h is not None:
+            raise ValueError("the scan has no zoneout (log 0 of a kept step): use the reference")
+        log_a, log_b = _COEFFICIENTS[kind](input_part(x, weight, bias, ln_ih))  # (B, T, H) each
         h = log_linear_scan(log_a, log_b, h0)  # (B, T, H)
     elif mode == "reference":
         step, state, hs = _STEPS[kind], h0, []
+        keep = None if zoneout_h is None else zoneout_h.expand(B, T, h0.shape[-1])
         for t in range(T):
-            state = step(x[:, t], state, weight, bias)
+            k = None if keep is None else keep[:, t]
+            state = step(x[:, t], state, weight, bias, ln_ih=ln_ih, keep_h=k)
             hs.append(state)
         h = torch.stack(hs, 1)
     else:
         raise ValueError(f"mode must be 'scan' or 'reference', got {mode!r}")
     if lengths is None:
         return h, h[:, -1]
-    real = torch.arange(T, device=x.device)[None, :] < lengths[:, None]  # (B, T)
-    out = h * real[..., None].to(h.dtype)
-    h_n = h.gather(1, (lengths - 1).view(B, 1, 1).expand(B, 1, h.shape[-1])).squeeze(1)
-    return out, h_n
+    out = h * step_mask(lengths, T, x.device)[..., None].to(h.dtype)  # zero at padding
+    return out, last_step(h, lengths)

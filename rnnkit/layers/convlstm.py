@@ -32,6 +32,7 @@ class _ConvLSTMNd(nn.Module):
         dtype: torch.dtype | None = None,
         *,
         bidirectional: bool = False,
+        backend: str = "auto",
     ) -> None:
         super().__init__()
         name, n = type(self).__name__, self.spatial_dims
@@ -53,7 +54,7 @@ class _ConvLSTMNd(nn.Module):
         self.batch_first = batch_first
         self.bidirectional = _checks.check_bool("bidirectional", bidirectional)
         self.num_directions = 2 if self.bidirectional else 1
-        self.backend = "auto"  # ConvLSTM has one backend, reference
+        self.backend = backends.check_name(name, "convlstm", backend)
         self.last_backend: str | None = None  # the backend the latest forward ran on
         self.backend_reason: str | None = None
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
@@ -145,6 +146,7 @@ class _ConvLSTMNd(nn.Module):
         s = f"{self.in_channels}, {self.hidden_channels}, kernel_size={self.kernel_size}"
         s += f", num_layers={self.num_layers}"
         s += ", bidirectional=True" if self.bidirectional else ""
+        s += f", backend={self.backend!r}" if self.backend != "auto" else ""
         return s + (", batch_first=True" if self.batch_first else "")
 
 
@@ -165,6 +167,9 @@ _DOC = r"""A multi-layer ConvLSTM over {what} (Shi et al. 2015).
         batch_first: input ``(B, T, C, {space})`` instead of ``(T, B, C, {space})``.
         bidirectional: (keyword) a second direction per layer reading each sequence
             backwards within its length; outputs concatenated on the channel dim.
+        backend: (keyword) ``"auto"`` or a registered backend serving ``convlstm``
+            (``rnnkit.layers.backends.available("convlstm")``: ``"reference"``, autograd
+            over the step); another is refused with that list.
 
     Inputs: ``input, hx=None, lengths=None``
         input: ``(T, B, C, {space})`` (or batch first); hx: ``(h_0, c_0)`` each

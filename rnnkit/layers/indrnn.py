@@ -6,9 +6,9 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.cells.indrnn import indrnn_step
 from rnnkit.cells.padded import shift_right
 from rnnkit.layers import _checks, backends, runner
 
@@ -153,8 +153,9 @@ class IndRNN(nn.Module):
         self, input: Tensor, hx: Tensor | None = None, lengths: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         def gates(k: int, x: Tensor, h: Tensor, h0: Tensor) -> dict[str, Tensor]:
-            w_ih, u, b = self._weights(k)  # the pre-activation of every step
-            return {"pre": F.linear(x, w_ih, b) + u * shift_right(h, h0)}
+            found: dict[str, Tensor] = {}  # the step's pre-activation, every step at once
+            indrnn_step(x, shift_right(h, h0), *self._weights(k), gates=found)
+            return found
 
         return runner.forward_tensor_state(self, "indrnn", input, hx, lengths, self._weights, gates)
 

@@ -6,21 +6,13 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.minrnn import _STEPS
+from rnnkit.cells.padded import shift_right
 from rnnkit.layers import _checks, backends, runner
 
 __all__ = ["MinGRU", "MinLSTM"]
-
-
-def _gates(kind: str, k: Tensor) -> dict[str, Tensor]:
-    """The gates of every step from the pre-activations ``k`` (B, T, G*H), for tracing."""
-    if kind == "mingru":
-        return {"z": torch.sigmoid(k.chunk(2, dim=-1)[0])}
-    f, i = torch.sigmoid(k.chunk(3, dim=-1)[0]), torch.sigmoid(k.chunk(3, dim=-1)[1])
-    return {"f": f / (f + i), "i": i / (f + i)}  # the normalised forget and input gates
 
 
 class _MinRNN(nn.Module):
@@ -86,7 +78,9 @@ class _MinRNN(nn.Module):
         self, input: Tensor, hx: Tensor | None = None, lengths: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         def gates(k: int, x: Tensor, h: Tensor, h0: Tensor) -> dict[str, Tensor]:
-            return _gates(self.kind, F.linear(x, *self._params(k)))  # they read only x
+            found: dict[str, Tensor] = {}  # the step's gates, every step at once
+            _STEPS[self.kind](x, shift_right(h, h0), *self._params(k), gates=found)
+            return found
 
         return runner.forward_tensor_state(self, self.kind, input, hx, lengths, self._params, gates)
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.cells.padded import last_step, step_mask
 from rnnkit.config import ModelConfig, option
 from rnnkit.errors import RnnkitError
 from rnnkit.models.stack import make_recurrent, output_size
@@ -173,9 +174,9 @@ class SequenceClassifier(nn.Module):
         """One vector ``(B, R)`` per sequence from the stack output ``out`` ``(B, T, R)``."""
         B, T, R = out.shape
         lengths = lengths.to(out.device)
-        mask = torch.arange(T, device=out.device)[None, :] < lengths[:, None]  # (B, T)
+        mask = step_mask(lengths, T, out.device)  # (B, T)
         if self.pooling == "last":
-            last = out[torch.arange(B, device=out.device), lengths - 1]  # (B, R)
+            last = last_step(out, lengths)  # (B, R)
             if not self.bidirectional:
                 return last
             half = R // 2  # forward half ends at the last real step, backward half at step 0

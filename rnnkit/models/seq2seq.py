@@ -44,6 +44,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.gru import gru_step
 from rnnkit.cells.lstm import lstm_step
+from rnnkit.cells.padded import step_mask
 from rnnkit.config import ModelConfig, option
 from rnnkit.errors import RnnkitError
 from rnnkit.models.stack import make_recurrent, output_size
@@ -51,11 +52,6 @@ from rnnkit.models.stack import make_recurrent, output_size
 ATTENTIONS = ("bahdanau", "luong")
 DECODER_CELLS = ("lstm", "gru")
 PAD_ID = 0
-
-
-def lengths_mask(lengths: Tensor, steps: int, device: torch.device) -> Tensor:
-    """``(B, steps)`` bool, True at the valid positions ``j < lengths[b]``."""
-    return torch.arange(steps, device=device)[None, :] < lengths.to(device)[:, None]
 
 
 class Attention(nn.Module):
@@ -302,7 +298,7 @@ class Seq2Seq(nn.Module):
         x = self.src_embedding(src) if embedded is None else embedded
         x = self.dropout(x)  # (B, S, E)
         memory, _ = self.encoder(x, lengths=src_lengths.cpu())  # (B, S, C)
-        mask = lengths_mask(src_lengths, src.shape[1], src.device)  # (B, S)
+        mask = step_mask(src_lengths, src.shape[1], src.device)  # (B, S)
         memory = memory * mask[..., None]  # exactly zero at padding, whatever the backend
         pooled = memory.sum(1) / src_lengths.to(memory)[:, None]  # (B, C) mean of valid steps
         h0 = torch.tanh(self.bridge(pooled))  # (B, L * H)
