@@ -90,7 +90,7 @@ class RunLock:
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:])[:300],
+            "command": " ".join([_program(), *sys.argv[1:]])[:300],
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
@@ -115,6 +115,13 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _program() -> str:
+    """How this process was started: ``rnnkit`` for the command (``python -m rnnkit``
+    too), else the script's name (``pytest``, ``train.py``)."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    return "rnnkit" if name in ("__main__.py", "rnnkit") else name
 
 
 def _read_holder(fd: int) -> dict[str, Any]:

@@ -88,13 +88,33 @@ def reference(tmp_path_factory) -> dict[str, torch.Tensor]:
     return load_file(out / "model.safetensors")
 
 
-def kill_at(kind: str, n: int, out: Path) -> int:
+def kill_at(kind: str, n: int, out: Path, *more: str) -> int:
     env = {**os.environ, "PYTHONPATH": str(TESTS.parent)}
     argv = [sys.executable, "-c", KILLER, str(TESTS), kind, str(n), "train", "fake"]
     done = subprocess.run(
-        [*argv, "--out", str(out), *ARGS], env=env, capture_output=True, text=True, timeout=120
-    )
+        [*argv, "--out", str(out), *ARGS, *more],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
     return done.returncode
+
+
+def assert_consistent(out: Path) -> None:
+    """What a kill left agrees with itself: metrics.jsonl holds the checkpoint's epochs (and
+    at most the next one, redone on resume), the weights are of no later epoch, and a
+    report.json, if there is one, describes the checkpoint's epoch and the weights' best."""
+    from rnnkit.runs import weights_epoch
+
+    if not (out / "checkpoint.pt").is_file():
+        assert not (out / "report.json").exists()
+        return
+    epoch = torch.load(out / "checkpoint.pt", weights_only=True)["state"]["epoch"]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] in (list(range(1, epoch + 1)), list(range(1, epoch + 2)))
+    best = weights_epoch(out / "model.safetensors")
+    assert best is not None and best <= epoch + 1
+    if (out / "report.json").exists():
+        report = json.loads((out / "report.json").read_text())
+        assert (report["epochs"], report["best_epoch"]) == (epoch, best), report
 
 
 @pytest.mark.parametrize(("kind", "n"), POINTS)
@@ -103,6 +123,7 @@ def test_a_run_killed_at_any_point_resumes_to_the_same_weights(
 ):
     out = tmp_path / "run"
     assert kill_at(kind, n, out) == -9  # it really was killed there
+    assert_consistent(out)
     capsys.readouterr()
     code = main(["train", "fake", "--out", str(out), "--resume", *ARGS])
     err = capsys.readouterr().err
@@ -124,3 +145,23 @@ def test_a_run_killed_at_any_point_resumes_to_the_same_weights(
     assert report["epochs"] == 3 and report["best_epoch"] in (1, 2, 3)
     leftovers = [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
     assert not leftovers, leftovers
+
+
+# Killed in a session that resumed a finished 2-epoch run (its report.json describes epoch
+# 2): before the new report goes in place, at the new weights' rename, inside epoch 3.
+RESUMED = [("report", 1), ("rename", 2), ("step", 2)]
+
+
+@pytest.mark.parametrize(("kind", "n"), RESUMED)
+def test_a_resumed_run_killed_at_any_point_leaves_no_stale_report_and_resumes(
+    reference, tmp_path, capsys, kind, n
+):
+    out = tmp_path / "run"
+    assert main(["train", "fake", "--out", str(out), *ARGS, "--epochs", "2"]) == 0
+    assert json.loads((out / "report.json").read_text())["epochs"] == 2
+    assert kill_at(kind, n, out, "--resume") == -9
+    assert_consistent(out)  # the epoch-2 report is gone once epoch 3 has begun
+    assert main(["train", "fake", "--out", str(out), "--resume", *ARGS]) == 0
+    weights = load_file(out / "model.safetensors")
+    assert all(torch.equal(weights[k], reference[k]) for k in reference)
+    assert json.loads((out / "report.json").read_text())["epochs"] == 3

@@ -152,6 +152,10 @@ BAD = [
     (["predict", "RUN", "--file", "DATA"], ["is a directory"]),
     (["forecast", "RUN"], ["sentiment"]),
     (["generate", "RUN"], ["sentiment"]),
+    (["translate", "RUN", "hallo welt"], ["a 'sentiment' run cannot translate"]),
+    (["translate", "RUN", "hallo", "--beam-size", "0"], ["a 'sentiment' run cannot translate"]),
+    (["translate", "DATA/none", "hallo"], ["run directory DATA/none does not exist"]),
+    (["translate", "DATA", "hallo"], ["not an rnnkit run directory"]),
     (["explain", "RUN", "great fun", "--steps", "0"], ["--steps"]),
     (["explain", "RUN", "great fun", "--out", "DATA"], ["DATA"]),
     # serving and exporting: refused before anything starts or is written
@@ -167,13 +171,26 @@ BAD = [
     (["export", "DATA/none"], ["DATA/none"]),
     # a search whose study directory would be the run
     (["tune", "sentiment", "--out", "RUN", "--trials", "1"], ["is a run directory"]),
+    (["tune", "sentiment", "--out", "RUN", "--trials", "0"], ["--trials", ">= 1, got 0"]),
     # the commands that read no run: their bad inputs never reach one either
     (["diagnose", "--out", "RUN/config.yaml", "--steps", "0"], ["--out must name a .png"]),
     (["diagnose", "--cells", "nope", "--out", "RUN/g.png"], ["--cells", "nope"]),
     (["diagnose", "--length", "1", "--out", "RUN/g.png"], ["--length must be at least 2"]),
     (["data", "list", "--task", "nope"], ["--task 'nope'"]),
+    (["data", "bogus"], ["invalid choice: 'bogus'"]),
     (["info", "--bogus"], ["unrecognized arguments: --bogus"]),
 ]  # fmt: skip
+
+
+def test_the_bad_input_table_has_rows_for_every_command():
+    """A new command of ``rnnkit --help`` needs its rows in BAD (and, if it reads a run of
+    another task than sentiment, rows for a run of that task too)."""
+    import argparse
+
+    from rnnkit.tools.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) - {argv[0] for argv, _ in BAD} == set()
 
 
 @pytest.fixture
@@ -463,7 +480,9 @@ def test_serve_on_a_port_in_use_is_refused_in_one_line(finished, capsys, no_serv
 HOLD = """
 import sys, time
 from rnnkit.rundir import RunLock
-RunLock(sys.argv[1]).acquire()
+run = sys.argv[1]
+sys.argv = ["/venv/lib/python3/site-packages/rnnkit/__main__.py", "train", "x", "--resume"]
+RunLock(run).acquire()
 print("locked", flush=True)
 time.sleep(120)
 """
@@ -489,7 +508,8 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_dead_ones_lock_is_ta
             argv = ["train", "sentiment", "--out", run, *mode, "--epochs", "3", *TINY]
             code, err = call(argv, capsys)
             assert_one_line(code, err, "being written by another rnnkit process",
-                            f"pid {holder.pid} on ", "started ")  # fmt: skip
+                            f"pid {holder.pid} on ", "started ",
+                            ": rnnkit train x --resume)")  # fmt: skip
             assert digest(run) == before
     finally:
         holder.send_signal(signal.SIGKILL)

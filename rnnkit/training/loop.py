@@ -389,6 +389,11 @@ def fit(
                 say(schedule.resume_note)
         ddp = distributed.data_parallel(task, model) if dist.enabled else None
         rundir.setup_done(run_dir)  # every check passed: config and task files go in place
+        if resume and state.epoch < cfg.train.epochs and not state.stopped:
+            # the report describes the weights of the last session's end; from the next
+            # epoch on it would not (killed before this session's report, the run says it
+            # is unfinished instead of reporting other weights' epoch and metrics)
+            (run_dir / runs.REPORT).unlink(missing_ok=True)
         # train.max_minutes bounds the training itself: data preparation is not counted
         minutes = cfg.train.max_minutes
         deadline = time.monotonic() + 60.0 * minutes if minutes > 0 else None
