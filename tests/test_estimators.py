@@ -187,3 +187,16 @@ def test_fit_signature_is_keyword_only_after_y():
     sig = inspect.signature(SequenceClassifier.fit)
     kinds = {n: p.kind for n, p in sig.parameters.items()}
     assert kinds["lengths"] is inspect.Parameter.KEYWORD_ONLY
+
+
+def test_rnnkit_load_reads_an_estimator_run_as_any_run(fitted, data):
+    # rnnkit.load gives the Run (model, task, report) as for every run directory;
+    # rnnkit.estimators.load gives the estimator (the estimators sit above rnnkit.api)
+    import rnnkit
+
+    clf, run_dir = fitted
+    X, _ = data
+    run = rnnkit.load(run_dir)
+    assert run.config.task == "array_classification" and run.report is not None
+    text = ",".join(map(str, X[0][:, 0])) + ":" + ",".join(map(str, X[0][:, 1]))
+    assert run.predict(text)[0]["label"] == clf.predict(X[:1])[0]

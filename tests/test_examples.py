@@ -54,3 +54,15 @@ def test_the_readme_in_memory_block_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-4000:]
     labels, *_, score = result.stdout.split()
     assert labels.startswith("[") and 0.0 <= float(score) <= 1.0, result.stdout
+
+
+def test_train_tasks_covers_every_built_in_task() -> None:
+    import runpy
+
+    script = runpy.run_path(str(ROOT / "examples" / "train_tasks.py"), run_name="example")
+    built_in = {"sentiment", "forecast", "tsclass", "charlm", "adding", "copy"}
+    built_in |= {"selective_copy", "smnist", "translate", "g2p"}
+    assert built_in <= set(script["SMOKE"]), built_in - set(script["SMOKE"])
+    assert set(script["SMOKE_IN_CI"].split(",")) <= set(script["SMOKE"])
+    text = (ROOT / "examples" / "train_tasks.py").read_text(encoding="utf-8")
+    assert "task ==" not in text  # it asks the task what it can do (task.supports)
