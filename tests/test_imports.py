@@ -189,3 +189,70 @@ def test_the_layer_check_sees_an_upward_import(tmp_path):
         "def f():\n    import rnnkit\n    from rnnkit import __version__, io\n"
     )
     assert _imports(src) == [(5, "rnnkit"), (6, "rnnkit.__version__"), (6, "rnnkit.io")]
+
+
+# Left for the recurrent core's own work (rnnkit/cells, rnnkit/layers): the layer takes its
+# cell's step table by its private name.
+KNOWN_PRIVATE_IMPORTS = {"rnnkit.cells.minrnn._STEPS"}
+
+
+def _private_owner(name: str) -> str | None:
+    """The package or module that owns the first private part of dotted ``name``
+    (``rnnkit.data.ucr._parse_values`` -> ``rnnkit.data.ucr``), or None if none is private."""
+    parts = name.split(".")
+    for i, part in enumerate(parts):
+        if part.startswith("_") and not part.startswith("__"):
+            return ".".join(parts[:i])
+    return None
+
+
+def _names_taken(path: Path) -> list[tuple[int, str]]:
+    """``(line, dotted name)`` of every rnnkit module or name imported by ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+    return [(line, name) for line, name in out if name.split(".")[0] == "rnnkit"]
+
+
+def private_imports(path: Path, module: str) -> list[str]:
+    """The private names ``path`` (module ``module``) takes from outside their owner."""
+    bad = []
+    for line, name in _names_taken(path):
+        owner = _private_owner(name)
+        if owner is None or name in KNOWN_PRIVATE_IMPORTS:
+            continue
+        if not (module == owner or module.startswith(owner + ".")):  # its __init__ too
+            bad.append(f"{path.name}:{line} imports {name} from outside {owner}")
+    return bad
+
+
+def test_no_module_takes_a_private_name_from_another():
+    """A private name (``_x``) is used only inside the module or package that owns it:
+    ``rnnkit.layers.base`` may import ``rnnkit.layers._checks``; a task may not import
+    ``rnnkit.tasks.adding._Batches`` nor the tools ``rnnkit.fused._ops``."""
+    bad = []
+    for path in sorted(ROOT.rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts)
+        bad += private_imports(path, module.removesuffix(".__init__"))
+    assert not bad, "\n".join(bad)
+
+
+def test_the_private_import_check_sees_one(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text(
+        "from rnnkit.tasks.adding import _Batches\nimport rnnkit.fused._ops\n"
+        "from rnnkit.layers import _checks\nfrom rnnkit import __version__\n"
+    )
+    assert private_imports(src, "rnnkit.tasks.smnist") == [
+        "m.py:1 imports rnnkit.tasks.adding._Batches from outside rnnkit.tasks.adding",
+        "m.py:2 imports rnnkit.fused._ops from outside rnnkit.fused",
+        "m.py:3 imports rnnkit.layers._checks from outside rnnkit.layers",
+    ]
+    assert private_imports(src, "rnnkit.layers.base")[2:] == []
+    assert private_imports(src, "rnnkit.fused")[1:] == [  # a package's __init__ re-exports
+        "m.py:3 imports rnnkit.layers._checks from outside rnnkit.layers"
+    ]

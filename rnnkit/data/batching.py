@@ -41,6 +41,36 @@ def batch_indices(
         yield order[i : i + batch_size]
 
 
+class FixedLengthBatches:
+    """A re-iterable of batches of equal-length sequences, in order.
+
+    Args:
+        inputs: ``(N, T, ...)`` sequences, all of ``T`` steps.
+        targets: ``(N, ...)`` their targets.
+        batch_size: the most sequences per batch (the last batch may hold fewer).
+
+    Each batch is ``Batch(inputs (B, T, ...), lengths (B,) int64 all T, targets (B, ...))``.
+
+    Example:
+        >>> batches = FixedLengthBatches(torch.zeros(5, 3, 1), torch.arange(5), 2)
+        >>> len(batches), [b.lengths.tolist() for b in batches]
+        (3, [[3, 3], [3, 3], [3]])
+    """
+
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int) -> None:
+        self.inputs, self.targets, self.batch_size = inputs, targets, batch_size
+
+    def __len__(self) -> int:
+        return -(-len(self.inputs) // self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        steps = self.inputs.shape[1]
+        for i in range(0, len(self.inputs), self.batch_size):
+            x = self.inputs[i : i + self.batch_size]  # (B, T, ...)
+            lengths = torch.full((len(x),), steps, dtype=torch.int64)  # (B,)
+            yield Batch(x, lengths, self.targets[i : i + len(x)])
+
+
 class BucketedBatches:
     """A re-iterable of padded batches of token-id sequences.
 

@@ -72,8 +72,12 @@ def _bool(path: Path, lineno: int, key: str, value: str) -> bool:
     return value.lower() == "true"
 
 
-def _parse_values(text: str, path: Path, lineno: int, channel: int) -> np.ndarray:
-    """One channel's comma-separated values -> float64 array, trailing '?' removed."""
+def parse_values(text: str, path: Path | str, lineno: int, channel: int) -> np.ndarray:
+    """One channel's comma-separated values -> ``(T,)`` float64, trailing '?' removed.
+
+    A bad value is refused naming ``path``, ``lineno``, the channel (0-based ``channel``,
+    printed 1-based) and the step. Also reads a series given as text (``rnnkit predict``).
+    """
     parts = [p.strip() for p in text.split(",")]
     while parts and parts[-1] in ("?", "", "NaN", "nan"):
         parts.pop()
@@ -205,7 +209,7 @@ def read_ts(path: str | Path) -> LabelledSeries:
                     f"{path} line {lineno}: label {label!r} is not one of the declared "
                     f"@classLabel values ({' '.join(classes)})"
                 )
-            values = [_parse_values(c, path, lineno, d) for d, c in enumerate(chans)]
+            values = [parse_values(c, path, lineno, d) for d, c in enumerate(chans)]
             lens = {len(v) for v in values}
             if len(lens) != 1:
                 raise RnnkitError(

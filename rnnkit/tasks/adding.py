@@ -11,7 +11,7 @@ same one, shuffled.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -22,6 +22,7 @@ from torch import nn
 
 from rnnkit.config import option
 from rnnkit.data.batch import Batch
+from rnnkit.data.batching import FixedLengthBatches
 from rnnkit.data.synthetic import adding_baseline_mse, adding_problem
 from rnnkit.errors import RnnkitError
 from rnnkit.models.regressor import SequenceModel
@@ -103,7 +104,7 @@ class SyntheticTask(Task):
         if shuffle and not self.cfg.data.resample:
             order = torch.randperm(len(targets), generator=generator)
             inputs, targets = inputs[order], targets[order]
-        return _Batches(inputs, targets, self.cfg.train.batch_size)
+        return FixedLengthBatches(inputs, targets, self.cfg.train.batch_size)
 
     def split_size(self, split: str) -> int:
         return int(getattr(self.cfg.data, f"{split}_size"))
@@ -128,24 +129,6 @@ class SyntheticTask(Task):
         self, model: nn.Module, outputs: torch.Tensor, targets: torch.Tensor
     ) -> torch.Tensor:
         raise NotImplementedError
-
-
-class _Batches:
-    """Fixed-length sequences in order, ``batch_size`` at a time (re-iterable)."""
-
-    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int) -> None:
-        self.inputs, self.targets, self.batch_size = inputs, targets, batch_size
-
-    def __len__(self) -> int:
-        return -(-len(self.inputs) // self.batch_size)
-
-    def __iter__(self) -> Iterator[Batch]:
-        steps = self.inputs.shape[1]
-        for i in range(0, len(self.inputs), self.batch_size):
-            x = self.inputs[i : i + self.batch_size]
-            yield Batch(
-                x, torch.full((len(x),), steps, dtype=torch.int64), self.targets[i : i + len(x)]
-            )
 
 
 class AddingTask(SyntheticTask):

@@ -27,12 +27,12 @@ from torch import nn
 
 from rnnkit.config import option
 from rnnkit.data.batch import Batch
+from rnnkit.data.batching import FixedLengthBatches
 from rnnkit.data.builtin import BUILTIN, package_file
 from rnnkit.data.mnist import load_mnist_csv, load_mnist_folder
 from rnnkit.errors import RnnkitError
 from rnnkit.io import write_json
 from rnnkit.models.regressor import SequenceModel
-from rnnkit.tasks.adding import _Batches
 from rnnkit.tasks.base import GRADFLOW_RENAMED, Task
 
 MODES = {"row": (28, 28), "pixel": (784, 1)}  # mode -> (steps, features per step)
@@ -179,7 +179,7 @@ class SequentialMNISTTask(Task):
         if shuffle:
             order = torch.randperm(len(y), generator=generator)
             x, y = x[order], y[order]
-        return _Batches(x, y, self.cfg.train.batch_size)
+        return FixedLengthBatches(x, y, self.cfg.train.batch_size)
 
     def split_size(self, split: str) -> int:
         return len(self.batches(split).targets)

@@ -501,7 +501,7 @@ class TSClassTask(Task):
         ``"v1,v2,..."`` (one channel) or ``"a1,a2,...:b1,b2,..."`` (channels split by ':').
         With static columns, each is given first as ``name=value;``, e.g.
         ``"site=north;age=61;0.1,0.4,0.9"``. Returns ``{"label": ..., "p": ...}`` per input."""
-        from rnnkit.data.ucr import _parse_values
+        from rnnkit.data.ucr import parse_values
 
         series = []
         static: dict[str, list[str]] = {}
@@ -525,7 +525,7 @@ class TSClassTask(Task):
                             f"'{c}=VALUE;' before the values)"
                         )
                     static.setdefault(c, []).append(value)
-            chans = [_parse_values(c, where, 1, d) for d, c in enumerate(text.split(":"))]
+            chans = [parse_values(c, where, 1, d) for d, c in enumerate(text.split(":"))]
             if len({len(c) for c in chans}) != 1 or len(chans[0]) == 0:
                 raise RnnkitError(
                     f"INPUT {text[:40]!r}: expected comma-separated numbers, channels split by "

@@ -100,12 +100,13 @@ def to_fp32(value: Any) -> Any:
 def recurrent_types() -> tuple[type[nn.Module], ...]:
     """The module classes that carry a recurrence (kept in float32 under autocast)."""
     from rnnkit.layers.base import RecurrentBase
-    from rnnkit.layers.convlstm import _ConvLSTMNd
+    from rnnkit.layers.convlstm import ConvLSTM1d, ConvLSTM2d
     from rnnkit.layers.indrnn import IndRNN
-    from rnnkit.layers.minrnn import _MinRNN
+    from rnnkit.layers.minrnn import MinGRU, MinLSTM
     from rnnkit.layers.recurrent import Recurrent
 
-    return (nn.RNNBase, nn.RNNCellBase, RecurrentBase, IndRNN, _MinRNN, _ConvLSTMNd, Recurrent)
+    families = (IndRNN, MinGRU, MinLSTM, ConvLSTM1d, ConvLSTM2d, Recurrent)
+    return (nn.RNNBase, nn.RNNCellBase, RecurrentBase, *families)
 
 
 def _is_recurrent(m: nn.Module, kinds: tuple[type[nn.Module], ...]) -> bool:

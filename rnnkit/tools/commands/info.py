@@ -25,10 +25,11 @@ def collect() -> dict:
     import torch
 
     import rnnkit
-    from rnnkit.fused import _ops, build
+    from rnnkit import fused
+    from rnnkit.fused import build
     from rnnkit.layers import backends
 
-    fused_reason = _ops.unavailable_reason()
+    fused_reason = fused.unavailable_reason()
     backend_rows = {}
     for name in backends.names():
         backend = backends.get(name)
