@@ -106,8 +106,8 @@ def test_statics_fitted_on_train_only(toy: Path, tmp_path: Path) -> None:
     task.set_data(str(other))
     cat, num = task.statics["test"]
     assert cat[:, 0].tolist() == [0, 1]
-    assert task.static_scaler is not None
-    expected = (50 - task.static_scaler.shift[0]) / task.static_scaler.scale[0]
+    assert task.static is not None and task.static.scaler is not None
+    expected = (50 - task.static.scaler.shift[0]) / task.static.scaler.scale[0]
     assert np.allclose(num[:, 0], expected)
     assert task.splits["test"][0][0].shape == (2, 1)  # statics are not time steps
 

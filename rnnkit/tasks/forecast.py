@@ -26,7 +26,7 @@ from rnnkit.baselines.forecasting import naive, seasonal_naive
 from rnnkit.config import RunConfig, option
 from rnnkit.data.batch import Batch
 from rnnkit.data.batching import batch_indices
-from rnnkit.data.static import decode_categories, encode_categories
+from rnnkit.data.static import StaticFeatures, decode_categories
 from rnnkit.data.timeseries import (
     Scaler,
     SeriesData,
@@ -361,8 +361,9 @@ class ForecastTask(Task):
         if data.static_cat is None or not vocab:
             return data
         values = decode_categories(data.static_cat, data.static_vocab)
-        trained = {col: vocab[col] for col in data.static_cat_names}
-        codes = encode_categories(values, trained).reshape(data.static_cat.shape)
+        names = list(data.static_cat_names)
+        trained = StaticFeatures(names, [], {col: vocab[col] for col in names})
+        codes, _ = trained.transform(values, rows=len(data.static_cat))  # (S, Kc)
         data.static_cat, data.static_vocab = codes, dict(vocab)
         return data
 

@@ -59,8 +59,7 @@ from rnnkit.config import RunConfig, option
 from rnnkit.data.batch import Batch
 from rnnkit.data.batching import batch_indices
 from rnnkit.data.splits import stratified_split
-from rnnkit.data.static import category_vocab, encode_categories
-from rnnkit.data.timeseries import Scaler
+from rnnkit.data.static import StaticFeatures
 from rnnkit.data.ucr import LabelledSeries, builtin_ucr_name, load_classification
 from rnnkit.errors import RnnkitError
 from rnnkit.metrics.classification import accuracy, f1_score
@@ -169,8 +168,7 @@ class TSClassTask(Task):
         self.splits: dict[str, tuple[list[np.ndarray], np.ndarray]] = {}
         # static features: category lists (code = index + 1; 0 = unknown), numeric scaler,
         # and per split the codes (N, Kc) int64 and scaled numbers (N, Kn) float32
-        self.static_vocab: dict[str, list[str]] = {}
-        self.static_scaler: Scaler | None = None
+        self.static: StaticFeatures | None = None
         self.statics: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
@@ -222,28 +220,23 @@ class TSClassTask(Task):
     def _fit_static(self, data: LabelledSeries, idx: np.ndarray) -> None:
         """Category lists and the numeric scaler from the training rows ``idx`` only."""
         d: TSClassData = self.cfg.data
-        self.static_vocab = category_vocab(
-            {c: [data.static_cat[c][i] for i in idx] for c in d.static_categorical}
-        )
+        cat = {c: [data.static_cat[c][i] for i in idx] for c in d.static_categorical}
+        num = None
         if d.static_numeric:
             num = np.stack([data.static_num[c][idx] for c in d.static_numeric], axis=1)
-            self.static_scaler = Scaler.fit(num, "standard")
+        self.static = StaticFeatures.fit(cat, num, d.static_numeric, scaling="standard")
 
     def _encode_static(
         self, data: LabelledSeries, idx: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``idx`` of ``data``'s static columns -> codes ``(n, Kc)`` int64 (0 = a
         category unseen in training) and scaled numbers ``(n, Kn)`` float32."""
-        d: TSClassData = self.cfg.data
-        vocab = {c: self.static_vocab[c] for c in d.static_categorical}
-        cat = encode_categories({c: [data.static_cat[c][i] for i in idx] for c in vocab}, vocab)
-        cat = cat.reshape(len(idx), len(vocab))  # (n, Kc), also when Kc = 0
-        num = np.zeros((len(idx), len(d.static_numeric)))
-        if d.static_numeric:
-            assert self.static_scaler is not None
-            raw = np.stack([data.static_num[c][idx] for c in d.static_numeric], axis=1)
-            num = self.static_scaler.transform(raw)
-        return cat, num.astype(np.float32)
+        assert self.static is not None
+        cat = {c: [data.static_cat[c][i] for i in idx] for c in self.static.categorical}
+        num = None
+        if self.static.numeric:
+            num = np.stack([data.static_num[c][idx] for c in self.static.numeric], axis=1)
+        return self.static.transform(cat, num, rows=len(idx))  # (n, Kc), (n, Kn)
 
     def _check_channels(self, data: LabelledSeries) -> None:
         if data.channels != self.channels:
@@ -293,17 +286,8 @@ class TSClassTask(Task):
                 "std": None if self.std is None else self.std.tolist(),
             },
         )
-        if self.has_static:
-            d: TSClassData = self.cfg.data
-            write_json(
-                Path(run_dir) / "static.json",
-                {
-                    "categorical": d.static_categorical,
-                    "numeric": d.static_numeric,
-                    "vocab": self.static_vocab,
-                    "scaler": None if self.static_scaler is None else self.static_scaler.to_dict(),
-                },
-            )
+        if self.static is not None:
+            self.static.save(Path(run_dir) / "static.json")
 
     def restore(self, run_dir: Path) -> None:
         for f in ("labels.json", "scaler.json"):
@@ -318,10 +302,7 @@ class TSClassTask(Task):
             path = Path(run_dir) / "static.json"
             if not path.is_file():
                 raise RnnkitError(f"run directory {run_dir}: static.json is missing")
-            st = json.loads(path.read_text())
-            self.static_vocab = {c: list(v) for c, v in st["vocab"].items()}
-            if st["scaler"] is not None:
-                self.static_scaler = Scaler.from_dict(st["scaler"])
+            self.static = StaticFeatures.load(path)
 
     def _ensure_data(self) -> None:
         if not self.splits:  # after restore: read the data again with the saved statistics
@@ -411,7 +392,7 @@ class TSClassTask(Task):
                 self.cfg.model,
                 num_classes=len(self.classes),
                 input_size=self.channels * d.patch,
-                cardinalities=[len(self.static_vocab[c]) for c in d.static_categorical],
+                cardinalities=self.static.cardinalities() if self.static else [],
                 num_numeric=len(d.static_numeric),
                 fusion=self.cfg.model.static_fusion,
                 size=self.cfg.model.static_size,
