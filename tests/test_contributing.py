@@ -45,3 +45,30 @@ def test_the_example_task_trains_and_evaluates(majority_registered, tmp_path, ca
     # it declared only what it can do: predict is refused with the task's name
     assert main(["predict", str(out), "0101"]) == 2
     assert "majority" in capsys.readouterr().err
+
+
+def test_every_file_contributing_points_to_exists():
+    """The map stays true: each path it names (with ``<family>`` and the like filled by an
+    existing example) is a file or folder of the repository, and each name it tells a
+    contributor to edit is where it says."""
+    text = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    roots = "rnnkit|tests|docs|examples|benchmarks|scripts"
+    paths = set(re.findall(rf"`((?:{roots})/[^`\s]*)`", text))
+    assert len(paths) > 15, paths
+    written = {"tests/test_majority.py"}  # the example task's test, which a contributor writes
+    missing = sorted(
+        p for p in paths - written if "<" not in p and not (ROOT / p.rstrip("/")).exists()
+    )
+    assert missing == [], missing
+    templated = {p for p in paths if "<" in p}
+    assert {"rnnkit/cells/<family>.py", "tests/test_families_<family>.py"} <= templated
+    for path, name in [
+        ("rnnkit/layers/backends.py", "FAMILIES"),
+        ("rnnkit/layers/backends.py", "AutoRow"),
+        ("rnnkit/models/stack.py", "RECURRENT"),
+        ("rnnkit/models/stack.py", "def _family("),
+        ("rnnkit/tasks/__init__.py", "TASKS"),
+        ("rnnkit/tools/cli.py", "COMMANDS"),
+        ("rnnkit/data/builtin.py", "BuiltinDataset"),
+    ]:
+        assert name in (ROOT / path).read_text(encoding="utf-8"), (path, name)

@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import torch
 from torch import nn
@@ -61,7 +61,7 @@ class CharLMTask(Task):
     monitor_mode = "min"
     capabilities = frozenset({"evaluate", "explain", "generate", "export"})
     explain_help = "a text the model reads (the last 400 characters are used)"
-    anchor = {
+    anchor: ClassVar[dict[str, Any] | None] = {
         "source": "char-rnn on tiny-shakespeare (Karpathy 2015): ~1.40 nats/char validation; "
         "an LSTM on Penn Treebank characters: 1.36 bpc",
         "tiny_shakespeare_val_nats_per_char": 1.40,
@@ -75,7 +75,7 @@ class CharLMTask(Task):
         self.splits: dict[str, TextSplit] = {}
         self.carry = StateCarry()
         if cfg.data.source not in BUILTIN:  # the published figures are for Shakespeare / PTB
-            self.anchor = None
+            self.anchor = None  # type: ignore[misc]  # a user's corpus: no published figure
 
     # ------------------------------------------------------------------ data
     @staticmethod
@@ -110,7 +110,8 @@ class CharLMTask(Task):
         return split_text(docs, fractions)
 
     def _encode(self, parts: dict[str, tuple[str, list[int]]]) -> None:
-        self.splits = {name: encode_split(self.vocab, *part) for name, part in parts.items()}
+        vocab = self._vocab()
+        self.splits = {name: encode_split(vocab, *part) for name, part in parts.items()}
         for name, split in self.splits.items():
             if len(split) < 2:
                 raise RnnkitError(
@@ -142,7 +143,7 @@ class CharLMTask(Task):
         for doc in docs[:-1]:
             pos += len(doc)
             starts.append(pos)
-        split = encode_split(self.vocab, "".join(docs), starts)
+        split = encode_split(self._vocab(), "".join(docs), starts)
         if len(split) < 2:
             raise RnnkitError(f"{source}: at least two symbols are needed to evaluate")
         self.splits = {"val": split, "test": split}
@@ -172,13 +173,17 @@ class CharLMTask(Task):
 
     # ----------------------------------------------------------------- model
     def build_model(self) -> nn.Module:
+        config = cast(LanguageModelConfig, self.cfg.model)
+        return LanguageModel.from_config(config, len(self._vocab()))
+
+    def _vocab(self) -> Vocab:
         if self.vocab is None:
             raise RnnkitError("the vocabulary is not loaded (call prepare or restore first)")
-        return LanguageModel.from_config(self.cfg.model, len(self.vocab))
+        return self.vocab
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         logits, _ = model(batch.inputs, None, batch.extras.get("reset"))
-        return model.loss(logits, batch.targets)
+        return cast(LanguageModel, model).loss(logits, batch.required_targets())
 
     def on_epoch_start(self, model: nn.Module, split: str) -> None:
         if split == "train":
@@ -188,7 +193,7 @@ class CharLMTask(Task):
         reset = batch.extras.get("reset")
         logits, state = model(batch.inputs, self.carry.state, reset)
         self.carry.update(state)  # carried to the next chunk, detached
-        return model.loss(logits, batch.targets)
+        return cast(LanguageModel, model).loss(logits, batch.required_targets())
 
     # ---------------------------------------------------------- explain, generate
     def explain_input(self, model: nn.Module, spec: str) -> ExplainInput:
@@ -218,7 +223,7 @@ class CharLMTask(Task):
                 f"{shown}; the model knows {len(vocab) - 1} characters"
             )
         ids = generate_ids(
-            model,
+            cast(LanguageModel, model),
             vocab.encode(prime),
             length,
             banned=[vocab.unk_id] if vocab.unk_id is not None else None,
@@ -231,12 +236,13 @@ class CharLMTask(Task):
     def gradflow_probe(self, model: nn.Module, batch: Batch) -> tuple[Any, ...]:
         """The stack, its (dropped-out) embedded input, the loss of its output and the state
         carried into this chunk."""
-        x = model.dropout(model.embedding(batch.inputs))  # (B, T, E)
+        lm, targets = cast(LanguageModel, model), batch.required_targets()
+        x = lm.dropout(lm.embedding(batch.inputs))  # (B, T, E)
 
         def loss_fn(out: torch.Tensor) -> torch.Tensor:
-            return model.loss(model.head(model.dropout(out)), batch.targets)
+            return lm.loss(lm.head(lm.dropout(out)), targets)
 
-        return model.recurrent, x, loss_fn, self.carry.state
+        return lm.recurrent, x, loss_fn, self.carry.state
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
@@ -245,8 +251,9 @@ class CharLMTask(Task):
         for batch in self._streams(split):
             batch = batch.to(device)
             logits, state = model(batch.inputs, state, batch.extras["reset"])
-            total += float(model.loss(logits, batch.targets, reduction="sum"))
-            count += int((batch.targets != IGNORE_INDEX).sum())
+            targets = batch.required_targets()  # (B, T)
+            total += float(cast(LanguageModel, model).loss(logits, targets, reduction="sum"))
+            count += int((targets != IGNORE_INDEX).sum())
         nats = total / max(count, 1)
         return {"loss": nats, "bpc": nats / LN2, "perplexity": math.exp(min(nats, 50.0))}
 
@@ -264,7 +271,7 @@ class CharLMTask(Task):
         """Unigram and add-one bigram character models fitted on the training split."""
         self._streams("test")  # make sure the corpus is loaded
         train, test = self.splits["train"].ids, self.splits["test"]
-        v = len(self.vocab)
+        v = len(self._vocab())
         unigram = torch.bincount(train, minlength=v).double() + 1.0
         unigram = unigram / unigram.sum()
         bigram = torch.ones(v, v, dtype=torch.float64)

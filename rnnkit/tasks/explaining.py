@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 from torch import nn
@@ -67,6 +67,26 @@ class ExplainInput:
 # ----------------------------------------------------------------------------- helpers
 
 
+class _Classifier(Protocol):
+    """A classifier model as these helpers call it (its class count and probabilities)."""
+
+    num_classes: int
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor: ...
+
+
+class _TokenClassifier(_Classifier, Protocol):
+    """A token classifier whose embeddings can be fed in directly (integrated gradients)."""
+
+    def __call__(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor: ...
+    def embed(self, ids: torch.Tensor) -> torch.Tensor: ...
+    def forward_from_embeddings(self, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor: ...
+
+
+class _Forecaster(Protocol):
+    def forecast(self, x: torch.Tensor, **extras: torch.Tensor) -> torch.Tensor: ...
+
+
 def device_of(model: nn.Module) -> torch.device:
     """The device of ``model``'s first parameter (CPU for a model without parameters)."""
     p = next(model.parameters(), None)
@@ -90,7 +110,7 @@ def class_scalar(logits: torch.Tensor, num_classes: int, cls: int) -> torch.Tens
 def probabilities(model: nn.Module, logits: torch.Tensor, num_classes: int) -> torch.Tensor:
     """``(C,)`` class probabilities of the first row of ``logits`` ``(1, K)``."""
     if hasattr(model, "probabilities"):
-        return model.probabilities(logits)[0]
+        return cast(_Classifier, model).probabilities(logits)[0]
     if num_classes == 2 and logits.shape[-1] == 1:
         p1 = torch.sigmoid(logits[0, 0])
         return torch.stack([1 - p1, p1])
@@ -159,27 +179,28 @@ def token_classifier_input(
     ids = tokenizer.encode([text])[0]
     tokens = tokenizer.tokens(text)[: len(ids)]
     device = device_of(model)
+    clf = cast(_TokenClassifier, model)
     ids_t = torch.tensor([ids], dtype=torch.int64, device=device)  # (1, T)
     lengths = torch.tensor([len(ids)], dtype=torch.int64)  # (1,), on CPU
-    num_classes = int(model.num_classes)
+    num_classes = int(clf.num_classes)
     with torch.no_grad():
-        logits = model(ids_t, lengths)  # (1, K)
+        logits = clf(ids_t, lengths)  # (1, K)
     probs = probabilities(model, logits, num_classes)  # (C,)
     cls = int(probs.argmax())
     shown = label_names(names, num_classes)
 
     def fn(emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return class_scalar(model.forward_from_embeddings(emb, lengths), num_classes, cls)
+        return class_scalar(clf.forward_from_embeddings(emb, lengths), num_classes, cls)
 
     with torch.no_grad():
-        x = model.embed(ids_t)  # (1, T, E)
-        baseline = model.embed(torch.zeros_like(ids_t))  # pad id 0 everywhere
+        x = clf.embed(ids_t)  # (1, T, E)
+        baseline = clf.embed(torch.zeros_like(ids_t))  # pad id 0 everywhere
     return ExplainInput(
         fn=fn,
         x=x,
         baseline=baseline,
         extra=(lengths,),
-        run=lambda: model(ids_t, lengths),
+        run=lambda: clf(ids_t, lengths),
         prediction=f"{shown[cls]} (p = {float(probs[cls]):.3f})",
         target=f"the logit of the predicted class {shown[cls]!r}",
         baseline_desc="[PAD] embeddings",
@@ -201,7 +222,7 @@ def series_classifier_input(
         more = {k: v.expand(n, *v.shape[1:]) for k, v in extras.items()}
         return model(inputs, lengths, **more)  # (N, K)
 
-    num_classes = int(model.num_classes)
+    num_classes = int(cast(_Classifier, model).num_classes)
     with torch.no_grad():
         logits = classify(x, lengths)  # (1, K)
     probs = probabilities(model, logits, num_classes)
@@ -288,7 +309,7 @@ def forecaster_input(task: Any, model: nn.Module, spec: str, scaler: Any = None)
         return y[:, -1, 0] if rollout else y[:, 0, 0]  # (N,)
 
     with torch.no_grad():
-        y = model.forecast(x, **extras) if rollout else forecast(x)  # (1, H, C)
+        y = cast(_Forecaster, model).forecast(x, **extras) if rollout else forecast(x)  # (1, H, C)
     horizon = y.shape[1]
     y_np = y.float().cpu().numpy()  # (1, H, C)
     truth = None if batch.targets is None else batch.targets[row : row + 1].float().cpu().numpy()
@@ -338,7 +359,7 @@ def char_model_input(model: nn.Module, vocab: Any, text: str) -> ExplainInput:
     text = "".join(labels) if all(len(c) == 1 for c in labels) else ""
     device = device_of(model)
     ids_t = ids[None].to(device)  # (1, T)
-    embedding = model.embedding
+    embedding = cast(nn.Module, model.embedding)  # the char model's nn.Embedding
 
     def logits_from(emb: torch.Tensor) -> torch.Tensor:
         handle = embedding.register_forward_hook(lambda m, i, o: emb)

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -146,7 +146,7 @@ class ForecastTask(Task):
             )
         if d.stride < 1:
             raise RnnkitError(f"data.stride must be >= 1, got {d.stride}")
-        m: ForecasterConfig = self.cfg.model
+        m = self._model_config()
         if m.output not in ("direct", "rollout"):
             raise RnnkitError(f"model.output: expected direct or rollout, got {m.output!r}")
         if m.residual not in (True, False, "seasonal", "auto"):
@@ -163,7 +163,7 @@ class ForecastTask(Task):
                 "data.past_covariates (their future values are unknown); use output=direct"
             )
         self.builtin = builtin_series_name(d.source)
-        self.anchor = AIRLINE_ANCHOR if self.builtin == "airline" else None
+        self.anchor = AIRLINE_ANCHOR if self.builtin == "airline" else None  # type: ignore[misc]
         self.data: SeriesData | None = None
         self.scalers: dict[str, Scaler] = {}
         self.splits: dict[str, _Split] = {}
@@ -290,7 +290,7 @@ class ForecastTask(Task):
         self._attach(data)
         if len(self.splits["train"].windows) == 0:
             raise RnnkitError("no training windows: lower data.context or data.horizon")
-        self.cfg.model.residual = self._choose_residual()  # pinned in the saved config
+        self._model_config().residual = self._choose_residual()  # pinned in the saved config
         save_scalers(Path(run_dir) / "scaler.json", self.scalers)
         self._save_info(Path(run_dir))
 
@@ -298,7 +298,7 @@ class ForecastTask(Task):
         """``model.residual`` made concrete: ``auto`` is ``seasonal`` when the data has a
         season that fits in the context and the seasonal naive forecast beats the last
         value on the training windows (RMSE over the horizon), else ``true``."""
-        m, d = self.cfg.model, self.cfg.data
+        m, d = self._model_config(), self.cfg.data
         assert self.data is not None
         season = self.data.seasonality
         fits = m.output == "direct" and 1 < season <= d.context
@@ -400,7 +400,7 @@ class ForecastTask(Task):
             "static_cat": s.static_cat[idx],  # (B, Kc)
             "static_num": s.static_num[idx],  # (B, Kn)
         }
-        if self.cfg.model.output == "rollout":
+        if self._model_config().output == "rollout":
             extras["teacher"] = s.teacher[idx]  # (B, H-1, F)
         return extras
 
@@ -409,6 +409,10 @@ class ForecastTask(Task):
         return len(self.splits[split].windows)
 
     # ------------------------------------------------------------------ model
+    def _model_config(self) -> ForecasterConfig:
+        """``cfg.model``, the forecaster's own config (``model_config`` of this task)."""
+        return cast(ForecasterConfig, self.cfg.model)
+
     def _shapes(self) -> dict[str, Any]:
         if not self.info and self.data is not None:
             C, P, K = (a.shape[1] for a in (self.data.targets, self.data.past, self.data.future))
@@ -423,10 +427,10 @@ class ForecastTask(Task):
 
     def build_model(self) -> nn.Module:
         d: ForecastData = self.cfg.data
-        m: ForecasterConfig = self.cfg.model
+        m = self._model_config()
         s = self._shapes()
         return Forecaster.from_config(
-            self.cfg.model,
+            m,
             input_size=s["C"] + s["P"] + s["K"],
             num_targets=s["C"],
             horizon=d.horizon,
@@ -458,11 +462,12 @@ class ForecastTask(Task):
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         out = model(batch.inputs, **batch.extras)
-        if model.output == "direct":
-            return F.mse_loss(out, batch.targets)  # (B, H, C)
+        targets = batch.required_targets()  # (B, H, C)
+        if cast(Forecaster, model).output == "direct":
+            return F.mse_loss(out, targets)  # (B, H, C)
         # rollout: one-step targets after every context and teacher-forced horizon step
-        C = batch.targets.shape[-1]
-        y = torch.cat([batch.inputs[:, 1:, :C], batch.targets], dim=1)  # (B, L+H-1, C)
+        C = targets.shape[-1]
+        y = torch.cat([batch.inputs[:, 1:, :C], targets], dim=1)  # (B, L+H-1, C)
         return F.mse_loss(out, y)
 
     @torch.no_grad()
@@ -472,8 +477,10 @@ class ForecastTask(Task):
         outs = []
         for batch in self.batches(split):
             batch = batch.to(next(model.parameters()).device)
-            extras = {k: v for k, v in batch.extras.items() if k != "teacher"}
-            y = model.forecast(batch.inputs, **extras)  # (B, H, C)
+            ex = batch.extras  # future (B, H, K), static_cat (B, Kc), static_num (B, Kn)
+            y = cast(Forecaster, model).forecast(
+                batch.inputs, ex.get("future"), ex.get("static_cat"), ex.get("static_num")
+            )  # (B, H, C)
             outs.append(y.float().cpu().numpy())
         scaled = np.concatenate(outs, axis=0)
         return self.scalers["targets"].inverse(scaled)
@@ -577,7 +584,7 @@ class ForecastTask(Task):
                 num = self.scalers["static_numeric"].transform(data.static_num[s : s + 1])
                 extras["static_num"] = torch.as_tensor(num, dtype=torch.float32)
             extras = {k: (v.to(device) if v is not None else None) for k, v in extras.items()}
-            y = model.forecast(ctx.to(device), horizon=horizon, **extras)  # (1, h, C)
+            y = cast(Forecaster, model).forecast(ctx.to(device), horizon=horizon, **extras)
             pred = self.scalers["targets"].inverse(y[0].float().cpu().numpy())
             ahead = None if backtest else future_times(data.time[a:b], horizon)
             out.append(
@@ -618,7 +625,7 @@ class ForecastTask(Task):
                 )
             z = self.scalers["targets"].transform(values[-d.context :, None])
             ctx = torch.as_tensor(z, dtype=torch.float32)[None]  # (1, L, 1)
-            y = model.forecast(ctx.to(next(model.parameters()).device))
+            y = cast(Forecaster, model).forecast(ctx.to(next(model.parameters()).device))
             pred = self.scalers["targets"].inverse(y[0].float().cpu().numpy())[:, 0]
             out.append({"forecast": [round(float(v), 6) for v in pred]})
         return out

@@ -16,6 +16,7 @@ training word with the nearest spelling.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,11 +146,13 @@ class G2PTask(Seq2SeqTask):
         self._encoded = {}
 
     # ------------------------------------------------------------------ outputs
-    def encode_inputs(self, inputs: list[str]) -> list[Any]:
+    def encode_inputs(self, inputs: Sequence[str]) -> list[Any]:
         return [t.strip().lower() if self.cfg.data.lowercase else t.strip() for t in inputs]
 
-    def render(self, ids: list[int]) -> tuple[str, ...]:
-        return tuple(self.target_vocab.decode(ids))
+    def render(self, ids: Sequence[int]) -> tuple[str, ...]:
+        if self.target_vocab is None:
+            raise RnnkitError("the vocabularies are not loaded (call prepare or restore first)")
+        return tuple(self.target_vocab.decode(list(ids)))
 
     def score(self, outputs: list[Any], examples: list[Example]) -> dict[str, float]:
         return pronunciation_errors(outputs, [e.refs for e in examples])

@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -104,7 +104,7 @@ class SentimentTask(Task):
     monitor_mode = "max"
     capabilities = frozenset({"evaluate", "predict", "explain", "export"})
     explain_help = 'a text, e.g. "a gripping, beautifully acted thriller"'
-    anchor = {
+    anchor: ClassVar[dict[str, Any] | None] = {
         "source": "BENCHMARKS.md: TF-IDF + logistic regression on the built-in Rotten "
         "Tomatoes snippets, 80/20 split; CNN from scratch on the similar MR set 0.761 "
         "(Kim 2014)",
@@ -124,7 +124,7 @@ class SentimentTask(Task):
         if self.data.nb_init_dims < 0:
             raise RnnkitError(f"data.nb_init_dims: expected >= 0, got {self.data.nb_init_dims}")
         if self.data.name != "rotten_tomatoes":
-            self.anchor = _anchor_for(self.data.name)
+            self.anchor = _anchor_for(self.data.name)  # type: ignore[misc]  # its data's
 
     # ------------------------------------------------------------------ data
     def _load(self) -> TextDataset:
@@ -287,7 +287,8 @@ class SentimentTask(Task):
         self._dataset = None
         self._encoded = {}
         self.truncation = {}
-        self.anchor = _anchor_for(source) if source != "rotten_tomatoes" else SentimentTask.anchor
+        anchor = _anchor_for(source) if source != "rotten_tomatoes" else SentimentTask.anchor
+        self.anchor = anchor  # type: ignore[misc]  # the anchor of the data evaluated
 
     def describe_data(self) -> str:
         """The data's name and what ``data.max_length`` cut from the training texts."""
@@ -304,20 +305,23 @@ class SentimentTask(Task):
         """A fresh :class:`SequenceClassifier` for this config."""
         if not self.label_names:
             raise RuntimeError("call prepare() or restore() before build_model()")
+        config = cast(ClassifierConfig, self.cfg.model)
         model = SequenceClassifier.from_config(
-            self.cfg.model, num_classes=self.num_classes, vocab_size=self.vocab_size
+            config, num_classes=self.num_classes, vocab_size=self.vocab_size
         )
         if self._nb_ratios is not None:  # after prepare (training); restore loads weights
-            k = min(self.data.nb_init_dims, self.cfg.model.embedding_dim)
+            k = min(self.data.nb_init_dims, config.embedding_dim)
             rows = self._nb_ratios[torch.arange(k) % len(self._nb_ratios)]  # (k, V)
+            weight = cast(nn.Embedding, model.encoder).weight  # (V, E): token ids in
             with torch.no_grad():
-                model.encoder.weight[:, :k] = rows.T
-                model.encoder.weight[0] = 0.0  # [PAD]
+                weight[:, :k] = rows.T
+                weight[0] = 0.0  # [PAD]
         return model
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         """Binary cross-entropy (two classes) or cross entropy of the batch's labels."""
-        return model.loss(model(batch.inputs, batch.lengths), batch.targets)
+        clf = cast(SequenceClassifier, model)
+        return clf.loss(clf(batch.inputs, batch.lengths), batch.required_targets())
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
@@ -329,14 +333,15 @@ class SentimentTask(Task):
         total, probs, targets = 0.0, [], []
         for batch in self.batches(split):
             batch = batch.to(device)
-            logits = model(batch.inputs, batch.lengths)
-            total += float(model.loss(logits, batch.targets)) * len(batch)
-            probs.append(model.probabilities(logits).float().cpu())
-            targets.append(batch.targets.cpu())
+            clf, truth = cast(SequenceClassifier, model), batch.required_targets()
+            logits = clf(batch.inputs, batch.lengths)
+            total += float(clf.loss(logits, truth)) * len(batch)
+            probs.append(clf.probabilities(logits).float().cpu())
+            targets.append(truth.cpu())
         model.train(was_training)
         t = torch.cat(targets).numpy()
         report = classification_report(t, torch.cat(probs).numpy(), self.num_classes)
-        confusion = report.pop("confusion")  # rows = true class, columns = predicted class
+        confusion = cast(list[list[int]], report.pop("confusion"))  # rows true, columns predicted
         names = self.label_names
         counts = {
             f"confusion.{names[i]}.{names[j]}": float(confusion[i][j])
@@ -391,7 +396,7 @@ class SentimentTask(Task):
         out: list[dict[str, Any] | None] = [None] * len(inputs)
         for batch in BucketedBatches(self.encode(inputs), batch_size=self.cfg.train.batch_size):
             logits = model(batch.inputs.to(device), batch.lengths)
-            probs = model.probabilities(logits).float().cpu()  # (B, C)
+            probs = cast(SequenceClassifier, model).probabilities(logits).float().cpu()  # (B, C)
             for row, i in zip(probs.tolist(), batch.extras["index"].tolist()):
                 best = int(np.argmax(row))
                 out[i] = {

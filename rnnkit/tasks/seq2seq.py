@@ -25,7 +25,7 @@ from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -190,8 +190,9 @@ class Seq2SeqTask(Task):
         """Source and target ids of ``split``; training pairs longer than max_length dropped."""
         if split not in self._encoded:
             examples = self._examples(split)
-            src = self.source_vocab.encode([e.source for e in examples])
-            tgt = self.target_vocab.encode([e.target for e in examples])
+            source_vocab, target_vocab = self._vocabs()
+            src = source_vocab.encode([e.source for e in examples])
+            tgt = target_vocab.encode([e.target for e in examples])
             if split == "train":
                 limit = self.cfg.data.max_length
                 keep = [i for i in range(len(src)) if len(src[i]) <= limit and len(tgt[i]) <= limit]
@@ -218,13 +219,18 @@ class Seq2SeqTask(Task):
         return len(self._split_ids(split)[0])
 
     # ------------------------------------------------------------------ model
-    def build_model(self) -> nn.Module:
+    def _vocabs(self) -> tuple[Vocab, Vocab]:
+        """The source and target vocabularies (refused before prepare or restore)."""
         if self.source_vocab is None or self.target_vocab is None:
             raise RnnkitError("the vocabularies are not loaded (call prepare or restore first)")
+        return self.source_vocab, self.target_vocab
+
+    def build_model(self) -> nn.Module:
+        source_vocab, target_vocab = self._vocabs()
         return Seq2Seq.from_config(
-            self.cfg.model,
-            self.source_vocab.size,
-            self.target_vocab.size,
+            cast(Seq2SeqConfig, self.cfg.model),
+            source_vocab.size,
+            target_vocab.size,
             attention=self.cfg.data.attention,
             decoder_cell=self.cfg.data.decoder_cell,
             bos_id=BOS_ID,
@@ -245,7 +251,7 @@ class Seq2SeqTask(Task):
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         """Teacher-forced cross-entropy per target token (no label smoothing)."""
         logits, _ = model(batch.inputs, batch.lengths, batch.extras["tgt_in"])
-        return model.loss(logits, batch.targets)
+        return cast(Seq2Seq, model).loss(logits, batch.required_targets())
 
     def training_step(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         logits, _ = model(
@@ -254,7 +260,10 @@ class Seq2SeqTask(Task):
             batch.extras["tgt_in"],
             teacher_forcing=self.teacher_forcing,
         )
-        return model.loss(logits, batch.targets, label_smoothing=self.cfg.data.label_smoothing)
+        smoothing = self.cfg.data.label_smoothing
+        return cast(Seq2Seq, model).loss(
+            logits, batch.required_targets(), label_smoothing=smoothing
+        )
 
     def set_decoding(
         self, beam_size: int | None = None, length_penalty: float | None = None
@@ -297,10 +306,11 @@ class Seq2SeqTask(Task):
         total = count = 0.0
         for batch in self.batches(split):
             batch = batch.to(device)
-            logits, _ = model(batch.inputs, batch.lengths, batch.extras["tgt_in"])
-            total += float(model.loss(logits, batch.targets, reduction="sum"))
-            count += int((batch.targets != PAD_ID).sum())
-            decoded = self.decode(model, batch.inputs, batch.lengths, beam)
+            s2s, targets = cast(Seq2Seq, model), batch.required_targets()  # (B, T')
+            logits, _ = s2s(batch.inputs, batch.lengths, batch.extras["tgt_in"])
+            total += float(s2s.loss(logits, targets, reduction="sum"))
+            count += int((targets != PAD_ID).sum())
+            decoded = self.decode(s2s, batch.inputs, batch.lengths, beam)
             for i, tokens in zip(batch.extras["index"].tolist(), decoded.tokens):
                 outputs[i] = self.render(tokens)
         return {"loss": total / max(count, 1), **self.score(outputs, examples)}
@@ -335,11 +345,14 @@ class Seq2SeqTask(Task):
         if not inputs:
             return []
         device = next(model.parameters()).device
-        ids = self.source_vocab.encode(self.encode_inputs(inputs))
+        ids = self._vocabs()[0].encode(self.encode_inputs(inputs))
         out: list[dict[str, Any] | None] = [None] * len(inputs)
         for batch in BucketedBatches(ids, batch_size=self.cfg.train.batch_size):
             decoded = self.decode(
-                model, batch.inputs.to(device), batch.lengths, self.cfg.data.beam_size
+                cast(Seq2Seq, model),
+                batch.inputs.to(device),
+                batch.lengths,
+                self.cfg.data.beam_size,
             )
             for row, i in enumerate(batch.extras["index"].tolist()):
                 out[i] = {

@@ -48,7 +48,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -94,6 +94,11 @@ class TSClassData:
     patch: int = option(0, "group this many steps into one input step; 0 = auto (<= 50 steps)")
     static_categorical: list[str] = option([], "CSV: per-series categories")
     static_numeric: list[str] = option([], "CSV: per-series numbers")
+
+
+def _classifier(model: nn.Module) -> SequenceClassifier | StaticSequenceClassifier:
+    """The task's model as what it is (both kinds have ``loss`` and ``probabilities``)."""
+    return cast(SequenceClassifier | StaticSequenceClassifier, model)
 
 
 def _znorm(x: np.ndarray) -> np.ndarray:
@@ -148,7 +153,7 @@ class TSClassTask(Task):
         for key in ("val_fraction", "test_fraction"):
             if not 0.0 <= getattr(d, key) < 1.0:
                 raise RnnkitError(f"data.{key}: expected a fraction in [0, 1)")
-        m: StaticClassifierConfig = self.cfg.model
+        m = cast(StaticClassifierConfig, self.cfg.model)
         if m.static_fusion not in FUSIONS:
             raise RnnkitError(
                 f"model.static_fusion: expected {' or '.join(FUSIONS)}, got {m.static_fusion!r}"
@@ -160,7 +165,8 @@ class TSClassTask(Task):
             twice = sorted(both) or d.static_categorical
             raise RnnkitError(f"data.static_categorical/static_numeric: a column twice: {twice}")
         name = builtin_ucr_name(d.source)
-        self.anchor = {"source": LSTM_FCN, "accuracy": ANCHORS[name]} if name in ANCHORS else None
+        anchor = {"source": LSTM_FCN, "accuracy": ANCHORS[name]} if name in ANCHORS else None
+        self.anchor = anchor  # type: ignore[misc]  # the anchor of this archive
         self.classes: list[str] = []
         self.channels = 0
         self.mean: np.ndarray | None = None
@@ -320,7 +326,7 @@ class TSClassTask(Task):
             if lab not in self.classes:
                 raise RnnkitError(f"{source}: label {lab!r} is not one of {self.classes}")
         y = np.asarray([self.classes.index(v) for v in data.labels])
-        empty = ([], np.zeros(0, dtype=np.int64))
+        empty: tuple[list[np.ndarray], np.ndarray] = ([], np.zeros(0, dtype=np.int64))
         self.splits = {"train": empty, "val": empty, "test": (self._normalise(data.series), y)}
         if self.has_static:
             none = np.zeros(0, dtype=np.int64)
@@ -338,7 +344,7 @@ class TSClassTask(Task):
         if self.has_static:
             static = (
                 f"; static: {', '.join([*d.static_categorical, *d.static_numeric])} "
-                f"(fusion={self.cfg.model.static_fusion})"
+                f"(fusion={cast(StaticClassifierConfig, self.cfg.model).static_fusion})"
             )
         return (
             f"{d.source}: {len(self.classes)} classes, {self.channels} channel(s), "
@@ -387,24 +393,26 @@ class TSClassTask(Task):
     # ------------------------------------------------------------------ model
     def build_model(self) -> nn.Module:
         d: TSClassData = self.cfg.data
+        m = cast(StaticClassifierConfig, self.cfg.model)
         if self.has_static:
             return StaticSequenceClassifier.from_config(
-                self.cfg.model,
+                m,
                 num_classes=len(self.classes),
                 input_size=self.channels * d.patch,
                 cardinalities=self.static.cardinalities() if self.static else [],
                 num_numeric=len(d.static_numeric),
-                fusion=self.cfg.model.static_fusion,
-                size=self.cfg.model.static_size,
+                fusion=m.static_fusion,
+                size=m.static_size,
             )
         return SequenceClassifier.from_config(
-            self.cfg.model,
+            m,
             num_classes=len(self.classes),
             input_size=self.channels * d.patch,
         )
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
-        return model.loss(model(batch.inputs, batch.lengths, **batch.extras), batch.targets)
+        clf = _classifier(model)
+        return clf.loss(clf(batch.inputs, batch.lengths, **batch.extras), batch.required_targets())
 
     def export_info(self) -> dict[str, Any]:
         """How a raw series ``(T, channels)`` becomes the exported graph's ``inputs``."""
@@ -452,7 +460,7 @@ class TSClassTask(Task):
             x, lengths = self.encode(norm[i : i + 256])
             ex = {k: v[i : i + 256].to(device) for k, v in extras.items()}
             logits = model(x.to(device), lengths, **ex)
-            out.append(model.probabilities(logits).float().cpu().numpy())
+            out.append(_classifier(model).probabilities(logits).float().cpu().numpy())
         return np.concatenate(out, axis=0)
 
     def _static_inputs(self, static: dict[str, list[str]], n: int) -> dict[str, torch.Tensor]:
@@ -526,10 +534,10 @@ class TSClassTask(Task):
         for batch in self.batches(split):
             extras = {k: v.to(device) for k, v in batch.extras.items()}
             logits = model(batch.inputs.to(device), batch.lengths, **extras)
-            t = batch.targets.to(device)
-            losses.append(float(model.loss(logits, t)) * len(batch))
-            preds.append(model.probabilities(logits).argmax(1).cpu().numpy())
-            targets.append(batch.targets.numpy())
+            truth = batch.required_targets()
+            losses.append(float(_classifier(model).loss(logits, truth.to(device))) * len(batch))
+            preds.append(_classifier(model).probabilities(logits).argmax(1).cpu().numpy())
+            targets.append(truth.numpy())
         model.train(was_training)
         if not preds:
             raise RnnkitError(f"the {split} split is empty")
