@@ -104,3 +104,25 @@ def test_trace_records_outputs_and_input_gates_of_every_layer():
     z = torch.sigmoid(torch.nn.functional.linear(x, rnn.weight_ih_l0, rnn.bias_ih_l0)[..., :4])
     torch.testing.assert_close(rec.layers[(0, 0)].gates["z"][0], z[0])
     assert (rec.layers[(0, 0)].gates["z"][1, 3:] == 0).all()
+
+
+@pytest.mark.parametrize("cls", [MinGRU, MinLSTM])
+def test_options_step_equals_forward_and_auto_says_why_reference(cls: type) -> None:
+    """With layer_norm and zoneout (evaluation: the expectation), stepping equals forward;
+    the scan takes layer_norm, and zoneout sends auto to the reference, saying why."""
+    torch.manual_seed(5)
+    model = cls(3, 4, num_layers=2, batch_first=True, layer_norm=True, zoneout=0.25)
+    model = model.double().eval()
+    x = torch.randn(2, 5, 3, dtype=torch.float64)
+    out, h_n = model(x)
+    assert model.last_backend == "reference" and "scan cannot apply zoneout" in (
+        model.backend_reason or ""
+    )
+    h = None
+    for t in range(5):
+        h = model.step(x[:, t], h)
+        torch.testing.assert_close(h[-1], out[:, t])
+    torch.testing.assert_close(h, h_n)
+    normed = cls(3, 4, batch_first=True, layer_norm=True).double()
+    normed(x)
+    assert normed.last_backend == "scan"

@@ -9,6 +9,7 @@ second copy of the math).
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ import torch
 from torch import Tensor, nn
 
 import rnnkit
+from rnnkit.layers import backends
+from rnnkit.layers.options import NOT_APPLICABLE, OPTION_NAMES
 
 pytestmark = pytest.mark.one_thread
 
@@ -131,3 +134,183 @@ def test_trace_gates_are_the_ones_the_step_returns(
             assert torch.equal(first[name], recorded[name])
         else:
             assert torch.equal(step0, recorded[name][:, 0])
+
+
+# ----------------------------------------------------------------------------- options
+
+OPTION_VALUES: dict[str, Any] = {
+    "layer_norm": True,
+    "recurrent_dropout": 0.3,
+    "zoneout": 0.3,
+    "weight_drop": 0.3,
+    "peephole": True,
+}
+
+
+def _applicable(spec: Spec) -> list[str]:
+    """The options the library says apply to ``spec``'s family (the rest are refused)."""
+    refused = NOT_APPLICABLE[spec.family]
+    return [name for name in OPTION_NAMES if name not in refused]
+
+
+def _option_cases() -> list[tuple[Spec, tuple[str, ...]]]:
+    """Every spec with each applicable option alone and with all of them together."""
+    cases = []
+    for spec in SPECS:
+        names = _applicable(spec)
+        cases += [(spec, (name,)) for name in names] + [(spec, tuple(names))]
+    return cases
+
+
+def _case_id(case: tuple[Spec, tuple[str, ...]]) -> str:
+    spec, names = case
+    return f"{spec.name}-{'+'.join(names)}"
+
+
+def test_every_family_says_which_options_apply() -> None:
+    """Each option is applied or refused by name for every family, with the reason."""
+    for spec in SPECS:
+        for name in OPTION_NAMES:
+            reason = NOT_APPLICABLE[spec.family].get(name)
+            if reason is None:
+                layer = spec.build(**{name: OPTION_VALUES[name]})
+                assert getattr(layer, name) == OPTION_VALUES[name]
+                assert name in repr(layer)
+            else:
+                with pytest.raises(ValueError, match=re.escape(reason)):
+                    spec.build(**{name: OPTION_VALUES[name]})
+
+
+LENGTHS = [4, 2, 3]  # ragged: nothing in order
+
+
+def _run(layer: nn.Module, x: Tensor, seed: int = 7) -> tuple[Tensor, ...]:
+    """Outputs and final states, the option masks drawn from ``seed`` (the same masks on
+    every call, so every backend and every gradcheck evaluation sees one function)."""
+    torch.manual_seed(seed)
+    out, state = layer(x, lengths=torch.tensor(LENGTHS))
+    return (out, *(state if isinstance(state, tuple) else (state,)))
+
+
+def _loss(outs: tuple[Tensor, ...]) -> Tensor:
+    return sum((o * torch.linspace(-1, 1, o.numel()).view_as(o)).sum() for o in outs)
+
+
+@pytest.mark.parametrize("case", _option_cases(), ids=_case_id)
+def test_options_stacked_bidirectional_ragged_agree_on_every_backend(
+    case: tuple[Spec, tuple[str, ...]],
+) -> None:
+    """Options x proj_size (the lstm_proj spec) x bidirectional x 2 layers x ragged lengths,
+    in training (masks sampled): every backend that accepts the call gives the outputs,
+    final states and all gradients of the reference, and float64 gradcheck passes on each."""
+    spec, names = case
+    options = {name: OPTION_VALUES[name] for name in names}
+    gen = torch.Generator().manual_seed(1)
+    x = spec.input(3, 4, gen).requires_grad_()
+    torch.manual_seed(0)
+    layer = spec.build(num_layers=2, bidirectional=True, **options).train()
+    with torch.no_grad():  # IndRNN's zero biases: relu(0) at a step with x = 0, h = 0 is a kink
+        for name, p in layer.named_parameters():
+            if name.startswith("bias"):
+                p.add_(0.2)
+    state = {k: v.clone() for k, v in layer.state_dict().items()}
+    results: dict[str, list[Tensor]] = {}
+    for backend in backends.available(spec.family)[1:]:
+        if backends.get(backend).refusal(_request(spec, layer)) is not None:
+            continue
+        other = spec.build(num_layers=2, bidirectional=True, backend=backend, **options)
+        other.load_state_dict(state)
+        other.train()
+        outs = _run(other, x)
+        assert other.last_backend == backend
+        grads = torch.autograd.grad(_loss(outs), [x, *other.parameters()])
+        results[backend] = [*outs, *grads]
+        params = tuple(p.detach().clone().requires_grad_() for p in other.parameters())
+        keys = [k for k, _ in other.named_parameters()]
+
+        def f(xx: Tensor, *ps: Tensor, other: nn.Module = other, keys: list = keys) -> Tensor:
+            return _loss(_run_functional(other, keys, ps, xx))
+
+        assert torch.autograd.gradcheck(f, (x.detach().requires_grad_(), *params), fast_mode=True)
+    assert "reference" in results
+    if "bptt" in backends.available(spec.family):  # the hand-written BPTT takes every option
+        assert "bptt" in results
+    for backend, values in results.items():
+        for got, want in zip(values, results["reference"], strict=True):
+            torch.testing.assert_close(got, want, msg=f"{spec.name} {names} on {backend}")
+    out = results["reference"][0]
+    pad = ~torch.tensor([[t < n for t in range(4)] for n in LENGTHS])  # (B, T)
+    assert torch.count_nonzero(out[pad]) == 0  # zero at padding
+
+
+def _run_functional(layer: nn.Module, keys: list[str], params: tuple, x: Tensor) -> tuple:
+    torch.manual_seed(7)
+    out, state = torch.func.functional_call(
+        layer, dict(zip(keys, params, strict=True)), (x,), {"lengths": torch.tensor(LENGTHS)}
+    )
+    return (out, *(state if isinstance(state, tuple) else (state,)))
+
+
+def _request(spec: Spec, layer: nn.Module) -> backends.Request:
+    """The request of a training call of ``layer`` (what a backend's refusal reads)."""
+    return backends.Request(
+        spec.family,
+        training=True,
+        ragged=True,
+        options=layer.options.on,
+        proj_size=getattr(layer, "proj_size", 0),
+        dtype=torch.float64,
+    )
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_tracing_with_every_option_changes_nothing(spec: Spec) -> None:
+    """With all the family's options on (evaluation: zoneout's expectation), the traced
+    call returns what the untraced call returns, and the trace's h is the output."""
+    options = {name: OPTION_VALUES[name] for name in _applicable(spec)}
+    layer = spec.build(num_layers=2, bidirectional=True, **options).eval()
+    x = spec.input(3, 4, torch.Generator().manual_seed(2))
+    plain = _run(layer, x)
+    with rnnkit.trace(layer) as tr:
+        traced = _run(layer, x)
+    for a, b in zip(plain, traced, strict=True):
+        assert torch.equal(a, b)
+    rec = tr[""].layers
+    assert set(rec) == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert set(rec[(1, 1)].gates) == set(spec.gates)
+    half = plain[0].shape[2] // 2
+    torch.testing.assert_close(rec[(1, 0)].h, plain[0][:, :, :half])
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_option_parameters_in_the_state_dict(spec: Spec) -> None:
+    """The options' parameters are saved and loaded under their names; a layer built
+    without them refuses the state_dict (strict), one built with them takes it."""
+    options = {name: OPTION_VALUES[name] for name in _applicable(spec)}
+    layer = spec.build(**options)
+    keys = set(layer.state_dict())
+    plain = set(spec.build().state_dict())
+    assert plain < keys
+    if "layer_norm" in options:
+        assert "ln_ih_weight_l0" in keys
+    twin = spec.build(**options)
+    twin.load_state_dict(layer.state_dict())
+    for k, v in layer.state_dict().items():
+        assert torch.equal(twin.state_dict()[k], v)
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        spec.build().load_state_dict(layer.state_dict())
+
+
+def test_onnx_writers_refuse_the_eval_time_options_they_do_not_write() -> None:
+    """An exported model would silently drop layer_norm / zoneout / peephole on the new
+    families: the writers refuse them by name (the training-only dropouts export)."""
+    from rnnkit.deploy.convlstm import write_convlstm
+    from rnnkit.deploy.scan import scan_supported
+    from rnnkit.errors import RnnkitError
+
+    for spec in (BY_NAME["indrnn"], BY_NAME["mingru"], BY_NAME["minlstm"]):
+        reason = scan_supported(spec.build(layer_norm=True, zoneout=0.1))
+        assert reason is not None and "layer_norm, zoneout has no ONNX writer" in reason
+    assert scan_supported(BY_NAME["indrnn"].build(recurrent_dropout=0.2)) is None
+    with pytest.raises(RnnkitError, match="ConvLSTM2d with peephole has no ONNX writer"):
+        write_convlstm(BY_NAME["convlstm2d"].build(peephole=True, weight_drop=0.1))

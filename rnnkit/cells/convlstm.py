@@ -8,7 +8,8 @@ For a state ``h, c`` of shape ``(B, C_h, *S)`` (S = (L,) or (H, W)) and an input
     h_t = sigmoid(o) tanh(c_t)
 
 The gate order is i, f, g, o as in torch.nn.LSTM. Shi et al. also add peephole terms
-``W_c . c``; like most implementations we leave them out.
+``W_c . c``; here they are an option (``peephole``, one weight per channel), with the other
+cell options of the LSTM (:func:`convlstm_step`).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from typing import Any
 
 from rnnkit.deploy._graph import Graph
 from rnnkit.deploy.recurrent import time_mask
+from rnnkit.errors import RnnkitError
 from rnnkit.layers.convlstm import ConvLSTM1d, ConvLSTM2d
 
 ConvLSTM = ConvLSTM1d | ConvLSTM2d
@@ -93,6 +94,12 @@ def write_convlstm(layer: ConvLSTM) -> tuple[Any, dict[str, Any]]:
     C_h`` channels, zero after each length), ``h_n`` and ``c_n`` ``(L * D, B, C_h, *S)``
     from each sequence's last real step. The initial states are zeros.
     """
+    changing = sorted(layer.options.on & {"layer_norm", "peephole", "zoneout"})
+    if changing:  # eval-time options change the cell's math; the dropouts are training-only
+        raise RnnkitError(
+            f"{type(layer).__name__} with {', '.join(changing)} has no ONNX writer yet "
+            "(ConvLSTM is exported without eval-time cell options)"
+        )
     g = Graph(f"rnnkit_{type(layer).__name__.lower()}")
     TP = g.onnx.TensorProto
     n = layer.spatial_dims

@@ -52,6 +52,13 @@ def scan_supported(stack: nn.Module) -> str | None:
         )
     if not getattr(stack, "batch_first", True):
         return "the stack must be batch_first (as rnnkit's models build it)"
+    options = getattr(stack, "options", None)
+    changing = sorted(options.on & {"layer_norm", "zoneout"}) if options is not None else []
+    if _kind(stack) in ("indrnn", "mingru", "minlstm") and changing:
+        return (
+            f"{type(stack).__name__} with {', '.join(changing)} has no ONNX writer yet "
+            "(the cell options are exported for RNN, LSTM and GRU)"
+        )
     return None
 
 

@@ -175,6 +175,9 @@ class Backend:
         traceable_time: torch.export can trace the run functions over a dynamic time
             axis (no Python loop over time: ``scan``); else :func:`run_function` hands
             them to torch.export as one opaque custom op (``rnnkit::run_direction``).
+        options: family -> the cell options its run function applies; a request with
+            another option is refused by name. None: every option (``check`` may still
+            refuse some).
     """
 
     name: str
@@ -183,12 +186,17 @@ class Backend:
     description: str = ""
     stack: dict[str, Callable[..., tuple[Tensor, States]]] = field(default_factory=dict)
     traceable_time: bool = False
+    options: dict[str, frozenset[str]] | None = None
 
     def refusal(self, request: Request) -> str | None:
         """Why this backend cannot run ``request`` (None when it can)."""
         if request.family not in self.runs:
             served = ", ".join(sorted(self.runs)) or "nothing"
             return f"{self.name} has no {request.family} cell (it serves {served})"
+        if self.options is not None:
+            missing = request.options - self.options.get(request.family, frozenset())
+            if missing:
+                return f"{self.name} cannot apply {', '.join(sorted(missing))} to {request.family}"
         return self.check(request)
 
 
@@ -537,7 +545,10 @@ def _indrnn(mode: str) -> RunFn:
     ) -> tuple[Tensor, States]:
         w_ih, u, b = weights
         mask = step_mask(full_lengths(x, lengths), x.shape[1], x.device).to(x.dtype)
-        out, h = indrnn_sequence(x, mask, state[0], w_ih, u, b, mode=mode)
+        out, h = indrnn_sequence(
+            x, mask, state[0], w_ih, u, b, mode=mode, ln_ih=options.ln_ih,
+            rec_mask=options.rec_mask, zoneout_h=options.zoneout_h,
+        )  # fmt: skip
         return out, (h,)
 
     return run
@@ -549,7 +560,10 @@ def _minrnn(mode: str, family: str) -> RunFn:
     def run(
         x: Tensor, lengths: Tensor | None, state: States, weights: tuple, options: StepOptions
     ) -> tuple[Tensor, States]:
-        out, h = minrnn_sequence(family, x, lengths, state[0], *weights, mode=mode)
+        out, h = minrnn_sequence(
+            family, x, lengths, state[0], *weights, mode=mode, ln_ih=options.ln_ih,
+            zoneout_h=options.zoneout_h,
+        )  # fmt: skip
         return out, (h,)
 
     return run
@@ -563,13 +577,27 @@ def _convlstm_reference(
 
     mask = step_mask(full_lengths(x, lengths), x.shape[1], x.device).to(x.dtype)  # (B, T)
     view = (x.shape[0], *([1] * (x.dim() - 2)))  # broadcast (B,) over (B, C_h, *S)
+    step_options: dict[str, Any] = {
+        "ln_ih": options.ln_ih, "ln_hh": options.ln_hh, "ln_c": options.ln_c,
+        "peephole": options.peephole, "rec_mask": options.rec_mask,
+    }  # fmt: skip
+    zh, zc = options.zoneout_h, options.zoneout_c
     (h, c), outs = state, []
     for t in range(x.shape[1]):
         m = mask[:, t].view(view)
-        h_new, c_new = convlstm_step(x[:, t], h, c, *weights)
-        h = m * h_new + (1 - m) * h  # state held at padding
-        c = m * c_new + (1 - m) * c
-        outs.append(m * h_new)
+        if zh is None:
+            h_new, c_new = convlstm_step(x[:, t], h, c, *weights, **step_options)
+            h = m * h_new + (1 - m) * h  # state held at padding
+            c = m * c_new + (1 - m) * c
+            outs.append(m * h_new)
+        else:  # zoneout and padding as one keep weight: 1 - m (1 - k)
+            full = (x.shape[0], x.shape[1], *h.shape[1:])  # (B, T, C_h, *S)
+            keep_h = 1 - m * (1 - zh.expand(full)[:, t])
+            keep_c = None if zc is None else 1 - m * (1 - zc.expand(full)[:, t])
+            h, c = convlstm_step(
+                x[:, t], h, c, *weights, keep_h=keep_h, keep_c=keep_c, **step_options
+            )
+            outs.append(m * h)
     return torch.stack(outs, 1), (h, c)
 
 
@@ -691,11 +719,15 @@ register(
         description="autograd over the cell's plain step function (the definition)",
     )
 )
+_EVERY_OPTION = frozenset(
+    {"layer_norm", "recurrent_dropout", "zoneout", "weight_drop", "peephole"}
+)  # rnnkit.layers.options.OPTION_NAMES (options imports this module)
 register(
     Backend(
         "bptt",
         {**{f: _classic("bptt", f) for f in CLASSIC}, "indrnn": _indrnn("bptt")},
         description="the cell's hand-derived backward through time, in PyTorch ops",
+        options={**dict.fromkeys(CLASSIC, _EVERY_OPTION), "indrnn": _EVERY_OPTION},
     )
 )
 register(
@@ -713,5 +745,7 @@ register(
         {"mingru": _minrnn("scan", "mingru"), "minlstm": _minrnn("scan", "minlstm")},
         description="the parallel log-space scan of the linear recurrence",
         traceable_time=True,
+        # zoneout's 0/1 keep weights would put log 0 into the log-space scan
+        options=dict.fromkeys(("mingru", "minlstm"), frozenset({"layer_norm"})),
     )
 )

@@ -28,7 +28,12 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnkit.cells.extended import extended_trace
 from rnnkit.layers import _checks, backends, runner, trace
-from rnnkit.layers.options import NO_CELL_OPTIONS, CellOptions
+from rnnkit.layers.options import (
+    NO_CELL_OPTIONS,
+    CellOptions,
+    option_properties,
+    register_parameters,
+)
 
 States = tuple[Tensor, ...]  # (h,) or (h, c); each (num_layers * num_directions, B, size)
 Weights = tuple[Tensor | None, ...]  # (w_ih, w_hh, b_ih, b_hh, w_hr) of one layer-direction
@@ -36,6 +41,7 @@ Weights = tuple[Tensor | None, ...]  # (w_ih, w_hh, b_ih, b_hh, w_hr) of one lay
 _FAMILIES = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu"}
 
 
+@option_properties
 class RecurrentBase(nn.Module):
     """A stack of recurrent layers, torch.nn compatible. Subclasses set the class attributes
     below and pass their cell options."""
@@ -95,15 +101,15 @@ class RecurrentBase(nn.Module):
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
                 self._flat_weights_names += self._make_direction_params(layer, direction, factory)
-        self._option_names: list[str] = []  # after torch.nn's, so the same seed gives its weights
+        suffixes = [
+            f"_l{layer}" + ("_reverse" if direction == 1 else "")
+            for layer in range(self.num_layers)
+            for direction in range(self.num_directions)
+        ]
         G, H = self.gate_count * self.hidden_size, self.hidden_size
-        for layer in range(self.num_layers):
-            for direction in range(self.num_directions):
-                suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
-                for name, size in options.parameter_shapes(self.family, H, G).items():
-                    param = nn.Parameter(torch.empty(size, **factory))
-                    self.register_parameter(name + suffix, param)
-                    self._option_names.append(name + suffix)
+        self._option_names = register_parameters(
+            self, options, self.family, suffixes, H, G, factory
+        )
         if options.any:  # the option is refused by name where the backend cannot apply it
             self._check_backend_takes_options()
         self.reset_parameters()
@@ -501,11 +507,3 @@ class RecurrentBase(nn.Module):
     def has_options(self) -> bool:
         """True when any cell option is on (the layer then runs the extended cell)."""
         return self.options.any
-
-
-def _option_property(name: str) -> property:
-    return property(lambda self: getattr(self.options, name), doc=f"``options.{name}``")
-
-
-for _name in ("layer_norm", "recurrent_dropout", "zoneout", "weight_drop", "peephole"):
-    setattr(RecurrentBase, _name, _option_property(_name))

@@ -10,10 +10,13 @@ from torch import Tensor, nn
 
 from rnnkit.cells.convlstm import convlstm_gates
 from rnnkit.layers import _checks, backends, runner
+from rnnkit.layers.backends import StepOptions
+from rnnkit.layers.options import CellOptions, option_properties, register_parameters
 
 __all__ = ["ConvLSTM1d", "ConvLSTM2d"]
 
 
+@option_properties
 class _ConvLSTMNd(nn.Module):
     """Shared body: ``spatial_dims`` is 1 (sequences of 1-D signals) or 2 (of images)."""
 
@@ -33,6 +36,11 @@ class _ConvLSTMNd(nn.Module):
         *,
         bidirectional: bool = False,
         backend: str = "auto",
+        layer_norm: bool = False,
+        recurrent_dropout: float = 0.0,
+        zoneout: float = 0.0,
+        weight_drop: float = 0.0,
+        peephole: bool = False,
     ) -> None:
         super().__init__()
         name, n = type(self).__name__, self.spatial_dims
@@ -55,6 +63,15 @@ class _ConvLSTMNd(nn.Module):
         self.bidirectional = _checks.check_bool("bidirectional", bidirectional)
         self.num_directions = 2 if self.bidirectional else 1
         self.backend = backends.check_name(name, "convlstm", backend)
+        self.options = CellOptions.named(
+            name,
+            layer_norm=layer_norm,
+            recurrent_dropout=recurrent_dropout,
+            zoneout=zoneout,
+            weight_drop=weight_drop,
+            peephole=peephole,
+        )
+        self.options.check(name, "convlstm")
         self.last_backend: str | None = None  # the backend the latest forward ran on
         self.backend_reason: str | None = None
         factory: dict[str, Any] = {"device": device, "dtype": dtype}
@@ -69,6 +86,10 @@ class _ConvLSTMNd(nn.Module):
             setattr(self, f"weight{sfx}", nn.Parameter(w))
             b = nn.Parameter(torch.empty(4 * hidden_channels, **factory)) if bias else None
             setattr(self, f"bias{sfx}", b)
+        C_h = hidden_channels
+        self._option_names = register_parameters(
+            self, self.options, "convlstm", self._suffixes, C_h, 4 * C_h, factory
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -80,6 +101,7 @@ class _ConvLSTMNd(nn.Module):
             b = getattr(self, f"bias{sfx}")
             if b is not None:
                 nn.init.uniform_(b, -k, k)
+        CellOptions.reset(self, self._option_names, self.hidden_channels)
 
     def _weights(self, k: int) -> tuple[Tensor, Tensor | None]:
         """``(weight, bias)`` of layer-direction ``k``."""
@@ -123,11 +145,19 @@ class _ConvLSTMNd(nn.Module):
                     raise ValueError(f"{name} expects {s_name} of shape {shape}, got {got}")
         run = runner.backend_run(self, "convlstm", x, lengths, runner.training_step(self))
 
+        ran: dict[int, tuple[tuple, StepOptions]] = {}  # what each direction ran with
+
         def direction(layer: int, d: int, xd: Tensor, state: tuple) -> tuple[Tensor, tuple]:
-            return run(xd, lengths, state, self._weights(layer * D + d), backends.NO_OPTIONS)
+            k = layer * D + d
+            ran[k] = self.options.direction(
+                self, self._suffixes[k], self._weights(k), xd, family="convlstm",
+                state_size=shape[2:], cell_size=shape[2:], training=self.training,
+            )  # fmt: skip
+            return run(xd, lengths, state, *ran[k])
 
         def gates(layer: int, d: int, xd: Tensor, h: Tensor, state: tuple):  # noqa: ANN202
-            return convlstm_gates(xd, h, state, *self._weights(layer * D + d))
+            weights, options = ran[layer * D + d]
+            return convlstm_gates(xd, h, state, *weights, **options.as_kwargs())
 
         out, finals = runner.run_stack(
             x,
@@ -147,7 +177,8 @@ class _ConvLSTMNd(nn.Module):
         s += f", num_layers={self.num_layers}"
         s += ", bidirectional=True" if self.bidirectional else ""
         s += f", backend={self.backend!r}" if self.backend != "auto" else ""
-        return s + (", batch_first=True" if self.batch_first else "")
+        s += ", batch_first=True" if self.batch_first else ""
+        return s + self.options.repr_parts()
 
 
 _DOC = r"""A multi-layer ConvLSTM over {what} (Shi et al. 2015).
@@ -170,6 +201,12 @@ _DOC = r"""A multi-layer ConvLSTM over {what} (Shi et al. 2015).
         backend: (keyword) ``"auto"`` or a registered backend serving ``convlstm``
             (``rnnkit.layers.backends.available("convlstm")``: ``"reference"``, autograd
             over the step); another is refused with that list.
+        layer_norm, recurrent_dropout, zoneout, weight_drop, peephole: (keyword) the cell
+            options of :mod:`rnnkit.layers.options`, as on the LSTM: layer norm over
+            channels and space (per-channel gain) of the input and recurrent convolutions
+            and of ``c``; variational dropout of ``h`` (one mask per sequence); zoneout of
+            ``h`` and ``c``; DropConnect of the recurrent half of ``weight``; peepholes
+            with one weight per channel (Shi et al.'s are per pixel).
 
     Inputs: ``input, hx=None, lengths=None``
         input: ``(T, B, C, {space})`` (or batch first); hx: ``(h_0, c_0)`` each

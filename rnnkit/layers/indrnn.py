@@ -11,10 +11,13 @@ from torch import Tensor, nn
 from rnnkit.cells.indrnn import indrnn_step
 from rnnkit.cells.padded import shift_right
 from rnnkit.layers import _checks, backends, runner
+from rnnkit.layers.backends import StepOptions
+from rnnkit.layers.options import CellOptions, option_properties, register_parameters
 
 __all__ = ["IndRNN"]
 
 
+@option_properties
 class IndRNN(nn.Module):
     r"""A multi-layer IndRNN: every unit has one scalar recurrent weight.
 
@@ -42,6 +45,11 @@ class IndRNN(nn.Module):
             (Li et al. use ``(2 ** (-1 / T), 2 ** (1 / T))`` for long memory).
         backend: ``"bptt"`` (hand-written backward), ``"reference"`` (autograd over the
             step) or ``"auto"`` (= bptt).
+        layer_norm, recurrent_dropout, zoneout, weight_drop: (keyword) the cell options
+            of :mod:`rnnkit.layers.options`: layer norm of the input part ``W_ih x_t``
+            (the recurrent term ``u * h`` is per unit and stays so), variational dropout
+            of ``h_{t-1}`` in ``u * h``, zoneout of ``h``, DropConnect of ``u``. ``peephole``
+            is refused (IndRNN has no cell state).
 
     Inputs: ``input, hx=None, lengths=None``
         input: ``(T, B, I)`` or ``(B, T, I)`` with batch_first, or ``(T, I)`` unbatched.
@@ -81,6 +89,12 @@ class IndRNN(nn.Module):
         backend: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        *,
+        layer_norm: bool = False,
+        recurrent_dropout: float = 0.0,
+        zoneout: float = 0.0,
+        weight_drop: float = 0.0,
+        peephole: bool = False,
     ) -> None:
         super().__init__()
         if recurrent_max is not None and recurrent_max <= 0:
@@ -96,6 +110,15 @@ class IndRNN(nn.Module):
         self.recurrent_init = tuple(recurrent_init)
         self.last_layer_init = None if last_layer_init is None else tuple(last_layer_init)
         self.backend = backends.check_name("IndRNN", "indrnn", backend)
+        self.options = CellOptions.named(
+            "IndRNN",
+            layer_norm=layer_norm,
+            recurrent_dropout=recurrent_dropout,
+            zoneout=zoneout,
+            weight_drop=weight_drop,
+            peephole=peephole,
+        )
+        self.options.check("IndRNN", "indrnn")
         self.last_backend: str | None = None
         self.backend_reason: str | None = None
         self.num_directions = 2 if bidirectional else 1
@@ -114,6 +137,10 @@ class IndRNN(nn.Module):
                     b_name = "bias" + sfx
                     setattr(self, b_name, nn.Parameter(torch.empty(hidden_size, **factory)))
                 self._names.append(("weight_ih" + sfx, "weight_hh" + sfx, b_name))
+        self._suffixes = [n[0].removeprefix("weight_ih") for n in self._names]
+        self._option_names = register_parameters(
+            self, self.options, "indrnn", self._suffixes, hidden_size, hidden_size, factory
+        )
         self.reset_parameters()
 
     @staticmethod
@@ -133,6 +160,7 @@ class IndRNN(nn.Module):
             nn.init.uniform_(getattr(self, w_hh), low, high)
             if b is not None:
                 nn.init.zeros_(getattr(self, b))
+        CellOptions.reset(self, self._option_names, self.hidden_size)
         self.constrain_()
 
     @torch.no_grad()
@@ -152,12 +180,22 @@ class IndRNN(nn.Module):
     def forward(
         self, input: Tensor, hx: Tensor | None = None, lengths: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        def gates(k: int, x: Tensor, h: Tensor, h0: Tensor) -> dict[str, Tensor]:
-            found: dict[str, Tensor] = {}  # the step's pre-activation, every step at once
-            indrnn_step(x, shift_right(h, h0), *self._weights(k), gates=found)
+        def inputs(k: int, x: Tensor) -> tuple[tuple, StepOptions]:
+            return self.options.direction(
+                self, self._suffixes[k], self._weights(k), x, family="indrnn",
+                state_size=self.hidden_size, training=self.training,
+            )  # fmt: skip
+
+        def gates(  # the step's pre-activation, every step at once
+            k: int, x: Tensor, h: Tensor, h0: Tensor, weights: tuple, options: StepOptions
+        ) -> dict[str, Tensor]:
+            found: dict[str, Tensor] = {}
+            rec = None if options.rec_mask is None else options.rec_mask[:, None]  # (B, 1, H)
+            h_prev = shift_right(h, h0)
+            indrnn_step(x, h_prev, *weights, ln_ih=options.ln_ih, rec_mask=rec, gates=found)
             return found
 
-        return runner.forward_tensor_state(self, "indrnn", input, hx, lengths, self._weights, gates)
+        return runner.forward_tensor_state(self, "indrnn", input, hx, lengths, inputs, gates)
 
     def _weights(self, k: int) -> tuple[Tensor, Tensor, Tensor | None]:
         """``(w_ih, u clamped, b)`` of layer-direction ``k``."""
@@ -170,4 +208,4 @@ class IndRNN(nn.Module):
             s += ", bidirectional=True"
         if self.batch_first:
             s += ", batch_first=True"
-        return s + f", recurrent_max={self.recurrent_max}"
+        return s + f", recurrent_max={self.recurrent_max}" + self.options.repr_parts()

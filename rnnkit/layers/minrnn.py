@@ -11,10 +11,13 @@ from torch import Tensor, nn
 from rnnkit.cells.minrnn import _STEPS
 from rnnkit.cells.padded import shift_right
 from rnnkit.layers import _checks, backends, runner
+from rnnkit.layers.backends import StepOptions
+from rnnkit.layers.options import CellOptions, option_properties, register_parameters
 
 __all__ = ["MinGRU", "MinLSTM"]
 
 
+@option_properties
 class _MinRNN(nn.Module):
     """Shared body of MinGRU / MinLSTM: layers x directions over :func:`minrnn_sequence`."""
 
@@ -34,6 +37,12 @@ class _MinRNN(nn.Module):
         backend: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        *,
+        layer_norm: bool = False,
+        recurrent_dropout: float = 0.0,
+        zoneout: float = 0.0,
+        weight_drop: float = 0.0,
+        peephole: bool = False,
     ) -> None:
         super().__init__()
         name = type(self).__name__
@@ -45,6 +54,15 @@ class _MinRNN(nn.Module):
         self.dropout = _checks.check_probability("dropout", dropout)
         self.bidirectional = _checks.check_bool("bidirectional", bidirectional)
         self.backend = backends.check_name(name, self.kind, backend)
+        self.options = CellOptions.named(
+            name,
+            layer_norm=layer_norm,
+            recurrent_dropout=recurrent_dropout,
+            zoneout=zoneout,
+            weight_drop=weight_drop,
+            peephole=peephole,
+        )
+        self.options.check(name, self.kind)
         self.last_backend: str | None = None
         self.backend_reason: str | None = None
         self.num_directions = 2 if bidirectional else 1
@@ -62,27 +80,44 @@ class _MinRNN(nn.Module):
                     b = nn.Parameter(torch.empty(self.gates * hidden_size, **factory))
                     setattr(self, b_name, b)
                 self._names.append(("weight_ih" + sfx, b_name))
+        self._suffixes = [w.removeprefix("weight_ih") for w, _ in self._names]
+        rows = self.gates * hidden_size
+        self._option_names = register_parameters(
+            self, self.options, self.kind, self._suffixes, hidden_size, rows, factory
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Every weight and bias U(-1/sqrt(H), 1/sqrt(H)), as torch.nn.GRU."""
         k = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -k, k)
+        for name, p in self.named_parameters():
+            if name not in self._option_names:
+                nn.init.uniform_(p, -k, k)
+        CellOptions.reset(self, self._option_names, self.hidden_size)
 
     def _params(self, k: int) -> tuple[Tensor, Tensor | None]:
         w, b = self._names[k]
         return getattr(self, w), (getattr(self, b) if b is not None else None)
 
+    def _inputs(self, k: int, x: Tensor) -> tuple[tuple, StepOptions]:
+        """The weights and option tensors of layer-direction ``k`` for ``x`` (B, T, I)."""
+        return self.options.direction(
+            self, self._suffixes[k], self._params(k), x, family=self.kind,
+            state_size=self.hidden_size, training=self.training,
+        )  # fmt: skip
+
     def forward(
         self, input: Tensor, hx: Tensor | None = None, lengths: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        def gates(k: int, x: Tensor, h: Tensor, h0: Tensor) -> dict[str, Tensor]:
-            found: dict[str, Tensor] = {}  # the step's gates, every step at once
-            _STEPS[self.kind](x, shift_right(h, h0), *self._params(k), gates=found)
+        def gates(  # the step's gates, every step at once (they read only x)
+            k: int, x: Tensor, h: Tensor, h0: Tensor, weights: tuple, options: StepOptions
+        ) -> dict[str, Tensor]:
+            found: dict[str, Tensor] = {}
+            step = _STEPS[self.kind]
+            step(x, shift_right(h, h0), *weights, ln_ih=options.ln_ih, gates=found)
             return found
 
-        return runner.forward_tensor_state(self, self.kind, input, hx, lengths, self._params, gates)
+        return runner.forward_tensor_state(self, self.kind, input, hx, lengths, self._inputs, gates)
 
     def step(self, x_t: Tensor, h: Tensor | None = None) -> Tensor:
         """One step of every layer, for generation: x_t (B, I), h (num_layers, B, H) or None.
@@ -101,15 +136,19 @@ class _MinRNN(nn.Module):
         )
         step, inp, new = _STEPS[self.kind], x_t, []
         for layer in range(self.num_layers):
-            inp = step(inp, h[layer], *self._params(layer))  # (B, H), feeds the next layer
-            new.append(inp)
+            weights, options = self._inputs(layer, inp[:, None])  # one step: T = 1
+            keep = options.zoneout_h  # (B, 1, H) samples in training, p in evaluation
+            keep = keep[:, 0] if keep is not None and keep.dim() == 3 else keep
+            inp = step(inp, h[layer], *weights, ln_ih=options.ln_ih, keep_h=keep)  # (B, H)
+            new.append(inp)  # feeds the next layer
         return torch.stack(new, 0)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
         if self.bidirectional:
             s += ", bidirectional=True"
-        return s + (", batch_first=True" if self.batch_first else "")
+        s += ", batch_first=True" if self.batch_first else ""
+        return s + self.options.repr_parts()
 
 
 _DOC = r"""A multi-layer {title} (Feng et al. 2024), trained with a parallel scan over time.
@@ -126,6 +165,11 @@ _DOC = r"""A multi-layer {title} (Feng et al. 2024), trained with a parallel sca
         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional:
             as in :class:`torch.nn.GRU`.
         backend: ``"scan"`` / ``"auto"`` (parallel) or ``"reference"`` (a loop over steps).
+        layer_norm, zoneout: (keyword) the cell options of :mod:`rnnkit.layers.options`:
+            layer norm of the gate pre-activations ``W x_t`` (the scan keeps it), zoneout
+            of ``h`` (the reference runs it: 0/1 keep weights would put log 0 into the
+            scan). ``recurrent_dropout``, ``weight_drop`` and ``peephole`` are refused: the
+            gates read no ``h_{{t-1}}`` and there is no cell state.
 
     Inputs: ``input, hx=None, lengths=None``
         input: ``(T, B, I)``, ``(B, T, I)`` with batch_first or ``(T, I)`` unbatched;

@@ -185,6 +185,7 @@ def backend_run(
         steps=x.shape[1],
         input_size=getattr(layer, "input_size", 0),
         hidden_size=getattr(layer, "hidden_size", 0),
+        options=layer.options.on if hasattr(layer, "options") else frozenset(),
     )
     layer.last_backend, layer.backend_reason = backends.choose(layer.backend, request)
     return backends.run_function(layer.last_backend, family)
@@ -196,32 +197,40 @@ def training_step(module: nn.Module) -> bool:
     return torch.is_grad_enabled() and first is not None and first.requires_grad
 
 
+# (layer-direction k, its input x (B, T, I)) -> (run weights, option tensors) of this call
+InputsFn = Callable[[int, Tensor], tuple[tuple, Any]]
+# (k, x, h (B, T, H) outputs, h0 (B, H), the weights and options that ran) -> gates
+TensorGatesFn = Callable[[int, Tensor, Tensor, Tensor, tuple, Any], dict[str, Tensor]]
+
+
 def forward_tensor_state(
     layer: Layer,
     family: str,
     input: Tensor,
     hx: Tensor | None,
     lengths: Tensor | None,
-    weights: Callable[[int], tuple],
-    gates: Callable[[int, Tensor, Tensor, Tensor], dict[str, Tensor]] | None = None,
+    inputs: InputsFn,
+    gates: TensorGatesFn | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``forward`` of a layer whose state is one tensor ``h`` (IndRNN, MinGRU, MinLSTM):
     checks, backend choice and the stack run, as torch.nn's GRU takes its inputs.
 
     Args:
         layer: the module (``input_size``, ``hidden_size``, ``num_layers``,
-            ``num_directions``, ``batch_first``, ``dropout``, ``backend``).
+            ``num_directions``, ``batch_first``, ``dropout``, ``backend``, ``options``).
         family: the registry's family name.
         input: ``(T, B, I)``, ``(B, T, I)`` with batch_first, or ``(T, I)`` unbatched.
         hx: ``(L*D, B, H)`` or None; lengths: ``(B,)`` int64 or None.
-        weights: ``weights(k)``, the run function's weights of layer-direction ``k``.
-        gates: ``gates(k, x, h, h0)`` name -> ``(B, T, H)`` for the trace (direction order).
+        inputs: ``inputs(k, x)``: the run weights and the options' tensors
+            (:class:`~rnnkit.layers.backends.StepOptions`) of layer-direction ``k`` for
+            this call (masks sampled from ``x`` ``(B, T, I_k)``).
+        gates: ``gates(k, x, h, h0, weights, options)`` name -> ``(B, T, H)`` for the
+            trace (direction order), from what the run used.
 
     Returns:
         ``output`` ``(T, B, D*H)`` (or batch first) and ``h_n`` ``(L*D, B, H)``.
     """
     from rnnkit.layers import _checks
-    from rnnkit.layers.backends import NO_OPTIONS
 
     name = type(layer).__name__
     if isinstance(input, Tensor) and input.dim() == 2:  # one sequence (T, I)
@@ -236,13 +245,17 @@ def forward_tensor_state(
     D = layer.num_directions
     h0 = _checks.check_hx(name, hx, (layer.num_layers * D, B, layer.hidden_size), x)
     run = backend_run(layer, family, x, lengths, training_step(layer))
+    ran: dict[int, tuple[tuple, Any]] = {}  # what each layer-direction ran with
 
     def direction(k_layer: int, d: int, xd: Tensor, h0k: Tensor) -> tuple[Tensor, Tensor]:
-        out, (h_n,) = run(xd, lengths, (h0k,), weights(k_layer * D + d), NO_OPTIONS)
+        k = k_layer * D + d
+        ran[k] = inputs(k, xd)
+        out, (h_n,) = run(xd, lengths, (h0k,), *ran[k])
         return out, h_n
 
     def trace_gates(k_layer: int, d: int, xd: Tensor, h: Tensor, h0k: Tensor):  # noqa: ANN202
-        return None, gates(k_layer * D + d, xd, h, h0k) if gates is not None else {}
+        k = k_layer * D + d
+        return None, gates(k, xd, h, h0k, *ran[k]) if gates is not None else {}
 
     shape = Stack(layer.num_layers, D, layer.dropout, layer.training)
     out, finals = run_stack(x, lengths, list(h0), direction, shape, traced=layer, gates=trace_gates)
