@@ -101,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else run_dir / "explain.html"
     if out.is_dir():
         raise RnnkitError(f"--out {out} is a directory; expected a file name like report.html")
+    from rnnkit.rundir import check_output
+
+    check_output(out, "--out")  # never a file of a run (config.yaml, tokenizer.json ...)
     if out.exists() and not args.overwrite:  # refuse before the (slower) work
         raise RnnkitError(f"report {out} already exists; pass --overwrite or choose another --out")
     ex = explain_run(run_dir, args.input, data=args.data, n_steps=args.steps)

@@ -35,7 +35,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export the run and print where it went."""
     from rnnkit.deploy import export_run
+    from rnnkit.rundir import check_output
 
+    if args.out:
+        check_output(args.out, "--out")  # never a file of a run directory
     path, meta = export_run(args.run_dir, args.out, overwrite=args.overwrite, int8=args.int8)
     names = ", ".join(i["name"] for i in meta["inputs"])
     outs = ", ".join(o["name"] for o in meta["outputs"])

@@ -107,11 +107,15 @@ def plot_forecast(
 def run(args: argparse.Namespace) -> int:
     from rnnkit.api import load
     from rnnkit.io import write_text
+    from rnnkit.rundir import check_output
     from rnnkit.runs import read_config
     from rnnkit.tasks import get_task_class
 
     if args.horizon is not None and args.horizon < 1:
         raise RnnkitError(f"--horizon must be >= 1, got {args.horizon}")
+    for option, path in (("--out", args.out), ("--plot", args.plot)):
+        if path:
+            check_output(path, option)  # before the work: never a file of a run
     get_task_class(read_config(args.run_dir).task).require("forecast", "rnnkit forecast")
     run_obj = load(args.run_dir, device=args.device)
     task = run_obj.task
