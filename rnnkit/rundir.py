@@ -833,3 +833,32 @@ def reading_task_files(run_dir: str | Path) -> Iterator[None]:
             f"what this rnnkit expects ({type(e).__name__}: {first_line(e)}); was the run "
             f"directory edited, or written by another rnnkit version?"
         ) from None
+
+
+@contextmanager
+def writing_outputs(*paths: str | Path | None) -> Iterator[None]:
+    """Hold the lock of every run directory that one of ``paths`` (a reader's output
+    files: ``RUN/explain.html``, ``RUN/model.onnx``) lies in, for the block: a file is
+    written into a run only while no other process writes it (a training ``--overwrite``
+    would remove it, a second writer race it). Paths outside run directories, and None,
+    take no lock.
+
+    Raises:
+        RnnkitError: another process holds the lock (named, as for a second ``train``).
+    """
+    runs = dict.fromkeys(r for p in paths if p is not None and (r := run_dir_of(p)) is not None)
+    locks: list[RunLock] = []
+    try:
+        for run in runs:
+            try:
+                locks.append(RunLock(run).acquire())
+            except RnnkitError as e:
+                raise RnnkitError(
+                    f"{e}; or write the output outside the run directory (--out)"
+                ) from None
+            except OSError as e:
+                raise RnnkitError(f"cannot write into run directory {run}: {e}") from None
+        yield
+    finally:
+        for lock in locks:
+            lock.release()

@@ -524,6 +524,42 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_dead_ones_lock_is_ta
     assert (run / ".rnnkit.lock").read_text() == ""  # released cleanly
 
 
+def test_outputs_into_a_run_wait_for_its_writer_and_readers_do_not(
+    finished, tmp_path, capsys
+):
+    """While a process writes the run (here: holds its lock), explain and export refuse to
+    write their default files into it, naming the holder; outside the run they work, and
+    so do evaluate and predict (readers take no lock)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    run = copy_of(finished, tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before = digest(run)
+        for argv in (["explain", run, "great fun"], ["export", run]):
+            assert_one_line(*call(argv, capsys), f"{run} is being written by another rnnkit "
+                            f"process (pid {holder.pid} on ", "write the output outside the "
+                            "run directory (--out)")  # fmt: skip
+            assert digest(run) == before
+        assert call(["explain", run, "great fun", "--out", tmp_path / "x.html"], capsys)[0] == 0
+        assert call(["evaluate", run], capsys)[0] == 0
+        assert call(["predict", run, "great fun"], capsys)[0] == 0
+        assert digest(run) == before
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        holder.stdout.close()
+    assert call(["explain", run, "great fun"], capsys)[0] == 0  # the holder is gone
+    assert (run / "explain.html").is_file() and (run / ".rnnkit.lock").read_text() == ""
+
+
 def test_predict_streams_a_long_file_in_order(finished, tmp_path, capsys):
     """--file is read and predicted in batches (constant memory): every non-empty line of
     a file longer than one batch gets its line of output, in order."""

@@ -94,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.out:
         from rnnkit.io import write_text
+        from rnnkit.rundir import writing_outputs
 
-        write_text(args.out, text)
+        with writing_outputs(args.out):  # into a run: while no training writes it
+            write_text(args.out, text)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
