@@ -24,7 +24,7 @@ from torch import nn
 from rnnkit import runs
 from rnnkit.config import RunConfig, nest_dotted
 from rnnkit.errors import RnnkitError
-from rnnkit.rundir import writing
+from rnnkit.rundir import reading_task_files, writing
 from rnnkit.tasks import get_task_class
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.resolve import apply_task_values, config_from_dict, resolve_config
@@ -132,7 +132,8 @@ def load(run_dir: str | Path, *, device: str | None = None) -> Run:
     target = resolve_device(device)
     cfg = dataclasses.replace(runs.read_config(run_dir), device=device)
     task = get_task_class(cfg.task)(cfg)
-    task.restore(run_dir)
+    with reading_task_files(run_dir):  # a damaged tokenizer/scaler: one line naming it
+        task.restore(run_dir)
     model = task.build_model().to(target)
     if not (run_dir / runs.WEIGHTS).is_file():
         raise RnnkitError(f"{run_dir} holds no {runs.WEIGHTS}: training never finished an epoch")

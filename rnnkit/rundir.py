@@ -735,3 +735,130 @@ def first_line(error: BaseException) -> str:
     """The first non-empty line of ``str(error)`` (torch's messages span many lines)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
+
+
+# ----------------------------------------------------------------------------- outputs
+
+# what a run directory's own files are named like: an output (a plot, a CSV, a report)
+# given such a name inside a run directory would replace or shadow one of them
+RUN_SUFFIXES = (".yaml", ".yml", ".json", ".jsonl", ".safetensors", ".pt", ".lock")
+
+
+def run_dir_of(path: str | Path) -> Path | None:
+    """The run directory that ``path`` lies in (its folder or one above), or None."""
+    from rnnkit.runs import is_run_dir
+
+    folder = Path(path).absolute().parent
+    for candidate in (folder, *folder.parents):
+        if is_run_dir(candidate):
+            return candidate
+    return None
+
+
+def check_output(path: str | Path, option: str) -> Path:
+    """Refuse, before any work, an output file that would damage a run directory or that
+    cannot be a file.
+
+    Args:
+        path: the file a command is asked to write (``--out``, ``--plot``).
+        option: how the user gave it, for the message (``"--plot"``).
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        RnnkitError: ``path`` is a directory; or it lies in a run directory and is named
+            like one of the run's own files (``config.yaml``, ``model.safetensors``,
+            ``checkpoint.pt``, the task's ``*.json``: any ``.yaml .json .jsonl
+            .safetensors .pt`` name, a hidden name, or under ``tb/``), which it would
+            replace or shadow.
+
+    Example:
+        >>> check_output("forecast.csv", "--out").name
+        'forecast.csv'
+    """
+    from rnnkit.runs import TENSORBOARD
+
+    out = Path(path)
+    if out.is_dir():
+        raise RnnkitError(f"{option} {out} is a directory; expected a file name")
+    run = run_dir_of(out)
+    if run is None:
+        return out
+    inside = out.absolute().relative_to(run)
+    if (
+        out.suffix.lower() in RUN_SUFFIXES
+        or any(part.startswith(".") for part in inside.parts)
+        or inside.parts[0] == TENSORBOARD
+    ):
+        what = "replace one of" if out.exists() else "be written among"
+        raise RnnkitError(
+            f"{option} {out} would {what} the run's own files in {run} (config, weights, "
+            f"checkpoint, task files: every {' '.join(RUN_SUFFIXES[:-1])} name, hidden "
+            f"names and tb/); choose another name or folder"
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- task files
+
+
+@contextmanager
+def reading_task_files(run_dir: str | Path) -> Iterator[None]:
+    """Turn an error of a task reading its own files back (``Task.restore``: a tokenizer,
+    scaler or vocabulary that is damaged) into one :class:`RnnkitError` naming the file.
+
+    A task's own checks (:class:`RnnkitError`) pass through. Anything else (a
+    ``json.JSONDecodeError`` that names no file, a ``KeyError`` of a missing field) is
+    named by the first ``*.json`` file of the run that is not readable JSON, or else as
+    the run's task files in general.
+    """
+    try:
+        yield
+    except RnnkitError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as e:
+        run_dir = Path(run_dir)
+        for path in sorted(run_dir.glob("*.json")):
+            try:
+                json.loads(path.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError, OSError) as bad:
+                raise RnnkitError(
+                    f"{path}: damaged, not readable JSON ({first_line(bad)}); it is one of "
+                    f"the files the run's task wrote at training: restore it from a copy "
+                    f"of the run, or train again"
+                ) from None
+        raise RnnkitError(
+            f"{run_dir}: the task's files (tokenizer, scaler, vocabulary ...) do not hold "
+            f"what this rnnkit expects ({type(e).__name__}: {first_line(e)}); was the run "
+            f"directory edited, or written by another rnnkit version?"
+        ) from None
+
+
+@contextmanager
+def writing_outputs(*paths: str | Path | None) -> Iterator[None]:
+    """Hold the lock of every run directory that one of ``paths`` (a reader's output
+    files: ``RUN/explain.html``, ``RUN/model.onnx``) lies in, for the block: a file is
+    written into a run only while no other process writes it (a training ``--overwrite``
+    would remove it, a second writer race it). Paths outside run directories, and None,
+    take no lock.
+
+    Raises:
+        RnnkitError: another process holds the lock (named, as for a second ``train``).
+    """
+    runs = dict.fromkeys(r for p in paths if p is not None and (r := run_dir_of(p)) is not None)
+    locks: list[RunLock] = []
+    try:
+        for run in runs:
+            try:
+                locks.append(RunLock(run).acquire())
+            except RnnkitError as e:
+                raise RnnkitError(
+                    f"{e}; or write the output outside the run directory (--out)"
+                ) from None
+            except OSError as e:
+                raise RnnkitError(f"cannot write into run directory {run}: {e}") from None
+        yield
+    finally:
+        for lock in locks:
+            lock.release()

@@ -158,16 +158,20 @@ BAD = [
     (["translate", "DATA", "hallo"], ["not an rnnkit run directory"]),
     (["explain", "RUN", "great fun", "--steps", "0"], ["--steps"]),
     (["explain", "RUN", "great fun", "--out", "DATA"], ["DATA"]),
+    (["explain", "RUN", "great fun", "--out", "RUN/tokenizer.json", "--overwrite"],
+     ["tokenizer.json would replace one of the run's own files"]),
+    (["explain", "RUN", "great fun", "--out", "RUN/tb/x.html"], ["would be written among"]),
     # serving and exporting: refused before anything starts or is written
     (["serve", "RUN", "--port", "99999"], ["--port", "0..65535"]),
     (["serve", "RUN", "--max-items", "0"], ["max_items", ">= 1"]),
     (["serve", "RUN", "--device", "bogus"], ["device", "'bogus'"]),
     (["serve", "RUN", "--host", "999.1.1.1"], ["--host 999.1.1.1", "not a host"]),
     (["serve", "DATA"], ["not an rnnkit run directory"]),
-    (["export", "RUN", "--int8", "--out", "DATA"], [".onnx"]),
+    (["export", "RUN", "--int8", "--out", "DATA/x.txt"], [".onnx"]),
     (["export", "RUN", "--format", "tflite"], ["--format"]),
-    (["export", "RUN", "--out", "DATA"], [".onnx"]),
-    (["export", "RUN", "--out", "RUN/config.yaml", "--overwrite"], [".onnx"]),
+    (["export", "RUN", "--out", "DATA"], ["DATA is a directory"]),
+    (["export", "RUN", "--out", "RUN/config.yaml", "--overwrite"], ["config.yaml would replace"]),
+    (["export", "RUN", "--out", "RUN/x.txt"], [".onnx"]),
     (["export", "DATA/none"], ["DATA/none"]),
     # a search whose study directory would be the run
     (["tune", "sentiment", "--out", "RUN", "--trials", "1"], ["is a run directory"]),
@@ -518,6 +522,42 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_dead_ones_lock_is_ta
     code, err = call(argv, capsys)  # the dead holder's lock is taken over
     assert code == 0 and f"took over the lock of {run} left by" in err and str(holder.pid) in err
     assert (run / ".rnnkit.lock").read_text() == ""  # released cleanly
+
+
+def test_outputs_into_a_run_wait_for_its_writer_and_readers_do_not(
+    finished, tmp_path, capsys
+):
+    """While a process writes the run (here: holds its lock), explain and export refuse to
+    write their default files into it, naming the holder; outside the run they work, and
+    so do evaluate and predict (readers take no lock)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    run = copy_of(finished, tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before = digest(run)
+        for argv in (["explain", run, "great fun"], ["export", run]):
+            assert_one_line(*call(argv, capsys), f"{run} is being written by another rnnkit "
+                            f"process (pid {holder.pid} on ", "write the output outside the "
+                            "run directory (--out)")  # fmt: skip
+            assert digest(run) == before
+        assert call(["explain", run, "great fun", "--out", tmp_path / "x.html"], capsys)[0] == 0
+        assert call(["evaluate", run], capsys)[0] == 0
+        assert call(["predict", run, "great fun"], capsys)[0] == 0
+        assert digest(run) == before
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        holder.stdout.close()
+    assert call(["explain", run, "great fun"], capsys)[0] == 0  # the holder is gone
+    assert (run / "explain.html").is_file() and (run / ".rnnkit.lock").read_text() == ""
 
 
 def test_predict_streams_a_long_file_in_order(finished, tmp_path, capsys):

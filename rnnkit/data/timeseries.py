@@ -133,7 +133,8 @@ def _read_table(path: Path) -> pd.DataFrame:
         if suffix in (".csv", ".txt", ".tsv"):
             return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str)
     except (ValueError, OSError, pd.errors.ParserError) as e:
-        raise RnnkitError(f"data file {path}: cannot be read as a table ({e})") from None
+        detail = " ".join(str(e).split())  # pandas' messages may end in a newline
+        raise RnnkitError(f"data file {path}: cannot be read as a table ({detail})") from None
     raise RnnkitError(f"data file {path}: expected a .csv, .tsv or .parquet file")
 
 

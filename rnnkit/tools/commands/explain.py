@@ -101,15 +101,20 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else run_dir / "explain.html"
     if out.is_dir():
         raise RnnkitError(f"--out {out} is a directory; expected a file name like report.html")
+    from rnnkit.rundir import check_output, writing_outputs
+
+    check_output(out, "--out")  # never a file of a run (config.yaml, tokenizer.json ...)
     if out.exists() and not args.overwrite:  # refuse before the (slower) work
         raise RnnkitError(f"report {out} already exists; pass --overwrite or choose another --out")
-    ex = explain_run(run_dir, args.input, data=args.data, n_steps=args.steps)
-    if ex.truncated:
-        print(f"note: INPUT: {ex.truncated}; explained on that part", file=sys.stderr)
-    if args.png_dir:
-        paths = save_pngs(ex, args.png_dir, overwrite=args.overwrite)
-        print(f"wrote {len(paths)} PNG file(s) to {args.png_dir}")
-    write_report(ex, out, overwrite=args.overwrite)
+    pngs = Path(args.png_dir) / "figure.png" if args.png_dir else None
+    with writing_outputs(out, pngs):  # into a run: while no training writes it
+        ex = explain_run(run_dir, args.input, data=args.data, n_steps=args.steps)
+        if ex.truncated:
+            print(f"note: INPUT: {ex.truncated}; explained on that part", file=sys.stderr)
+        if args.png_dir:
+            paths = save_pngs(ex, args.png_dir, overwrite=args.overwrite)
+            print(f"wrote {len(paths)} PNG file(s) to {args.png_dir}")
+        write_report(ex, out, overwrite=args.overwrite)
     ig = ex.integrated_gradients
     print(f"prediction: {ex.prediction}")
     if ig is not None:

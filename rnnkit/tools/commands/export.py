@@ -4,6 +4,7 @@ dynamic batch and time axes and a ``lengths`` input (see :mod:`rnnkit.deploy`)."
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,8 +36,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export the run and print where it went."""
     from rnnkit.deploy import export_run
+    from rnnkit.rundir import check_output, writing_outputs
 
-    path, meta = export_run(args.run_dir, args.out, overwrite=args.overwrite, int8=args.int8)
+    if args.out:
+        check_output(args.out, "--out")  # never a file of a run directory
+    target = args.out or Path(args.run_dir) / "model.onnx"  # the default lies in the run
+    with writing_outputs(target):  # no training writes the run meanwhile
+        path, meta = export_run(args.run_dir, args.out, overwrite=args.overwrite, int8=args.int8)
     names = ", ".join(i["name"] for i in meta["inputs"])
     outs = ", ".join(o["name"] for o in meta["outputs"])
     print(

@@ -107,11 +107,15 @@ def plot_forecast(
 def run(args: argparse.Namespace) -> int:
     from rnnkit.api import load
     from rnnkit.io import write_text
+    from rnnkit.rundir import check_output, writing_outputs
     from rnnkit.runs import read_config
     from rnnkit.tasks import get_task_class
 
     if args.horizon is not None and args.horizon < 1:
         raise RnnkitError(f"--horizon must be >= 1, got {args.horizon}")
+    for option, path in (("--out", args.out), ("--plot", args.plot)):
+        if path:
+            check_output(path, option)  # before the work: never a file of a run
     get_task_class(read_config(args.run_dir).task).require("forecast", "rnnkit forecast")
     run_obj = load(args.run_dir, device=args.device)
     task = run_obj.task
@@ -128,14 +132,15 @@ def run(args: argparse.Namespace) -> int:
         a = np.concatenate([r["actual"] for r in results])
         f = np.concatenate([r["forecast"] for r in results])
         print(f"backtest: MAE {mae(a, f):.4g}  RMSE {rmse(a, f):.4g}")
-    if args.out:
-        write_text(args.out, frame.to_csv(index=False))
-        print(f"wrote {args.out}")
-    if args.plot:
-        horizon = len(results[0]["forecast"])
-        history = args.history or max(48, 4 * horizon)
-        what = "backtest" if args.backtest else "forecast"
-        title = f"{data.name}: {what} of {horizon} steps ({Path(args.run_dir).name})"
-        plot_forecast(args.plot, results, data.target_names, history=history, title=title)
-        print(f"wrote {args.plot}")
+    with writing_outputs(args.out, args.plot):  # into a run: while no training writes it
+        if args.out:
+            write_text(args.out, frame.to_csv(index=False))
+            print(f"wrote {args.out}")
+        if args.plot:
+            horizon = len(results[0]["forecast"])
+            history = args.history or max(48, 4 * horizon)
+            what = "backtest" if args.backtest else "forecast"
+            title = f"{data.name}: {what} of {horizon} steps ({Path(args.run_dir).name})"
+            plot_forecast(args.plot, results, data.target_names, history=history, title=title)
+            print(f"wrote {args.plot}")
     return 0

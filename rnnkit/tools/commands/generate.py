@@ -78,6 +78,10 @@ def generate_text(
 def run(args: argparse.Namespace) -> int:
     if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
         raise RnnkitError(f"--device must be cpu or cuda, got {args.device!r}")
+    if args.out:
+        from rnnkit.rundir import check_output
+
+        check_output(args.out, "--out")  # before the work: never a file of a run
     text = generate_text(
         args.run_dir,
         args.prime,
@@ -90,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.out:
         from rnnkit.io import write_text
+        from rnnkit.rundir import writing_outputs
 
-        write_text(args.out, text)
+        with writing_outputs(args.out):  # into a run: while no training writes it
+            write_text(args.out, text)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
