@@ -46,8 +46,8 @@ class SequenceClassifier(ClassifierMixin, SequenceEstimatorBase):
         embedding_dim: size of the linear encoder's output (the stack's input).
         pooling: last | mean | max | attention.
         head_dropout: dropout before the head.
-        epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_steps, clip_norm,
-        early_stopping, max_minutes: the training loop (``train.*``).
+        epochs, batch_size, optimizer, lr, weight_decay, schedule: the training loop
+            (``train.*``), as are warmup_steps, clip_norm, early_stopping, max_minutes.
         val_fraction: share of the sequences held out (stratified) for early stopping
             and the best epoch.
         normalize: ``train`` (standardise each feature with the training split) | ``none``.
