@@ -79,3 +79,16 @@ def test_ci_fails_on_a_skipped_test_and_runs_every_check() -> None:
     pytest_cfg = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     options = pytest_cfg["tool"]["pytest"]["ini_options"]
     assert "--doctest-modules" in options["addopts"] and "rnnkit" in options["testpaths"]
+
+
+def test_the_api_reference_covers_the_public_entry_points() -> None:
+    api = ROOT / "docs" / "api"
+    index = (api / "index.rst").read_text(encoding="utf-8")
+    pages = re.findall(r"^   (\w+)$", index, flags=re.M)
+    assert {"layers", "cells", "training", "estimators", "tasks", "explain"} <= set(pages)
+    assert all((api / f"{page}.rst").is_file() for page in pages), pages
+    text = "\n".join((api / f"{page}.rst").read_text(encoding="utf-8") for page in pages)
+    for name in ("rnnkit.train", "rnnkit.load", "rnnkit.estimators.module_fit.fit",
+                 "rnnkit.estimators.sequence.SequenceClassifier", "rnnkit.tasks.base.Task",
+                 "rnnkit.data.static", "rnnkit.data.splits"):  # fmt: skip
+        assert name in text, name

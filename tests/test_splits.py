@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rnnkit.data.splits import stratified_holdout, stratified_sample, stratified_split
+from rnnkit.errors import RnnkitError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,3 +77,15 @@ def test_no_task_splits_its_examples_by_its_own_code() -> None:
         or "def _stratified" in p.read_text(encoding="utf-8")
     ]
     assert own == []
+
+
+def test_every_kind_of_split_lives_here() -> None:
+    from rnnkit.data import pairs, splits
+
+    assert pairs.split_groups is splits.split_groups  # still importable where it was
+    parts = splits.split_groups(["a", "b", "a", "c", "b"], (0.34, 0.33, 0.33), seed=0)
+    keys = ["a", "b", "a", "c", "b"]
+    assert all(len({keys[i] for i in p}) == 1 for p in parts)  # one key, one part
+    assert splits.split_points(100, 0.1, 0.2, context=5, horizon=5, what="s") == (70, 10)
+    with pytest.raises(RnnkitError, match="data.horizon=12 is longer than the test part"):
+        splits.split_points(50, 0.1, 0.1, context=5, horizon=12, what="s")

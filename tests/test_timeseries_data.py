@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from rnnkit.data.builtin import is_available
+from rnnkit.data.splits import split_points
 from rnnkit.data.timeseries import (
     Scaler,
     future_times,
     gather,
     load_series,
     make_windows,
-    split_points,
 )
 from rnnkit.errors import RnnkitError
 

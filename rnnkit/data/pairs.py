@@ -15,21 +15,19 @@ Three sources:
   two aligned text files, one sentence a line (:func:`read_parallel_files`).
 
 Every bad line is refused with one :class:`~rnnkit.errors.RnnkitError` naming the file,
-the line number and what was expected. :func:`split_groups` splits by a key (the source
-sentence, the word), so that no test source is ever seen in training.
+the line number and what was expected. :func:`rnnkit.data.splits.split_groups` splits by a
+key (the source sentence, the word), so that no test source is ever seen in training.
 """
 
 from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from rnnkit.data.files import check_data_file
+from rnnkit.data.splits import split_groups  # noqa: F401 (re-exported for the pair tasks)
 from rnnkit.errors import RnnkitError
 
 DING_PATH = Path("/usr/share/trans/de-en")
@@ -241,32 +239,6 @@ def read_pronunciations(
 
 
 # ----------------------------------------------------------------------------- splitting
-
-
-def split_groups(keys: Sequence[str], fractions: Sequence[float], seed: int) -> list[np.ndarray]:
-    """Split item indices into parts by key: all items of one key land in the same part.
-
-    Args:
-        keys: one key per item (the normalised source sentence; the word).
-        fractions: the share of distinct keys per part (e.g. ``(0.8, 0.1, 0.1)``), summing
-            to 1; the last part takes the rest.
-        seed: the shuffle of the distinct keys.
-
-    Returns one ``int64`` array of item indices per part, each in item order.
-    """
-    distinct = sorted(set(keys))
-    order = np.random.default_rng(seed).permutation(len(distinct))
-    part_of_key: dict[str, int] = {}
-    start = 0
-    for p, frac in enumerate(fractions):
-        stop = len(distinct) if p == len(fractions) - 1 else start + round(frac * len(distinct))
-        for i in order[start:stop]:
-            part_of_key[distinct[i]] = p
-        start = stop
-    parts: list[list[int]] = [[] for _ in fractions]
-    for i, key in enumerate(keys):
-        parts[part_of_key[key]].append(i)
-    return [np.asarray(p, dtype=np.int64) for p in parts]
 
 
 def normalise_key(text: str) -> str:

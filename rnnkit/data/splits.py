@@ -1,4 +1,10 @@
-"""Train / validation / test splits of labelled examples, shared by the tasks.
+"""Train / validation / test splits, shared by the tasks: every way rnnkit splits data.
+
+* :func:`stratified_split`: labelled examples, each class on its own (classification);
+* :func:`split_groups`: items by a key, all items of one key in one part (translate,
+  g2p, speech: no test source is ever seen in training);
+* :func:`split_points`: a series in time order (forecasting);
+* :func:`stratified_sample` / :func:`stratified_holdout`: the digits of ``smnist``.
 
 The classification tasks on text, series and arrays split their examples with
 :func:`stratified_split`, so the guarantees are the same everywhere: each class is split
@@ -24,8 +30,11 @@ keeps its own guarantees (exact sizes; scikit-learn refuses a class too small to
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
+
+from rnnkit.errors import RnnkitError
 
 
 def stratified_split(labels: np.ndarray, fractions: list[float], seed: int) -> list[np.ndarray]:
@@ -105,3 +114,64 @@ def stratified_holdout(
         shuffle=True,
     )  # fmt: skip
     return np.asarray(kept, dtype=np.int64), np.asarray(held, dtype=np.int64)
+
+
+def split_groups(keys: Sequence[str], fractions: Sequence[float], seed: int) -> list[np.ndarray]:
+    """Split item indices into parts by key: all items of one key land in the same part.
+
+    Args:
+        keys: one key per item (the normalised source sentence; the word).
+        fractions: the share of distinct keys per part (e.g. ``(0.8, 0.1, 0.1)``), summing
+            to 1; the last part takes the rest.
+        seed: the shuffle of the distinct keys.
+
+    Returns one ``int64`` array of item indices per part, each in item order.
+    """
+    distinct = sorted(set(keys))
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    part_of_key: dict[str, int] = {}
+    start = 0
+    for p, frac in enumerate(fractions):
+        stop = len(distinct) if p == len(fractions) - 1 else start + round(frac * len(distinct))
+        for i in order[start:stop]:
+            part_of_key[distinct[i]] = p
+        start = stop
+    parts: list[list[int]] = [[] for _ in fractions]
+    for i, key in enumerate(keys):
+        parts[part_of_key[key]].append(i)
+    return [np.asarray(p, dtype=np.int64) for p in parts]
+
+
+def split_points(
+    n: int, val_fraction: float, test_fraction: float, *, context: int, horizon: int, what: str
+) -> tuple[int, int]:
+    """Chronological split of a series of ``n`` steps: returns ``(n_train, n_val)``;
+    the test part is the last ``n - n_train - n_val`` steps.
+
+    Raises:
+        RnnkitError: when the test or validation part is shorter than the horizon, or the
+            train part cannot hold one window of context + horizon.
+    """
+    for key, v in (("data.val_fraction", val_fraction), ("data.test_fraction", test_fraction)):
+        if not 0.0 <= v < 1.0:
+            raise RnnkitError(f"{key}: expected a fraction in [0, 1), got {v}")
+    n_test = int(round(n * test_fraction))
+    n_val = int(round(n * val_fraction))
+    n_train = n - n_test - n_val
+    if test_fraction > 0 and n_test < horizon:
+        raise RnnkitError(
+            f"{what}: data.horizon={horizon} is longer than the test part ({n_test} of {n} "
+            f"steps at data.test_fraction={test_fraction}); use a shorter horizon or a larger "
+            "test fraction"
+        )
+    if val_fraction > 0 and n_val < horizon:
+        raise RnnkitError(
+            f"{what}: data.horizon={horizon} is longer than the validation part ({n_val} of "
+            f"{n} steps at data.val_fraction={val_fraction})"
+        )
+    if n_train < context + horizon:
+        raise RnnkitError(
+            f"{what}: the train part ({n_train} steps) is shorter than data.context + "
+            f"data.horizon = {context + horizon}"
+        )
+    return n_train, n_val

@@ -10,7 +10,7 @@ optional static columns (constant per series: a store type, a region's size).
 The flow::
 
     load_series(path | name)  -> SeriesData        (validated, NaN refused or interpolated)
-    split_points(...)         -> per series (n_train, n_val)   chronological
+    split_points(...)         -> per series (n_train, n_val)   chronological (rnnkit.data.splits)
     Scaler.fit(train parts)   -> per-column mean/std (after an optional log)
     make_windows(...)         -> Windows(origins, ...)         targets never cross a split
 
@@ -445,41 +445,6 @@ def load_series(
 
 
 # ----------------------------------------------------------------------------- splits
-def split_points(
-    n: int, val_fraction: float, test_fraction: float, *, context: int, horizon: int, what: str
-) -> tuple[int, int]:
-    """Chronological split of a series of ``n`` steps: returns ``(n_train, n_val)``;
-    the test part is the last ``n - n_train - n_val`` steps.
-
-    Raises:
-        RnnkitError: when the test or validation part is shorter than the horizon, or the
-            train part cannot hold one window of context + horizon.
-    """
-    for key, v in (("data.val_fraction", val_fraction), ("data.test_fraction", test_fraction)):
-        if not 0.0 <= v < 1.0:
-            raise RnnkitError(f"{key}: expected a fraction in [0, 1), got {v}")
-    n_test = int(round(n * test_fraction))
-    n_val = int(round(n * val_fraction))
-    n_train = n - n_test - n_val
-    if test_fraction > 0 and n_test < horizon:
-        raise RnnkitError(
-            f"{what}: data.horizon={horizon} is longer than the test part ({n_test} of {n} "
-            f"steps at data.test_fraction={test_fraction}); use a shorter horizon or a larger "
-            "test fraction"
-        )
-    if val_fraction > 0 and n_val < horizon:
-        raise RnnkitError(
-            f"{what}: data.horizon={horizon} is longer than the validation part ({n_val} of "
-            f"{n} steps at data.val_fraction={val_fraction})"
-        )
-    if n_train < context + horizon:
-        raise RnnkitError(
-            f"{what}: the train part ({n_train} steps) is shorter than data.context + "
-            f"data.horizon = {context + horizon}"
-        )
-    return n_train, n_val
-
-
 # ----------------------------------------------------------------------------- scaling
 def save_scalers(path: Path, scalers: dict[str, Scaler]) -> None:
     """Write named scalers to ``path`` (JSON, atomically)."""

@@ -4,22 +4,23 @@ The module is trained in place by :func:`rnnkit.training.fit`, the loop of ``rnn
 train`` (seeding, clipping, schedules, early stopping, the best epoch's weights), through
 a small task that holds the arrays (:class:`ModuleTask`). Example::
 
-    import rnnkit
-    from torch import nn
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lstm = rnnkit.LSTM(1, 32, batch_first=True)
-            self.head = nn.Linear(32, 1)
-
-        def forward(self, x, lengths):          # (B, T, 1), (B,) -> (B,)
-            out, _ = self.lstm(x, lengths=lengths)
-            return self.head(out[torch.arange(len(x)), lengths - 1])[:, 0]
-
-    history = rnnkit.fit(Net(), X, y, loss="mse", epochs=20, batch_size=128,
-                         validation_split=0.2)
-    history.history["val_loss"]                 # one value per epoch
+    >>> import numpy as np
+    >>> from torch import nn
+    >>> class Net(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.lstm = rnnkit.LSTM(1, 16, batch_first=True)
+    ...         self.head = nn.Linear(16, 1)
+    ...
+    ...     def forward(self, x, lengths):          # (B, T, 1), (B,) -> (B,)
+    ...         out, _ = self.lstm(x, lengths=lengths)
+    ...         return self.head(out[torch.arange(len(x)), lengths - 1])[:, 0]
+    >>> X = np.random.default_rng(0).normal(size=(64, 10))   # 64 series of 10 steps
+    >>> y = X.sum(axis=1)
+    >>> history = rnnkit.fit(Net(), X, y, loss="mse", epochs=2, batch_size=16,
+    ...                      validation_split=0.25, verbose=False)
+    >>> len(history.history["val_loss"])        # one value per epoch
+    2
 
 Inputs: ``X`` as for the estimators (a list of ``(T_i, F)`` arrays, a padded ``(N, T, F)``
 array with ``lengths``, a 2-D ``(N, T)`` array of univariate series), or **integer** arrays

@@ -6,14 +6,18 @@
 * a padded array ``(N, T, F)`` with ``lengths=`` ``(N,)``,
 * a 2-D array ``(N, T)`` of N univariate series (what a scikit-learn pipeline passes on).
 
-Example::
+Example (tiny sizes; a real fit takes more epochs)::
 
-    from rnnkit.estimators import SequenceClassifier
-
-    clf = SequenceClassifier(hidden_size=32, epochs=10).fit(X_train, y_train)
-    clf.predict(X_test)            # (N,) labels, of the same kind as y_train
-    clf.predict_proba(X_test)      # (N, C), columns in the order of clf.classes_
-    clf.score(X_test, y_test)      # accuracy
+    >>> import numpy as np
+    >>> from rnnkit.estimators import SequenceClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = [rng.normal(size=(int(rng.integers(3, 9)), 2)) for _ in range(40)]  # (T_i, 2)
+    >>> y = ["up" if x[:, 0].mean() > 0 else "down" for x in X]
+    >>> clf = SequenceClassifier(hidden_size=8, epochs=2).fit(X, y)
+    >>> clf.predict(X[:3]).shape, clf.predict_proba(X[:3]).shape   # labels as in y; (N, C)
+    ((3,), (3, 2))
+    >>> clf.classes_.tolist(), 0.0 <= clf.score(X, y) <= 1.0       # score: accuracy
+    (['down', 'up'], True)
 """
 
 from __future__ import annotations
@@ -46,8 +50,8 @@ class SequenceClassifier(ClassifierMixin, SequenceEstimatorBase):
         embedding_dim: size of the linear encoder's output (the stack's input).
         pooling: last | mean | max | attention.
         head_dropout: dropout before the head.
-        epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_steps, clip_norm,
-        early_stopping, max_minutes: the training loop (``train.*``).
+        epochs, batch_size, optimizer, lr, weight_decay, schedule: the training loop
+            (``train.*``), as are warmup_steps, clip_norm, early_stopping, max_minutes.
         val_fraction: share of the sequences held out (stratified) for early stopping
             and the best epoch.
         normalize: ``train`` (standardise each feature with the training split) | ``none``.

@@ -53,7 +53,7 @@ GRADFLOW_RENAMED = {"data.gradflow": "train.gradflow"}
 class Task(ABC):
     """One kind of job rnnkit trains: ``sentiment``, ``forecast``, ``charlm`` ...
 
-    Class attributes:
+    Attributes:
         name: the name used on the command line (``rnnkit train NAME``).
         DataConfig: the dataclass of this task's ``data`` config section.
         ModelConfig: the dataclass of its ``model`` section: :class:`rnnkit.config.ModelConfig`

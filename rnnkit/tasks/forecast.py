@@ -26,6 +26,7 @@ from rnnkit.baselines.forecasting import naive, seasonal_naive
 from rnnkit.config import RunConfig, option
 from rnnkit.data.batch import Batch
 from rnnkit.data.batching import batch_indices
+from rnnkit.data.splits import split_points
 from rnnkit.data.static import StaticFeatures, decode_categories
 from rnnkit.data.timeseries import (
     Scaler,
@@ -37,7 +38,6 @@ from rnnkit.data.timeseries import (
     load_series,
     make_windows,
     save_scalers,
-    split_points,
 )
 from rnnkit.errors import RnnkitError
 from rnnkit.metrics.forecasting import forecast_metrics, mase_scale

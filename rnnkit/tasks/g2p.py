@@ -25,8 +25,9 @@ import numpy as np
 
 from rnnkit.config import option
 from rnnkit.data.builtin import BUILTIN
-from rnnkit.data.pairs import read_pronunciations, split_groups
+from rnnkit.data.pairs import read_pronunciations
 from rnnkit.data.seqvocab import SymbolVocab, Vocab
+from rnnkit.data.splits import split_groups
 from rnnkit.errors import RnnkitError
 from rnnkit.metrics.sequence import edit_distance, pronunciation_errors
 from rnnkit.tasks.seq2seq import Example, Seq2SeqData, Seq2SeqTask

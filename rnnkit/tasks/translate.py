@@ -38,9 +38,9 @@ from rnnkit.data.pairs import (
     read_ding,
     read_pair_file,
     read_parallel_files,
-    split_groups,
 )
 from rnnkit.data.seqvocab import SubwordVocab, Vocab
+from rnnkit.data.splits import split_groups
 from rnnkit.errors import RnnkitError
 from rnnkit.metrics.sequence import translation_scores
 from rnnkit.tasks.seq2seq import Example, Seq2SeqData, Seq2SeqTask
