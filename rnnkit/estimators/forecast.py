@@ -13,16 +13,17 @@
 the ``horizon`` values after the end of each series. The model, windows, scaling and
 metrics are the ``forecast`` task's (``rnnkit train array_forecast``).
 
-Example::
+Example (tiny sizes; ``docs/estimators.md`` has a real-sized one)::
 
-    import numpy as np
-    from rnnkit.estimators import Forecaster
-
-    t = np.arange(300)
-    series = 10 + np.sin(2 * np.pi * t / 12) + 0.01 * t
-    fc = Forecaster(context=24, horizon=6, epochs=30).fit(series)
-    fc.predict(series)              # (6,): the next 6 values
-    fc.score(series)                # R^2 of forecasting its last 6 values from the rest
+    >>> import numpy as np
+    >>> from rnnkit.estimators import Forecaster
+    >>> t = np.arange(120)
+    >>> series = 10 + np.sin(2 * np.pi * t / 12) + 0.01 * t       # (120,): one series
+    >>> fc = Forecaster(context=12, horizon=3, epochs=2).fit(series)
+    >>> fc.predict(series).shape    # the next 3 values
+    (3,)
+    >>> bool(np.isfinite(fc.score(series)))  # R^2 of forecasting its last 3 values
+    True
 """
 
 from __future__ import annotations

@@ -1,12 +1,16 @@
 """``TextClassifier``: a scikit-learn estimator that takes raw strings.
 
-Example::
+Example (tiny sizes; the defaults are the ``sentiment`` task's)::
 
-    from rnnkit.estimators import TextClassifier
-
-    clf = TextClassifier(epochs=3).fit(texts, labels)        # texts: a list of str
-    clf.predict(["a gripping, beautifully acted thriller"])
-    clf.predict_proba(["dull and overlong"])                 # (1, C), as clf.classes_
+    >>> from rnnkit.estimators import TextClassifier
+    >>> texts = ["a warm and funny film", "a dull mess", "moving and funny", "dull, overlong"]
+    >>> labels = ["pos", "neg", "pos", "neg"]
+    >>> clf = TextClassifier(epochs=1, hidden_size=8, embedding_dim=8, num_layers=1)
+    >>> clf = clf.fit(texts * 10, labels * 10)                # a list of str, a label each
+    >>> clf.predict(["a funny film"]).shape, clf.predict_proba(["dull"]).shape  # (1, C)
+    ((1,), (1, 2))
+    >>> clf.classes_.tolist()
+    ['neg', 'pos']
 """
 
 from __future__ import annotations

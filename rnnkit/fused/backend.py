@@ -67,7 +67,10 @@ def _run_lstm(
 ) -> tuple[Tensor, States]:
     full = full_lengths(x, lengths)
     rec_mask = _rec_mask(options, "lstm")
-    out, h, c = lstm_sequence(x, full, state[0], state[1], *weights, rec_mask=rec_mask)
+    w_ih, w_hh, b_ih, b_hh, w_hr = weights  # the lstm layout of rnnkit.layers.backends
+    out, h, c = lstm_sequence(
+        x, full, state[0], state[1], w_ih, w_hh, b_ih, b_hh, w_hr, rec_mask=rec_mask
+    )
     return out, (h, c)
 
 
