@@ -361,3 +361,21 @@ def test_onnx_writers_refuse_the_eval_time_options_they_do_not_write() -> None:
     assert scan_supported(BY_NAME["indrnn"].build(recurrent_dropout=0.2)) is None
     with pytest.raises(RnnkitError, match="ConvLSTM2d with peephole has no ONNX writer"):
         write_convlstm(BY_NAME["convlstm2d"].build(peephole=True, weight_drop=0.1))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_every_family_refuses_bad_arguments_with_the_one_message(spec: Spec) -> None:
+    """One set of boundary checks (rnnkit.layers._checks): the same message for the same
+    mistake, whichever family makes it."""
+    with pytest.raises(ValueError, match=r"num_layers must be >= 1, got 0"):
+        spec.build(num_layers=0)
+    with pytest.raises(TypeError, match=r"bidirectional must be a bool, got 2"):
+        spec.build(bidirectional=2)
+    layer = spec.build()
+    x = spec.input(2, 3, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"every length must be >= 1, got a length of 0"):
+        layer(x, lengths=[3, 0])
+    with pytest.raises(ValueError, match=r"lengths must not exceed the sequence length T=3"):
+        layer(x, lengths=torch.tensor([4, 1]))
+    with pytest.raises(TypeError, match=r"lengths must hold integers"):
+        layer(x, lengths=torch.tensor([3.0, 1.0]))

@@ -92,8 +92,10 @@ class Recurrent(nn.Module):
         reverse: bool = False,
     ) -> None:
         super().__init__()
-        if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
-            raise ValueError(f"num_layers must be an integer >= 1, got {num_layers!r}")
+        num_layers = _checks.check_int("num_layers", num_layers, minimum=1)
+        bidirectional = _checks.check_bool("bidirectional", bidirectional)
+        batch_first = _checks.check_bool("batch_first", batch_first)
+        reverse = _checks.check_bool("reverse", reverse)
         if bidirectional and reverse:
             raise ValueError(
                 "reverse=True runs one direction; it cannot combine with bidirectional"
