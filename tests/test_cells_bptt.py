@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_families_specs import CELLS
 
 from rnnkit.cells import (
     GRUBPTT,
     LSTMBPTT,
     ElmanBPTT,
     elman_sequence,
-    gru_sequence,
-    lstm_sequence,
 )
 
 B, T, I, H = 3, 5, 4, 3
@@ -92,40 +91,31 @@ def test_gradcheck_full_length_fast_path():
     )
 
 
-@pytest.mark.parametrize("family", ["elman", "lstm", "gru"])
+@pytest.mark.parametrize("family", list(CELLS))
 def test_only_some_inputs_need_grad(family):
     """Frozen input and states (needs_input_grad False) still give the reference weight grads."""
     torch.manual_seed(0)
-    gates = {"elman": 1, "lstm": 4, "gru": 3}[family]
-    params = weights(gates, H, True)
+    cell = CELLS[family]
+    params = weights(cell.gates, H, True)
     params[0].requires_grad_(False)  # a frozen w_ih
     x = torch.randn(B, T, I, dtype=torch.float64)
     h0 = torch.randn(B, H, dtype=torch.float64)
     c0 = torch.randn(B, H, dtype=torch.float64)
     grads = {}
     for mode in ("reference", "bptt"):
-        if family == "elman":
-            out, *_ = elman_sequence(x, LENGTHS, h0, *params, mode=mode)
-        elif family == "lstm":
-            out, *_ = lstm_sequence(x, LENGTHS, h0, c0, *params, mode=mode)
-        else:
-            out, *_ = gru_sequence(x, LENGTHS, h0, *params, mode=mode)
+        out, _ = cell.run(x, LENGTHS, [h0, c0][: cell.states], params, mode)
         grads[mode] = torch.autograd.grad(out.square().sum(), params[1:])
     for g_ref, g_bptt in zip(grads["reference"], grads["bptt"]):
         torch.testing.assert_close(g_bptt, g_ref, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("family", ["elman", "lstm", "gru"])
+@pytest.mark.parametrize("family", list(CELLS))
 def test_unknown_mode_is_refused_with_its_name(family):
     x, h = torch.zeros(1, 2, I), torch.zeros(1, H)
     lengths = torch.tensor([2])
+    cell = CELLS[family]
     with pytest.raises(ValueError, match="'fused'"):
-        if family == "elman":
-            elman_sequence(x, lengths, h, *weights(1, H, True), mode="fused")
-        elif family == "lstm":
-            lstm_sequence(x, lengths, h, h, *weights(4, H, True), mode="fused")
-        else:
-            gru_sequence(x, lengths, h, *weights(3, H, True), mode="fused")
+        cell.run(x, lengths, [h] * cell.states, weights(cell.gates, H, True), "fused")
 
 
 @pytest.mark.parametrize("mode", ["reference", "bptt"])
@@ -136,21 +126,16 @@ def test_unknown_nonlinearity_is_refused_with_its_name(mode):
 
 
 @pytest.mark.parametrize("backward_inside", [False, True], ids=["bwd_outside", "bwd_inside"])
-@pytest.mark.parametrize("family", ["elman", "lstm", "gru"])
+@pytest.mark.parametrize("family", list(CELLS))
 def test_bptt_under_autocast_runs_in_float32(family, backward_inside):
     """Autocast would break the preallocated buffers; BPTT runs in float32 under it instead."""
     torch.manual_seed(0)
-    gates = {"elman": 1, "lstm": 4, "gru": 3}[family]
-    params = [p.detach().float().requires_grad_() for p in weights(gates, H, True)]
+    cell = CELLS[family]
+    params = [p.detach().float().requires_grad_() for p in weights(cell.gates, H, True)]
     x, h = torch.randn(B, T, I), torch.randn(B, H)
 
     def run():
-        if family == "elman":
-            out, *_ = elman_sequence(x, LENGTHS, h, *params, mode="bptt")
-        elif family == "lstm":
-            out, *_ = lstm_sequence(x, LENGTHS, h, h, *params, mode="bptt")
-        else:
-            out, *_ = gru_sequence(x, LENGTHS, h, *params, mode="bptt")
+        out, _ = cell.run(x, LENGTHS, [h] * cell.states, params, "bptt")
         return out
 
     expected = run()

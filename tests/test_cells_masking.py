@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from rnnkit.cells import elman_sequence, gru_sequence, lstm_sequence
+from test_families_specs import CELLS
 
 B, T, I, H = 4, 7, 3, 5
 LENGTHS = torch.tensor([7, 2, 5, 1])
@@ -13,26 +12,19 @@ LENGTHS = torch.tensor([7, 2, 5, 1])
 
 def run(family: str, x: torch.Tensor, lengths: torch.Tensor, mode: str, params, states):
     """``(out, final states)`` of one family."""
-    if family == "elman":
-        out, h = elman_sequence(x, lengths, states[0], *params, mode=mode)
-        return out, (h,)
-    if family == "lstm":
-        out, h, c = lstm_sequence(x, lengths, *states, *params, mode=mode)
-        return out, (h, c)
-    out, h = gru_sequence(x, lengths, states[0], *params, mode=mode)
-    return out, (h,)
+    return CELLS[family].run(x, lengths, states, params, mode)
 
 
 def setup(family: str):
     torch.manual_seed(0)
-    gates = {"elman": 1, "lstm": 4, "gru": 3}[family]
+    gates = CELLS[family].gates
     params = [
         torch.randn(gates * H, I, dtype=torch.float64, requires_grad=True),
         torch.randn(gates * H, H, dtype=torch.float64, requires_grad=True) * 0.5,
         torch.randn(gates * H, dtype=torch.float64, requires_grad=True),
         torch.randn(gates * H, dtype=torch.float64, requires_grad=True),
     ]
-    n_states = 2 if family == "lstm" else 1
+    n_states = CELLS[family].states
     states = [torch.randn(B, H, dtype=torch.float64) for _ in range(n_states)]
     x = torch.randn(B, T, I, dtype=torch.float64)
     return params, states, x
@@ -44,7 +36,7 @@ def padded(lengths: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("mode", ["reference", "bptt"])
-@pytest.mark.parametrize("family", ["elman", "lstm", "gru"])
+@pytest.mark.parametrize("family", list(CELLS))
 def test_outputs_are_zero_at_padding_and_final_state_is_last_real_step(family, mode):
     params, states, x = setup(family)
     out, finals = run(family, x, LENGTHS, mode, params, states)
@@ -61,12 +53,12 @@ def test_outputs_are_zero_at_padding_and_final_state_is_last_real_step(family, m
         torch.testing.assert_close(out[b : b + 1, :n], alone_out, rtol=1e-12, atol=1e-12)
         for f, fa in zip(finals, alone_finals):
             torch.testing.assert_close(f[b : b + 1], fa, rtol=1e-12, atol=1e-12)
-        if family != "lstm":  # h_n is the output at the last real step
+        if CELLS[family].states == 1:  # h_n is the output at the last real step
             assert torch.equal(finals[0][b], out[b, n - 1])
 
 
 @pytest.mark.parametrize("mode", ["reference", "bptt"])
-@pytest.mark.parametrize("family", ["elman", "lstm", "gru"])
+@pytest.mark.parametrize("family", list(CELLS))
 def test_padded_inputs_get_zero_gradient_and_change_nothing(family, mode):
     params, states, x = setup(family)
     pad = padded(LENGTHS)
@@ -86,7 +78,7 @@ def test_padded_inputs_get_zero_gradient_and_change_nothing(family, mode):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("family", ["elman", "lstm", "gru"])
+@pytest.mark.parametrize("family", list(CELLS))
 def test_gradient_of_a_held_final_state_reaches_the_last_real_step(family):
     """d h_n / d x[b, t] is zero for t >= lengths[b] and non-zero at the last real step."""
     params, states, x = setup(family)

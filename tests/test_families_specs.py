@@ -3,7 +3,10 @@
 ``SPECS`` describes each family once (how to build a layer, its input, the step function
 that holds its math, the gates the trace records); the tests below iterate over it instead
 of branching on a family's name: the trace reads the gates the step function returns (no
-second copy of the math).
+second copy of the math); every option each family takes, alone and together, with
+``proj_size``, two directions, two layers and ragged lengths, on every backend that accepts
+it, equals the reference and passes float64 gradcheck. ``CELLS`` does the same for the
+classic cells' sequence functions (``tests/test_cells_*.py`` iterate over it).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 import rnnkit
+import rnnkit.cells
 from rnnkit.layers import backends
 from rnnkit.layers.options import NOT_APPLICABLE, OPTION_NAMES
 
@@ -87,6 +91,49 @@ SPECS: tuple[Spec, ...] = (
          "rnnkit.cells.convlstm:convlstm_step", ("i", "f", "g", "o")),
 )  # fmt: skip
 BY_NAME = {spec.name: spec for spec in SPECS}
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """A classic cell's sequence function (``rnnkit.cells``), as the cell-level tests call it.
+
+    Attributes:
+        name: ``elman``, ``lstm`` or ``gru``.
+        gates: blocks stacked in ``w_ih`` (1, 4, 3).
+        states: ``(h,)`` or ``(h, c)``: 1 or 2.
+        sequence: ``sequence(x, lengths, states, params, mode) -> (out, final states)``.
+    """
+
+    name: str
+    gates: int
+    states: int
+    sequence: Callable[..., tuple[Tensor, tuple[Tensor, ...]]]
+
+    def run(self, x: Tensor, lengths: Tensor, states: Any, params: Any, mode: str) -> Any:
+        """``(out, final states)`` over right-padded ``x`` (B, T, I)."""
+        return self.sequence(x, lengths, list(states), list(params), mode)
+
+
+def _elman(x: Tensor, lengths: Tensor, states: list, params: list, mode: str) -> Any:
+    out, h = rnnkit.cells.elman_sequence(x, lengths, states[0], *params, mode=mode)
+    return out, (h,)
+
+
+def _lstm(x: Tensor, lengths: Tensor, states: list, params: list, mode: str) -> Any:
+    out, h, c = rnnkit.cells.lstm_sequence(x, lengths, *states, *params, mode=mode)
+    return out, (h, c)
+
+
+def _gru(x: Tensor, lengths: Tensor, states: list, params: list, mode: str) -> Any:
+    out, h = rnnkit.cells.gru_sequence(x, lengths, states[0], *params, mode=mode)
+    return out, (h,)
+
+
+CELLS: dict[str, CellSpec] = {
+    "elman": CellSpec("elman", 1, 1, _elman),
+    "lstm": CellSpec("lstm", 4, 2, _lstm),
+    "gru": CellSpec("gru", 3, 1, _gru),
+}
 
 
 def _patch_step(monkeypatch: pytest.MonkeyPatch, where: str, wrapper: Callable) -> None:
@@ -314,3 +361,21 @@ def test_onnx_writers_refuse_the_eval_time_options_they_do_not_write() -> None:
     assert scan_supported(BY_NAME["indrnn"].build(recurrent_dropout=0.2)) is None
     with pytest.raises(RnnkitError, match="ConvLSTM2d with peephole has no ONNX writer"):
         write_convlstm(BY_NAME["convlstm2d"].build(peephole=True, weight_drop=0.1))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_every_family_refuses_bad_arguments_with_the_one_message(spec: Spec) -> None:
+    """One set of boundary checks (rnnkit.layers._checks): the same message for the same
+    mistake, whichever family makes it."""
+    with pytest.raises(ValueError, match=r"num_layers must be >= 1, got 0"):
+        spec.build(num_layers=0)
+    with pytest.raises(TypeError, match=r"bidirectional must be a bool, got 2"):
+        spec.build(bidirectional=2)
+    layer = spec.build()
+    x = spec.input(2, 3, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"every length must be >= 1, got a length of 0"):
+        layer(x, lengths=[3, 0])
+    with pytest.raises(ValueError, match=r"lengths must not exceed the sequence length T=3"):
+        layer(x, lengths=torch.tensor([4, 1]))
+    with pytest.raises(TypeError, match=r"lengths must hold integers"):
+        layer(x, lengths=torch.tensor([3.0, 1.0]))

@@ -133,3 +133,83 @@ def test_export_with_lengths_and_a_dynamic_time_axis(name: str) -> None:
         assert (got[0][2, lengths[2] :] == 0).all()  # zero at padding
     with pytest.raises(RuntimeError, match=r"every length must lie in \[1, T\]"):
         program.module()(_input(name, steps=4), lengths=torch.tensor([4, 5, 1]))
+
+
+class _PairCell(torch.nn.Module):
+    """A user cell with a tuple state whose initial parts are one tensor (aliased)."""
+
+    def __init__(self, n_in: int) -> None:
+        super().__init__()
+        self.cell = torch.nn.LSTMCell(n_in, H)
+
+    def initial_state(self, batch: int, device, dtype):
+        zeros = torch.zeros(batch, H, device=device, dtype=dtype)
+        return (zeros, zeros)
+
+    def forward(self, x, state):
+        h, c = self.cell(x, state)
+        return h, (h, c)
+
+
+def test_recurrent_exports_with_lengths_and_a_dynamic_time_axis() -> None:
+    """``Recurrent(cell)`` runs its time loop as torch's scan operator while exporting:
+    traced at T=6, the program runs at T=11 and T=3 (bidirectional, a tuple state) and
+    gives eager's outputs and final states."""
+    torch.manual_seed(0)
+    layer = rnnkit.Recurrent(
+        lambda k: _PairCell(I), bidirectional=True, batch_first=True,
+    ).eval()  # fmt: skip
+    shapes = {"input": {1: Dim("T", min=2, max=512)}, "lengths": None}
+    program = export(layer, (_input("x"),), {"lengths": LENGTHS}, dynamic_shapes=shapes,
+                     strict=False)  # fmt: skip
+    for steps, lengths in ((11, torch.tensor([11, 4, 7])), (3, torch.tensor([1, 3, 2]))):
+        x = _input("x", steps=steps)
+        got_out, got_states = program.module()(x, lengths=lengths)
+        want_out, want_states = layer(x, lengths=lengths)
+        torch.testing.assert_close(got_out, want_out)
+        for got, want in zip(got_states, want_states, strict=True):
+            torch.testing.assert_close(got[0], want[0])
+            torch.testing.assert_close(got[1], want[1])
+        assert (got_out[2, lengths[2] :] == 0).all()
+
+
+class _TanhCell(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(I + H, H)
+
+    def initial_state(self, batch: int, device, dtype):
+        return torch.zeros(batch, H, device=device, dtype=dtype)
+
+    def forward(self, x, h):
+        h = torch.tanh(self.lin(torch.cat([x, h], -1)))
+        return h, h
+
+
+FULLGRAPH = {
+    "RNN-bptt": lambda: rnnkit.RNN(I, H, batch_first=True, backend="bptt"),
+    "LSTM-reference-bidirectional": lambda: rnnkit.LSTM(
+        I, H, bidirectional=True, batch_first=True, backend="reference"
+    ),
+    "IndRNN": FAMILIES["IndRNN"],
+    "MinLSTM": FAMILIES["MinLSTM"],
+    "ConvLSTM1d": FAMILIES["ConvLSTM1d"],
+    "Recurrent": lambda: rnnkit.Recurrent(_TanhCell(), batch_first=True),
+}
+
+
+@pytest.mark.parametrize("name", list(FULLGRAPH))
+def test_fullgraph_compile_with_lengths_matches_eager(name: str) -> None:
+    """``torch.compile(fullgraph=True)`` of a training step with ragged ``lengths``: the
+    lengths are checked inside the graph (no value read, no graph break); outputs and every
+    gradient equal eager's."""
+    torch._dynamo.reset()  # the other tests' compilations count against the recompile limit
+    torch.manual_seed(0)
+    layer = FULLGRAPH[name]()
+    compiled = torch.compile(layer, backend="aot_eager", fullgraph=True)
+    x = _input("ConvLSTM1d" if name.startswith("Conv") else "x")
+    out, grads = _step(compiled, x, LENGTHS)
+    want, want_grads = _step(layer, x, LENGTHS)
+    torch.testing.assert_close(out, want)
+    for g, w in zip(grads, want_grads, strict=True):
+        torch.testing.assert_close(g, w)

@@ -1,4 +1,7 @@
-"""The scaffolding every hand-written BPTT shares: the mode check and autocast handling.
+"""The scaffolding every hand-written BPTT shares: the mode check, autocast handling,
+optional saved tensors, the input projection of all steps in one product
+(:func:`input_projection`) and the gradients that are one product each after the loop
+(:func:`projection_grads`).
 
 The padded-sequence helpers (step mask, reversal, last step) are :mod:`rnnkit.cells.padded`.
 """
@@ -10,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import torch
+from torch import Tensor
 
 MODES = ("reference", "bptt")
 
@@ -75,3 +79,55 @@ def saved_optional(ctx: Any) -> tuple[torch.Tensor | None, ...]:
     return tuple(
         None if absent else t for t, absent in zip(ctx.saved_tensors, ctx.absent, strict=True)
     )
+
+
+def input_projection(x: Tensor, w_ih: Tensor, *biases: Tensor | None) -> Tensor:
+    """The input part of every step's gates in one matrix product: ``x W_ih^T + biases``,
+    time-major ``(T, B, G)`` from ``x`` ``(B, T, I)`` (the first bias fused into the product,
+    the others added in place). The recurrence then adds ``h_{t-1} W_hh^T`` step by step."""
+    B, T, I = x.shape
+    xs = x.transpose(0, 1).reshape(T * B, I)  # (T*B, I) time-major
+    present_biases = [b for b in biases if b is not None]
+    if not present_biases:
+        return (xs @ w_ih.t()).view(T, B, -1)
+    gates = torch.addmm(present_biases[0], xs, w_ih.t())  # (T*B, G)
+    for b in present_biases[1:]:
+        gates += b
+    return gates.view(T, B, -1)
+
+
+def projection_grads(
+    needs: tuple[bool, bool, bool, bool, bool],
+    d_in: Tensor,
+    d_rec: Tensor,
+    x: Tensor,
+    w_ih: Tensor,
+    h_prev: Tensor,
+) -> tuple[Tensor | None, ...]:
+    """The gradients every BPTT computes after its loop, each one product over all
+    ``T * B`` rows: ``(dx, dW_ih, dW_hh, db_ih, db_hh)``, None where not needed.
+
+    Args:
+        needs: whether ``x``, ``W_ih``, ``W_hh``, ``b_ih``, ``b_hh`` need a gradient (from
+            ``ctx.needs_input_grad``, False for an absent bias).
+        d_in: ``(T, B, G)`` gradient of the input projection's pre-activations.
+        d_rec: ``(T, B, G)`` that of the recurrent projection ``h_{t-1} W_hh^T`` (the same
+            tensor where the two add, as in the LSTM and Elman cells).
+        x: ``(B, T, I)``; w_ih: ``(G, I)``; h_prev: ``(T, B, H_out)``, ``h_{t-1}`` per step.
+    """
+    T, B, G = d_in.shape
+    I, H_out = x.shape[2], h_prev.shape[2]
+    shared = d_rec is d_in
+    d_in, d_rec = d_in.reshape(T * B, G), d_rec.reshape(T * B, G)
+    dx = dw_ih = dw_hh = db_ih = db_hh = None
+    if needs[0]:
+        dx = (d_in @ w_ih).view(T, B, I).transpose(0, 1)  # dX = dA W_ih  (B, T, I)
+    if needs[1]:
+        dw_ih = d_in.t() @ x.transpose(0, 1).reshape(T * B, I)  # dW_ih = dA^T X  (G, I)
+    if needs[2]:
+        dw_hh = d_rec.t() @ h_prev.reshape(T * B, H_out)  # dW_hh = dA^T H_prev  (G, H_out)
+    if needs[3]:
+        db_ih = d_in.sum(0)  # db = sum over steps and batch  (G,)
+    if needs[4]:
+        db_hh = db_ih if db_ih is not None and shared else d_rec.sum(0)
+    return dx, dw_ih, dw_hh, db_ih, db_hh

@@ -16,7 +16,13 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnkit.cells._bptt import apply_bptt, autocast_off, check_mode
+from rnnkit.cells._bptt import (
+    apply_bptt,
+    autocast_off,
+    check_mode,
+    input_projection,
+    projection_grads,
+)
 from rnnkit.cells._step import Pair, add_bias, projections, zoneout
 from rnnkit.cells.padded import first_padded_step, step_mask
 
@@ -152,12 +158,7 @@ class ElmanBPTT(torch.autograd.Function):
         mask = step_mask(lengths, T, x.device).t()[..., None]  # (T, B, 1)
         t_full = first_padded_step(lengths)  # steps t < t_full are real for every sequence
         act = torch.tanh_ if nonlinearity == "tanh" else torch.relu_
-        xs = x.transpose(0, 1).reshape(T * B, I)  # (T*B, I) time-major
-        a_all = xs @ w_ih.t()  # (T*B, H): the input part of a_t for every step at once
-        for b in (b_ih, b_hh):
-            if b is not None:
-                a_all += b
-        a_all = a_all.view(T, B, H)
+        a_all = input_projection(x, w_ih, b_ih, b_hh)  # (T, B, H): every step's input part
         w_hh_t = w_hh.t()  # (H, H)
         hs = x.new_empty(T + 1, B, H)  # hs[t] = h_{t-1}: the state entering step t
         hs[0] = h0
@@ -195,19 +196,9 @@ class ElmanBPTT(torch.autograd.Function):
             else:
                 da.masked_fill_(~mask[t], 0.0)  # padded rows: no new state, no gradient
                 dh_next = torch.where(mask[t], da @ w_hh, dh_next)  # held rows pass dh through
-        needs = ctx.needs_input_grad
-        dA = dA.view(T * B, H)
-        dx = dh0 = dw_ih = dw_hh = db_ih = db_hh = None
-        if needs[0]:
-            dx = (dA @ w_ih).view(T, B, I).transpose(0, 1)  # dX = dA W_ih  (B, T, I)
-        if needs[2]:
-            dh0 = dh_next  # (B, H)
-        if needs[3]:
-            dw_ih = dA.t() @ x.transpose(0, 1).reshape(T * B, I)  # dW_ih = dA^T X  (H, I)
-        if needs[4]:
-            dw_hh = dA.t() @ hs[:T].reshape(T * B, H)  # dW_hh = dA^T H_prev  (H, H)
-        if (ctx.has_bias[0] and needs[5]) or (ctx.has_bias[1] and needs[6]):
-            db = dA.sum(0)  # db = sum over steps and batch of dA  (H,)
-            db_ih = db if ctx.has_bias[0] and needs[5] else None
-            db_hh = db if ctx.has_bias[1] and needs[6] else None
+        needs, bias = ctx.needs_input_grad, ctx.has_bias
+        wanted = (needs[0], needs[3], needs[4], bias[0] and needs[5], bias[1] and needs[6])
+        # dX = dA W_ih, dW_ih = dA^T X, dW_hh = dA^T H_prev, db = sum dA: one product each
+        dx, dw_ih, dw_hh, db_ih, db_hh = projection_grads(wanted, dA, dA, x, w_ih, hs[:T])
+        dh0 = dh_next if needs[2] else None  # (B, H)
         return dx, None, dh0, dw_ih, dw_hh, db_ih, db_hh, None

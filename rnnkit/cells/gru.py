@@ -20,7 +20,13 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnkit.cells._bptt import apply_bptt, autocast_off, check_mode
+from rnnkit.cells._bptt import (
+    apply_bptt,
+    autocast_off,
+    check_mode,
+    input_projection,
+    projection_grads,
+)
 from rnnkit.cells._step import Pair, add_bias, projections, zoneout
 from rnnkit.cells.padded import first_padded_step, step_mask
 
@@ -156,9 +162,8 @@ class GRUBPTT(torch.autograd.Function):
         H = w_hh.shape[1]
         mask = step_mask(lengths, T, x.device).t()[..., None]  # (T, B, 1)
         t_full = first_padded_step(lengths)  # steps t < t_full are real for every sequence
-        xs = x.transpose(0, 1).reshape(T * B, I)  # (T*B, I) time-major
-        gi = xs @ w_ih.t() if b_ih is None else torch.addmm(b_ih, xs, w_ih.t())  # (T*B, 3H)
-        gi = gi.view(T, B, 3 * H)  # becomes the activations r, z, n in place
+        gi = input_projection(x, w_ih, b_ih)  # (T, B, 3H): every step's input part
+        # gi becomes the activations r, z, n in place
         w_hh_t = w_hh.t()  # (H, 3H)
         hs = x.new_empty(T + 1, B, H)  # hs[t] = h_{t-1}: the state entering step t
         n_hat = x.new_empty(T, B, H)  # W_hn h_{t-1} + b_hn, what the reset gate scales
@@ -212,19 +217,9 @@ class GRUBPTT(torch.autograd.Function):
                 dh_prev = torch.where(mask[t], dh_prev, dh_next)
             dh_next = dh_prev
         dGi[..., : 2 * H] = dGh[..., : 2 * H]  # r and z see the sum of both projections
-        needs = ctx.needs_input_grad
-        dGi, dGh = dGi.view(T * B, 3 * H), dGh.view(T * B, 3 * H)
-        dx = dh0 = dw_ih = dw_hh = db_ih = db_hh = None
-        if needs[0]:
-            dx = (dGi @ w_ih).view(T, B, I).transpose(0, 1)  # dX = dGi W_ih  (B, T, I)
-        if needs[2]:
-            dh0 = dh_next  # (B, H)
-        if needs[3]:
-            dw_ih = dGi.t() @ x.transpose(0, 1).reshape(T * B, I)  # dW_ih = dGi^T X  (3H, I)
-        if needs[4]:
-            dw_hh = dGh.t() @ hs[:T].reshape(T * B, H)  # dW_hh = dGh^T H_prev  (3H, H)
-        if ctx.has_bias[0] and needs[5]:
-            db_ih = dGi.sum(0)  # (3H,)
-        if ctx.has_bias[1] and needs[6]:
-            db_hh = dGh.sum(0)  # (3H,)
+        needs, bias = ctx.needs_input_grad, ctx.has_bias
+        wanted = (needs[0], needs[3], needs[4], bias[0] and needs[5], bias[1] and needs[6])
+        # dX = dGi W_ih, dW_ih = dGi^T X, dW_hh = dGh^T H_prev, db_ih = sum dGi, db_hh = sum dGh
+        dx, dw_ih, dw_hh, db_ih, db_hh = projection_grads(wanted, dGi, dGh, x, w_ih, hs[:T])
+        dh0 = dh_next if needs[2] else None  # (B, H)
         return dx, None, dh0, dw_ih, dw_hh, db_ih, db_hh

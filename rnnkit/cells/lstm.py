@@ -26,7 +26,9 @@ from rnnkit.cells._bptt import (
     apply_bptt,
     autocast_off,
     check_mode,
+    input_projection,
     present,
+    projection_grads,
     save_optional,
     saved_optional,
 )
@@ -183,12 +185,8 @@ class LSTMBPTT(torch.autograd.Function):
         H, H_out = c0.shape[1], w_hh.shape[1]
         mask = step_mask(lengths, T, x.device).t()[..., None]  # (T, B, 1)
         t_full = first_padded_step(lengths)  # steps t < t_full are real for every sequence
-        xs = x.transpose(0, 1).reshape(T * B, I)  # (T*B, I) time-major
-        gates = xs @ w_ih.t()  # (T*B, 4H): the input part of every step's gates at once
-        for b in (b_ih, b_hh):
-            if b is not None:
-                gates += b
-        gates = gates.view(T, B, 4 * H)  # becomes the activations i, f, g, o in place
+        gates = input_projection(x, w_ih, b_ih, b_hh)  # (T, B, 4H): every step's input part
+        # gates becomes the activations i, f, g, o in place
         w_hh_t = w_hh.t()  # (H_out, 4H)
         hs = x.new_empty(T + 1, B, H_out)  # hs[t] = h_{t-1}: the state entering step t
         cs = x.new_empty(T + 1, B, H)  # cs[t] = c_{t-1}
@@ -261,23 +259,13 @@ class LSTMBPTT(torch.autograd.Function):
                 dh_prev = torch.where(mask[t], dh_prev, dh_next)
                 dc_prev = torch.where(mask[t], dc_prev, dc_next)
             dh_next, dc_next = dh_prev, dc_prev
-        needs = ctx.needs_input_grad
-        dA = dA.view(T * B, 4 * H)
-        dx = dh0 = dc0 = dw_ih = dw_hh = db_ih = db_hh = dw_hr = None
-        if needs[0]:
-            dx = (dA @ w_ih).view(T, B, I).transpose(0, 1)  # dX = dA W_ih  (B, T, I)
-        if needs[2]:
-            dh0 = dh_next  # (B, H_out)
-        if needs[3]:
-            dc0 = dc_next  # (B, H)
-        if needs[4]:
-            dw_ih = dA.t() @ x.transpose(0, 1).reshape(T * B, I)  # dW_ih = dA^T X  (4H, I)
-        if needs[5]:
-            dw_hh = dA.t() @ hs[:T].reshape(T * B, H_out)  # dW_hh = dA^T H_prev  (4H, H_out)
-        if (ctx.has_bias[0] and needs[6]) or (ctx.has_bias[1] and needs[7]):
-            db = dA.sum(0)  # db = sum over steps and batch of dA  (4H,)
-            db_ih = db if ctx.has_bias[0] and needs[6] else None
-            db_hh = db if ctx.has_bias[1] and needs[7] else None
+        needs, bias = ctx.needs_input_grad, ctx.has_bias
+        wanted = (needs[0], needs[4], needs[5], bias[0] and needs[6], bias[1] and needs[7])
+        # dX = dA W_ih, dW_ih = dA^T X, dW_hh = dA^T H_prev, db = sum dA: one product each
+        dx, dw_ih, dw_hh, db_ih, db_hh = projection_grads(wanted, dA, dA, x, w_ih, hs[:T])
+        dh0 = dh_next if needs[2] else None  # (B, H_out)
+        dc0 = dc_next if needs[3] else None  # (B, H)
+        dw_hr = None
         if w_hr is not None and needs[8]:
             dw_hr = dHs.view(T * B, H_out).t() @ hcs.view(T * B, H)  # dW_hr = dH^T H~  (H_out, H)
         return dx, None, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr

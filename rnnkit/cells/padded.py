@@ -46,7 +46,12 @@ def full_lengths(x: Tensor, lengths: Tensor | None) -> Tensor:
 
 
 def first_padded_step(lengths: Tensor) -> int:
-    """``min(lengths)``: every step before it is real for the whole batch, so needs no mask."""
+    """``min(lengths)``: every step before it is real for the whole batch, so needs no mask.
+
+    0 while torch.compile or torch.export traces (every step masked: the same numbers,
+    without reading a value that would break the graph)."""
+    if torch.compiler.is_compiling():
+        return 0
     return int(lengths.min())
 
 

@@ -122,9 +122,10 @@ def check_lengths(
     Returns:
         ``(lengths, min, max)``: ``lengths`` as an int64 tensor, moved to ``device`` if
         given; the bounds are read once (one device sync) and reused. Under
-        ``torch.export`` the values are symbolic: the exported program checks them when it
-        runs (an assertion in its graph), and the bounds returned are ``(1, T)``, what the
-        check guarantees (the caller keeps ``lengths`` then, see :func:`exporting`).
+        ``torch.export`` and ``torch.compile`` the values are symbolic: the program checks
+        them when it runs (an assertion in its graph, no graph break), and the bounds
+        returned are ``(1, T)``, what the check guarantees (the caller keeps ``lengths``
+        then, see :func:`symbolic`).
     """
     expected = f"a tensor or a list of {batch} ints, shape ({batch},)"
     if not isinstance(lengths, Tensor):
@@ -144,7 +145,7 @@ def check_lengths(
         lengths = lengths.to(device)
     if batch == 0:
         return lengths, steps, steps
-    if exporting():
+    if symbolic():
         inside = ((lengths >= 1) & (lengths <= steps)).all()
         torch._assert_async(inside, f"{name}: every length must lie in [1, T]")
         return lengths, 1, steps
@@ -186,13 +187,19 @@ def padded_lengths(
     if lengths is None:
         return None
     lengths, shortest, _ = check_lengths(name, lengths, batch, steps, device)
-    return None if not exporting() and shortest == steps else lengths
+    return None if not symbolic() and shortest == steps else lengths
 
 
 def exporting() -> bool:
-    """Whether ``torch.export`` is tracing the call: ``lengths`` are then kept even where
-    they might pad nothing (their values are not known while tracing)."""
+    """Whether ``torch.export`` is tracing the call."""
     return bool(torch.compiler.is_exporting())
+
+
+def symbolic() -> bool:
+    """Whether ``torch.export`` or ``torch.compile`` is tracing the call: ``lengths`` are
+    then kept even where they might pad nothing (their values are not known while
+    tracing, and reading them would break the graph: ``fullgraph=True`` refuses that)."""
+    return bool(torch.compiler.is_exporting() or torch.compiler.is_compiling())
 
 
 def check_state(

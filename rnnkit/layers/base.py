@@ -285,7 +285,7 @@ class RecurrentBase(nn.Module):
             )
         if lengths is not None:
             lengths, shortest, _ = _checks.check_lengths(self._name, lengths, batch, steps)
-            if not _checks.exporting() and shortest == steps:
+            if not _checks.symbolic() and shortest == steps:
                 lengths = None  # nothing is padded
         states = self._initial_states(hx, batch, batched, x)
         out, states = self._run(x, lengths, states)  # (B, T, D*H_out)

@@ -44,11 +44,9 @@ class _ConvLSTMNd(nn.Module):
     ) -> None:
         super().__init__()
         name, n = type(self).__name__, self.spatial_dims
-        for arg, value in (("in_channels", in_channels), ("hidden_channels", hidden_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} {arg} must be a positive integer, got {value!r}")
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"{name} num_layers must be an integer >= 1, got {num_layers!r}")
+        in_channels = _checks.check_int("in_channels", in_channels, minimum=1)
+        hidden_channels = _checks.check_int("hidden_channels", hidden_channels, minimum=1)
+        num_layers = _checks.check_int("num_layers", num_layers, minimum=1)
         ks = (kernel_size,) * n if isinstance(kernel_size, int) else tuple(kernel_size)
         if len(ks) != n or not all(isinstance(k, int) and k >= 1 and k % 2 == 1 for k in ks):
             raise ValueError(
@@ -59,7 +57,7 @@ class _ConvLSTMNd(nn.Module):
         self.hidden_channels = hidden_channels
         self.kernel_size = ks
         self.num_layers = num_layers
-        self.batch_first = batch_first
+        self.batch_first = _checks.check_bool("batch_first", batch_first)
         self.bidirectional = _checks.check_bool("bidirectional", bidirectional)
         self.num_directions = 2 if self.bidirectional else 1
         self.backend = backends.check_name(name, "convlstm", backend)
@@ -118,11 +116,7 @@ class _ConvLSTMNd(nn.Module):
         name, n = type(self).__name__, self.spatial_dims
         space = "L" if n == 1 else "H, W"
         layout = f"(B, T, C, {space})" if self.batch_first else f"(T, B, C, {space})"
-        if not isinstance(input, Tensor) or input.dim() != n + 3:
-            got = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
-            raise ValueError(f"{name} expects a {n + 3}-D input {layout}, got shape {got}")
-        if not input.is_floating_point():
-            raise TypeError(f"{name} expects a floating-point input, got dtype {input.dtype}")
+        _checks.check_rank(name, input, n + 3, layout)
         x = input if self.batch_first else input.transpose(0, 1)  # (B, T, C, *S)
         B, T, C = x.shape[:3]
         if self.in_channels != C:
@@ -137,12 +131,15 @@ class _ConvLSTMNd(nn.Module):
             h0 = c0 = x.new_zeros(shape)
         else:
             if not isinstance(hx, tuple | list) or len(hx) != 2:
-                raise ValueError(f"{name} expects hx = (h_0, c_0), each of shape {shape}")
-            h0, c0 = hx
-            for s_name, s in (("h_0", h0), ("c_0", c0)):
-                if not isinstance(s, Tensor) or tuple(s.shape) != shape:
-                    got = tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__
-                    raise ValueError(f"{name} expects {s_name} of shape {shape}, got {got}")
+                raise TypeError(
+                    f"{name}: hx must be a tuple (h_0, c_0) of two tensors, each of shape "
+                    f"{shape}, got {type(hx).__name__}"
+                )
+            weight = self._weights(0)[0]
+            h0, c0 = (
+                _checks.check_state(name, arg, s, shape, weight)
+                for arg, s in zip(("hx[0] (h_0)", "hx[1] (c_0)"), hx, strict=True)
+            )
         run = runner.backend_run(self, "convlstm", x, lengths, runner.training_step(self))
 
         ran: dict[int, tuple[tuple, StepOptions]] = {}  # what each direction ran with

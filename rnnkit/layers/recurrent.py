@@ -10,6 +10,7 @@ sequence backwards *within its own length*, and layers are stacked by calling a 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -74,7 +75,9 @@ class Recurrent(nn.Module):
         >>> layer = Recurrent(Cell(), batch_first=True)
         >>> out, h_n = layer(torch.randn(4, 10, 8), lengths=torch.tensor([10, 7, 3, 1]))
 
-    ``rnnkit.trace`` records the outputs ``h`` of every layer and direction.
+    ``rnnkit.trace`` records the outputs ``h`` of every layer and direction. Under
+    ``torch.export`` the time loop is torch's ``scan`` operator (the same step), so the
+    exported program keeps a dynamic time axis and takes ``lengths``.
     """
 
     _rnnkit_traceable = True
@@ -89,8 +92,10 @@ class Recurrent(nn.Module):
         reverse: bool = False,
     ) -> None:
         super().__init__()
-        if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
-            raise ValueError(f"num_layers must be an integer >= 1, got {num_layers!r}")
+        num_layers = _checks.check_int("num_layers", num_layers, minimum=1)
+        bidirectional = _checks.check_bool("bidirectional", bidirectional)
+        batch_first = _checks.check_bool("batch_first", batch_first)
+        reverse = _checks.check_bool("reverse", reverse)
         if bidirectional and reverse:
             raise ValueError(
                 "reverse=True runs one direction; it cannot combine with bidirectional"
@@ -131,6 +136,8 @@ class Recurrent(nn.Module):
     ) -> tuple[torch.Tensor, State]:
         """One cell over ``x`` (B, T, ...); returns (out zero at padding, final state)."""
         m = step_mask(full_lengths(x, lengths), x.shape[1], x.device)  # (B, T) bool
+        if torch.compiler.is_exporting():  # no Python loop over a time axis that may be dynamic
+            return self._scan(cell, x, state, m)
         outs = []
         for t in range(x.shape[1]):
             y, new = cell(x[:, t], state)
@@ -140,6 +147,27 @@ class Recurrent(nn.Module):
             state = map_state(lambda n, o, mt=mt: hold(mt, n, o), new, state)
             outs.append(y * mt.view(-1, *([1] * (y.dim() - 1))).to(y.dtype))
         return torch.stack(outs, 1), state
+
+    @staticmethod
+    def _scan(
+        cell: nn.Module, x: torch.Tensor, state: State, m: torch.Tensor
+    ) -> tuple[torch.Tensor, State]:
+        """:meth:`_run` as torch's ``scan`` operator over time, for ``torch.export``: the
+        same step (the cell, the state held at padding, the output zeroed there), traced
+        once, so the exported program takes any ``T``."""
+        from torch._higher_order_ops.scan import scan
+
+        def step(carry: State, xs: tuple[torch.Tensor, torch.Tensor]) -> tuple[State, torch.Tensor]:
+            x_t, m_t = xs  # (B, ...), (B,) bool
+            y, new = cell(x_t, carry)
+            carry = map_state(lambda n, o: hold(m_t, n, o), new, carry)
+            return carry, y * m_t.view(-1, *([1] * (y.dim() - 1))).to(y.dtype)
+
+        state = map_state(torch.clone, state)  # scan mishandles leaves that alias each other
+        with warnings.catch_warnings():  # torch's own note while scan traces the step
+            warnings.filterwarnings("ignore", "`torch.jit.script_method` is deprecated")
+            final, ys = scan(step, state, (x.transpose(0, 1), m.t()))  # ys (T, B, ...)
+        return ys.transpose(0, 1), final
 
     def forward(
         self,
