@@ -8,6 +8,7 @@ The bad command lines are a table: a new command or kind of bad input is one row
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -265,6 +266,20 @@ def newer_format(path: Path) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def newer_rnnkit(path: Path) -> None:
+    """config.yaml as a newer rnnkit of the same run format might write it: a new key."""
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^rnnkit_version: .*$", "rnnkit_version: 9.0.0", text)
+    path.write_text(text.replace("  hidden_size: 8\n", "  hidden_size: 8\n  new_knob: 3\n"))
+
+
+def newer_checkpoint(path: Path) -> None:
+    import torch
+
+    ckpt = torch.load(path, weights_only=True)
+    torch.save({**ckpt, "version": 7}, path)
+
+
 DAMAGE = [
     # (file, how, words the one line names)
     ("model.safetensors", truncate, ["model.safetensors", "damaged"]),
@@ -287,6 +302,15 @@ DAMAGE = [
         ["config.yaml", "model.hidden_size", "expected an integer"],
     ),
     ("config.yaml", newer_format, ["format 99", "upgrade rnnkit"]),
+    (
+        "config.yaml",
+        newer_rnnkit,
+        [
+            "unknown config key 'model.new_knob'",
+            "written by rnnkit 9.0.0, newer than this rnnkit",
+            "upgrade rnnkit to read it",
+        ],
+    ),  # fmt: skip
     ("tokenizer.json", lambda p: p.unlink(), ["tokenizer.json"]),
     ("tokenizer.json", lambda p: p.write_text("{not json"), ["tokenizer.json"]),
     ("labels.json", lambda p: p.write_text("[1, 2"), ["labels.json"]),
@@ -321,6 +345,10 @@ def test_every_reader_names_a_damaged_file_in_one_line(
     ("name", "damage", "needles"),
     [
         ("checkpoint.pt", truncate, ["checkpoint.pt", "damaged"]),
+        ("checkpoint.pt", newer_checkpoint, ["checkpoint.pt", "checkpoint format 7",
+         "reads formats up to 1): upgrade rnnkit to resume it"]),
+        ("checkpoint.pt", lambda p: __import__("torch").save([1, 2], p),
+         ["checkpoint.pt: not an rnnkit checkpoint (it holds a list)"]),
         ("metrics.jsonl", lambda p: p.write_text('{"epoch": 1}\n{"ep\n{"epoch": 2}\n'),
          ["metrics.jsonl", "line 2"]),
         ("metrics.jsonl", lambda p: p.write_text('{"epoch": 2}\n'), ["metrics.jsonl", "epoch"]),
@@ -524,9 +552,7 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_dead_ones_lock_is_ta
     assert (run / ".rnnkit.lock").read_text() == ""  # released cleanly
 
 
-def test_outputs_into_a_run_wait_for_its_writer_and_readers_do_not(
-    finished, tmp_path, capsys
-):
+def test_outputs_into_a_run_wait_for_its_writer_and_readers_do_not(finished, tmp_path, capsys):
     """While a process writes the run (here: holds its lock), explain and export refuse to
     write their default files into it, naming the holder; outside the run they work, and
     so do evaluate and predict (readers take no lock)."""
@@ -844,3 +870,111 @@ def test_data_identity_of_folders_and_of_what_is_not_data(tmp_path, monkeypatch,
     capsys.readouterr()
     data_identity(str(tmp_path / "a"))
     assert capsys.readouterr().err.startswith(f"note: hashing {tmp_path / 'a'}/ (")
+
+
+# ----------------------------------------------------------------------------- resume state
+
+
+def test_resume_refuses_fewer_epochs_than_trained_and_another_optimizer(
+    finished, data, tmp_path, capsys
+):
+    run = copy_of(finished, tmp_path)
+    before = digest(run)
+    argv = ["train", "sentiment", "--out", run, "--resume", "--data", data / "reviews.csv"]
+    assert_one_line(*call([*argv, "--epochs", "1"], capsys), f"cannot resume {run}: it has "
+                    "trained 2 epochs, and train.epochs=1 asks for fewer")  # fmt: skip
+    assert_one_line(*call([*argv, "--set", "train.optimizer=sgd"], capsys),
+                    "checkpoint.pt holds Adam optimizer state, and this config builds SGD",
+                    "train.optimizer: run has 'adam', this command 'sgd'")  # fmt: skip
+    assert digest(run) == before
+
+
+def test_resume_takes_the_configs_optimizer_settings_and_the_checkpoints_moments(tmp_path):
+    """A resume with another weight decay (or momentum, betas) trains with the new one,
+    as with another lr; the moments come from the checkpoint."""
+    import torch
+
+    from rnnkit.config import TrainConfig
+    from rnnkit.training.checkpoint import TrainState, load_checkpoint, save_checkpoint
+    from rnnkit.training.optim import make_scheduler
+
+    def setup(weight_decay: float):
+        model = torch.nn.Linear(2, 1)
+        opt = torch.optim.AdamW(model.parameters(), lr=0.1, weight_decay=weight_decay)
+        return model, opt
+
+    model, opt = setup(0.0)
+    model(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    sched = make_scheduler(opt, TrainConfig(), steps_per_epoch=1)
+    save_checkpoint(tmp_path / "c.pt", model, opt, sched, torch.Generator(), TrainState())
+    model2, opt2 = setup(0.25)
+    sched2 = make_scheduler(opt2, TrainConfig(), steps_per_epoch=1)
+    load_checkpoint(tmp_path / "c.pt", model2, opt2, sched2, torch.Generator())
+    assert opt2.param_groups[0]["weight_decay"] == 0.25
+    moments = [opt2.state[p]["exp_avg"] for p in model2.parameters()]
+    assert all(torch.equal(a, opt.state[p]["exp_avg"]) for a, p in zip(moments, model.parameters()))
+
+
+def test_a_lock_taken_on_a_removed_lock_file_is_taken_again(tmp_path, monkeypatch):
+    """A writer that opened the lock file just before its holder removed it (a refused
+    fresh run's directory) and locks it after the holder let go holds a lock on no path:
+    it must take the lock again on the file that is there now, or two writers could run."""
+    import os
+
+    from rnnkit import rundir
+    from rnnkit.rundir import LOCK, RunLock
+
+    old = os.open(tmp_path / LOCK, os.O_RDWR | os.O_CREAT)  # the removed file, still open
+    (tmp_path / LOCK).unlink()
+    real, calls = os.open, []
+
+    def open_first_the_removed_file(path, flags, mode=0o777):
+        calls.append(path)
+        return real(f"/proc/self/fd/{old}" if len(calls) == 1 else path, flags, mode)
+
+    monkeypatch.setattr(rundir.os, "open", open_first_the_removed_file)
+    lock = RunLock(tmp_path).acquire()
+    monkeypatch.undo()
+    try:
+        assert len(calls) == 2  # the first lock was on no path, so it took the lock again
+        assert os.fstat(lock.fd).st_ino == os.stat(tmp_path / LOCK).st_ino
+    finally:
+        lock.release()
+        os.close(old)
+
+
+def test_a_refused_writer_never_removes_the_holders_fresh_directory(tmp_path, capsys):
+    """Two fresh runs into one new directory: the one refused by the lock leaves the
+    holder's directory and lock file alone."""
+    from rnnkit.rundir import LOCK, RunLock, writing
+
+    run = tmp_path / "fresh"
+    run.mkdir()
+    with RunLock(run):
+        refused = pytest.raises(Exception, match="being written by another rnnkit process")
+        with refused, writing(run, "sentiment"):
+            raise AssertionError("not reached")
+        assert (run / LOCK).is_file()
+    with writing(tmp_path / "other", "sentiment") as made:
+        assert made.is_dir()
+    assert not (tmp_path / "other").exists()  # refused (nothing set up): removed again
+
+
+@pytest.mark.parametrize(
+    "error",
+    [PermissionError(13, "Permission denied", "inputs.txt"),
+     OSError(28, "No space left on device", "RUN/.checkpoint.pt.x.tmp"),
+     OSError(5, "Input/output error")],
+)  # fmt: skip
+def test_an_os_error_of_any_command_is_one_line(monkeypatch, capsys, error):
+    """A file that cannot be read or written (permissions, a full disk, a device) ends a
+    command with one line, not a traceback."""
+    from rnnkit.tools.commands import info
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(info, "run", fail)
+    code, err = call(["info"], capsys)
+    assert_one_line(code, err, f"[Errno {error.errno}] {error.strerror}")
