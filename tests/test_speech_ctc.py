@@ -96,3 +96,25 @@ def test_acoustic_model_ignores_padding(cell: str, subsample: int) -> None:
     targets = torch.tensor([[1, 2, 3], [2, 0, 0]])
     model.loss(lp, n, targets, torch.tensor([3, 1])).backward()
     assert padded.grad is not None and padded.grad[1, 9:].abs().max() == 0
+
+
+def test_spec_augment_masks_bands_and_frames_inside_the_length_only() -> None:
+    from rnnkit.tasks.speech import spec_augment
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 40, 20) + 5.0  # no value is 0 before masking
+    lengths = torch.tensor([40, 32, 12])
+    x[1, 32:] = 0.0
+    x[2, 12:] = 0.0
+    torch.manual_seed(1)
+    out = spec_augment(x, lengths, masks=2, bands=6, frames=8)
+    assert out.shape == x.shape and not torch.equal(out, x)
+    assert (x[0] != 0).all()
+    for b, n in enumerate(lengths.tolist()):
+        masked = out[b, :n] == 0  # (n, M)
+        full_bands = masked.all(0).sum()  # frequency masks cover whole bands
+        assert full_bands <= 2 * 6
+        assert (out[b, n:] == 0).all()  # padding stays padding
+    torch.manual_seed(1)
+    assert torch.equal(spec_augment(x, lengths, masks=2), out)  # the run's seed decides
+    assert torch.equal(spec_augment(x, lengths, masks=0), x)

@@ -21,8 +21,10 @@ in-domain test figures (``asterisk_cer``, ``asterisk_wer``).
 
 Audio is read at ``data.sample_rate`` (8 kHz, the asterisk recordings' rate; a folder's
 file at another rate is refused unless ``data.resample=true``), turned into
-``data.n_mels`` log-mel energies every 10 ms (:mod:`rnnkit.data.audio`), each band
-normalised to mean 0, variance 1 over the utterance. Batches are bucketed by length.
+``data.n_mels`` log-mel energies every 10 ms from ``data.f_min`` Hz to half the rate
+(:mod:`rnnkit.data.audio`), each band normalised to mean 0, variance 1 over the
+utterance. Batches are bucketed by length. Training masks bands and frames
+(SpecAugment, ``data.spec_augment``).
 
 Model: :class:`rnnkit.models.acoustic.CTCAcousticModel` (convolutional front-end, any
 rnnkit cell family, bidirectional), CTC over the characters of the training
@@ -97,8 +99,14 @@ class SpeechData:
     sample_rate: int = option(8000, "Hz; the rate every clip is read at")
     resample: bool = option(False, "a folder: resample clips at another rate (else refused)")
     n_mels: int = option(40, "log-mel bands per 10 ms frame")
+    f_min: float = option(
+        150.0, "Hz, the lowest mel band's edge (recorded telephone speech has little below it)"
+    )
     beam_size: int = option(8, "CTC beam width on test and in predict (1 = greedy)")
     bucket_batches: int = option(20, "batches per length-sorted chunk (1 = plain random)")
+    spec_augment: int = option(
+        2, "training: this many frequency masks (<= 6 bands) and time masks (<= 8 frames)"
+    )
 
 
 @dataclass
@@ -111,6 +119,27 @@ class Features:
     texts: list[str]
     speakers: list[str]
     mfcc_stats: np.ndarray
+
+
+def spec_augment(
+    x: torch.Tensor, lengths: torch.Tensor, masks: int, bands: int = 6, frames: int = 8
+) -> torch.Tensor:
+    """SpecAugment's masking (Park et al. 2019) of normalised frames ``x (B, T, M)``: per
+    utterance ``masks`` runs of up to ``bands`` mel bands and ``masks`` runs of up to
+    ``frames`` frames (inside its length) set to 0, the mean. Draws from torch's global
+    generator (seeded by the run). Returns a new tensor."""
+    x = x.clone()
+    B, _, M = x.shape
+    for b in range(B):
+        n = int(lengths[b])
+        for _ in range(masks):
+            w = int(torch.randint(0, bands + 1, ()))
+            f0 = int(torch.randint(0, max(M - w, 0) + 1, ()))
+            x[b, :n, f0 : f0 + w] = 0.0
+            w = int(torch.randint(0, min(frames, n // 4) + 1, ()))
+            t0 = int(torch.randint(0, max(n - w, 0) + 1, ()))
+            x[b, t0 : t0 + w] = 0.0
+    return x
 
 
 @contextmanager
@@ -141,8 +170,8 @@ class SpeechTask(Task):
     train_defaults: ClassVar[dict[str, Any]] = {
         "epochs": 30,
         "batch_size": 32,
-        "lr": 2e-3,
-        "clip_norm": 5.0,
+        "lr": 1e-3,
+        "clip_norm": 1.0,
         "early_stopping": 6,
     }
     monitor: ClassVar[str] = "cer"
@@ -152,9 +181,11 @@ class SpeechTask(Task):
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
         d: SpeechData = cfg.data
-        self.front = FrontEnd(sample_rate=d.sample_rate, n_mels=d.n_mels)  # checks both
+        self.front = FrontEnd(sample_rate=d.sample_rate, n_mels=d.n_mels, f_min=d.f_min)
         if d.beam_size < 1:
             raise RnnkitError(f"data.beam_size: expected >= 1, got {d.beam_size}")
+        if d.spec_augment < 0:
+            raise RnnkitError(f"data.spec_augment: expected >= 0 masks, got {d.spec_augment}")
         if d.bucket_batches < 1:
             raise RnnkitError(f"data.bucket_batches: expected >= 1, got {d.bucket_batches}")
         if d.ood not in (OOD, "none", ""):
@@ -369,6 +400,13 @@ class SpeechTask(Task):
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         log_probs, n = model(batch.inputs, batch.lengths)
         return ctc_loss(log_probs, n, batch.required_targets(), batch.extras["target_lengths"])
+
+    def training_step(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        """The CTC loss of the batch with SpecAugment's masks (``data.spec_augment``)."""
+        if self.cfg.data.spec_augment:
+            batch = Batch(spec_augment(batch.inputs, batch.lengths, self.cfg.data.spec_augment),
+                          batch.lengths, batch.targets, batch.extras)  # fmt: skip
+        return self.loss(model, batch)
 
     def transcribe(self, model: nn.Module, feats: Features, beam: int) -> tuple[list[str], float]:
         """The decoded transcripts of ``feats`` (greedy for ``beam`` 1) and the summed
