@@ -79,7 +79,7 @@ def adding_run(tmp_path_factory):
          "that can: array_forecast, forecast"),
         (["predict", "{run}", "x"], "predict: a 'adding' run cannot predict; the tasks that "
          "can: array_classification, array_forecast, array_regression, array_text, forecast, "
-         "g2p, sentiment, translate, tsclass"),
+         "g2p, sentiment, speech, translate, tsclass"),
     ],
 )  # fmt: skip
 def test_commands_refuse_a_task_without_the_capability(adding_run, capsys, argv, message):

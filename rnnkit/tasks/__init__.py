@@ -27,6 +27,7 @@ TASKS: dict[str, str] = {
     "array_text": "rnnkit.tasks.arrays:ArrayTextTask",
     "array_forecast": "rnnkit.tasks.arrays_forecast:ArrayForecastTask",
     "translate": "rnnkit.tasks.translate:TranslateTask",
+    "speech": "rnnkit.tasks.speech:SpeechTask",
 }
 
 
