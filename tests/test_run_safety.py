@@ -524,9 +524,7 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_dead_ones_lock_is_ta
     assert (run / ".rnnkit.lock").read_text() == ""  # released cleanly
 
 
-def test_outputs_into_a_run_wait_for_its_writer_and_readers_do_not(
-    finished, tmp_path, capsys
-):
+def test_outputs_into_a_run_wait_for_its_writer_and_readers_do_not(finished, tmp_path, capsys):
     """While a process writes the run (here: holds its lock), explain and export refuse to
     write their default files into it, naming the holder; outside the run they work, and
     so do evaluate and predict (readers take no lock)."""
@@ -844,3 +842,47 @@ def test_data_identity_of_folders_and_of_what_is_not_data(tmp_path, monkeypatch,
     capsys.readouterr()
     data_identity(str(tmp_path / "a"))
     assert capsys.readouterr().err.startswith(f"note: hashing {tmp_path / 'a'}/ (")
+
+
+# ----------------------------------------------------------------------------- resume state
+
+
+def test_resume_refuses_fewer_epochs_than_trained_and_another_optimizer(
+    finished, data, tmp_path, capsys
+):
+    run = copy_of(finished, tmp_path)
+    before = digest(run)
+    argv = ["train", "sentiment", "--out", run, "--resume", "--data", data / "reviews.csv"]
+    assert_one_line(*call([*argv, "--epochs", "1"], capsys), f"cannot resume {run}: it has "
+                    "trained 2 epochs, and train.epochs=1 asks for fewer")  # fmt: skip
+    assert_one_line(*call([*argv, "--set", "train.optimizer=sgd"], capsys),
+                    "checkpoint.pt holds Adam optimizer state, and this config builds SGD",
+                    "train.optimizer: run has 'adam', this command 'sgd'")  # fmt: skip
+    assert digest(run) == before
+
+
+def test_resume_takes_the_configs_optimizer_settings_and_the_checkpoints_moments(tmp_path):
+    """A resume with another weight decay (or momentum, betas) trains with the new one,
+    as with another lr; the moments come from the checkpoint."""
+    import torch
+
+    from rnnkit.config import TrainConfig
+    from rnnkit.training.checkpoint import TrainState, load_checkpoint, save_checkpoint
+    from rnnkit.training.optim import make_scheduler
+
+    def setup(weight_decay: float):
+        model = torch.nn.Linear(2, 1)
+        opt = torch.optim.AdamW(model.parameters(), lr=0.1, weight_decay=weight_decay)
+        return model, opt
+
+    model, opt = setup(0.0)
+    model(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    sched = make_scheduler(opt, TrainConfig(), steps_per_epoch=1)
+    save_checkpoint(tmp_path / "c.pt", model, opt, sched, torch.Generator(), TrainState())
+    model2, opt2 = setup(0.25)
+    sched2 = make_scheduler(opt2, TrainConfig(), steps_per_epoch=1)
+    load_checkpoint(tmp_path / "c.pt", model2, opt2, sched2, torch.Generator())
+    assert opt2.param_groups[0]["weight_decay"] == 0.25
+    moments = [opt2.state[p]["exp_avg"] for p in model2.parameters()]
+    assert all(torch.equal(a, opt.state[p]["exp_avg"]) for a, p in zip(moments, model.parameters()))

@@ -55,6 +55,7 @@ def save_checkpoint(
         "version": CHECKPOINT_VERSION,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
+        "optimizer_class": type(optimizer).__name__,  # a resume refuses another one
         "schedule": schedule.state_dict(),
         "generator": generator.get_state(),
         "rng": rng_state(),
@@ -87,9 +88,23 @@ def load_checkpoint(
         raise RnnkitError(f"{path}: damaged, not a readable checkpoint ({first_line(e)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("version", 0) > CHECKPOINT_VERSION:
         raise RnnkitError(f"{path}: written by a newer rnnkit (checkpoint format unknown)")
+    saved_class = ckpt.get("optimizer_class")  # absent in checkpoints before it was saved
+    if saved_class is not None and saved_class != type(optimizer).__name__:
+        raise RnnkitError(
+            f"{path} holds {saved_class} optimizer state, and this config builds "
+            f"{type(optimizer).__name__} (train.optimizer changed since?): its moments "
+            f"cannot carry over; resume with the run's train.optimizer, or train a new run"
+        )
+    # the config's hyper-parameters (weight decay, momentum, betas ...) as this command
+    # gives them: load_state_dict would put the saved ones back (the schedule sets lr)
+    fresh = [
+        {k: v for k, v in g.items() if k not in ("params", "lr")} for g in optimizer.param_groups
+    ]
     try:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        for group, values in zip(optimizer.param_groups, fresh, strict=True):
+            group.update(values)
     except (RuntimeError, ValueError, KeyError) as e:
         first = state_dict_mismatch(model.state_dict(), ckpt.get("model", {})) or first_line(e)
         raise RnnkitError(

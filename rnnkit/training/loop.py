@@ -378,6 +378,12 @@ def fit(
                     run_dir / runs.CHECKPOINT, model, optimizer, schedule, generator,
                     precision.scaler,
                 )  # fmt: skip
+            if state.epoch > cfg.train.epochs:  # config.yaml would say fewer than it did
+                raise RnnkitError(
+                    f"cannot resume {run_dir}: it has trained {state.epoch} epochs, and "
+                    f"train.epochs={cfg.train.epochs} asks for fewer; resume with --epochs "
+                    f"{state.epoch} (to finish it) or more, or read it with rnnkit evaluate"
+                )
             state.rows = runs.rows_up_to(run_dir, state.epoch)
             _forget_lost_best(run_dir, state, cfg.train.epochs, dist.is_main)
             if state.stopped == "early_stopping":
