@@ -677,6 +677,7 @@ def config_changes(
     labels: tuple[str, str] = ("run has", "this command"),
     only: str = "",
     limit: int = 4,
+    same_paths: bool = False,
 ) -> str:
     """One line naming the config keys whose values differ between ``old`` and ``new``.
 
@@ -686,6 +687,8 @@ def config_changes(
         only: list only keys starting with this (e.g. ``"data."``); "" lists any key but
             those that cannot change a file's contents (epochs, device, progress ...).
         limit: how many keys to list (``model.*`` first).
+        same_paths: leave out ``data.*`` values that name the same data by another path
+            (:func:`same_data`: a relative path, a symlink, a copy).
 
     Returns:
         ``""`` when no key differs, else e.g. ``"model.hidden_size: run has 8, this
@@ -699,7 +702,10 @@ def config_changes(
     keys = [
         k
         for k in dict.fromkeys([*a, *b])
-        if a.get(k) != b.get(k) and k.startswith(only) and (only or k not in _NOT_SHAPING)
+        if a.get(k) != b.get(k)
+        and k.startswith(only)
+        and (only or k not in _NOT_SHAPING)
+        and not (same_paths and k.startswith("data.") and same_data(a.get(k), b.get(k)))
     ]
     keys.sort(key=lambda k: not k.startswith("model."))  # stable: file order otherwise
 
@@ -725,7 +731,7 @@ def naming_config_changes(run_dir: str | Path, new: Mapping[str, Any]) -> Iterat
     try:
         yield
     except RnnkitError as e:
-        changes = config_changes(_read_yaml(Path(run_dir) / CONFIG), new)
+        changes = config_changes(_read_yaml(Path(run_dir) / CONFIG), new, same_paths=True)
         if not changes:
             raise
         raise RnnkitError(f"{e}; the config differs from the run's: {changes}") from None

@@ -193,7 +193,24 @@ def read_config(run_dir: str | Path) -> RunConfig:
             f"{run_dir} was written by rnnkit {written_by} in run format {version}; this "
             f"rnnkit reads formats up to {FORMAT_VERSION}: upgrade rnnkit to read it"
         )
-    return config_from_dict(data, origin=str(path))
+    try:
+        return config_from_dict(data, origin=str(path))
+    except RnnkitError as e:
+        from rnnkit import __version__
+
+        if _release(written_by) <= _release(__version__):
+            raise
+        raise RnnkitError(
+            f"{e}; {run_dir} was written by rnnkit {written_by}, newer than this rnnkit "
+            f"{__version__}: upgrade rnnkit to read it"
+        ) from None
+
+
+def _release(version: object) -> tuple[int, ...]:
+    """``"0.10.2rc1"`` -> ``(0, 10, 2)``; ``()`` for anything without numbers."""
+    import re
+
+    return tuple(int(n) for n in re.findall(r"\d+", str(version))[:3])
 
 
 # ----------------------------------------------------------------------------- files

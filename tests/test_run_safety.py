@@ -8,6 +8,7 @@ The bad command lines are a table: a new command or kind of bad input is one row
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -265,6 +266,20 @@ def newer_format(path: Path) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def newer_rnnkit(path: Path) -> None:
+    """config.yaml as a newer rnnkit of the same run format might write it: a new key."""
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^rnnkit_version: .*$", "rnnkit_version: 9.0.0", text)
+    path.write_text(text.replace("  hidden_size: 8\n", "  hidden_size: 8\n  new_knob: 3\n"))
+
+
+def newer_checkpoint(path: Path) -> None:
+    import torch
+
+    ckpt = torch.load(path, weights_only=True)
+    torch.save({**ckpt, "version": 7}, path)
+
+
 DAMAGE = [
     # (file, how, words the one line names)
     ("model.safetensors", truncate, ["model.safetensors", "damaged"]),
@@ -287,6 +302,15 @@ DAMAGE = [
         ["config.yaml", "model.hidden_size", "expected an integer"],
     ),
     ("config.yaml", newer_format, ["format 99", "upgrade rnnkit"]),
+    (
+        "config.yaml",
+        newer_rnnkit,
+        [
+            "unknown config key 'model.new_knob'",
+            "written by rnnkit 9.0.0, newer than this rnnkit",
+            "upgrade rnnkit to read it",
+        ],
+    ),  # fmt: skip
     ("tokenizer.json", lambda p: p.unlink(), ["tokenizer.json"]),
     ("tokenizer.json", lambda p: p.write_text("{not json"), ["tokenizer.json"]),
     ("labels.json", lambda p: p.write_text("[1, 2"), ["labels.json"]),
@@ -321,6 +345,10 @@ def test_every_reader_names_a_damaged_file_in_one_line(
     ("name", "damage", "needles"),
     [
         ("checkpoint.pt", truncate, ["checkpoint.pt", "damaged"]),
+        ("checkpoint.pt", newer_checkpoint, ["checkpoint.pt", "checkpoint format 7",
+         "reads formats up to 1): upgrade rnnkit to resume it"]),
+        ("checkpoint.pt", lambda p: __import__("torch").save([1, 2], p),
+         ["checkpoint.pt: not an rnnkit checkpoint (it holds a list)"]),
         ("metrics.jsonl", lambda p: p.write_text('{"epoch": 1}\n{"ep\n{"epoch": 2}\n'),
          ["metrics.jsonl", "line 2"]),
         ("metrics.jsonl", lambda p: p.write_text('{"epoch": 2}\n'), ["metrics.jsonl", "epoch"]),

@@ -86,8 +86,14 @@ def load_checkpoint(
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 (any unpickling failure means a bad file)
         raise RnnkitError(f"{path}: damaged, not a readable checkpoint ({first_line(e)})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("version", 0) > CHECKPOINT_VERSION:
-        raise RnnkitError(f"{path}: written by a newer rnnkit (checkpoint format unknown)")
+    if not isinstance(ckpt, dict):
+        raise RnnkitError(f"{path}: not an rnnkit checkpoint (it holds a {type(ckpt).__name__})")
+    if ckpt.get("version", 0) > CHECKPOINT_VERSION:
+        found = ckpt.get("version")
+        raise RnnkitError(
+            f"{path}: written by a newer rnnkit (checkpoint format {found}; this rnnkit "
+            f"reads formats up to {CHECKPOINT_VERSION}): upgrade rnnkit to resume it"
+        )
     saved_class = ckpt.get("optimizer_class")  # absent in checkpoints before it was saved
     if saved_class is not None and saved_class != type(optimizer).__name__:
         raise RnnkitError(
