@@ -74,16 +74,23 @@ class RunLock:
         """Take the lock, or raise :class:`RnnkitError` naming the process that holds it."""
         import fcntl
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise RnnkitError(
+                    f"{self.run_dir} is being written by another rnnkit process "
+                    f"({describe_holder(holder)}); wait for it to end or stop it, then try "
+                    f"again"
+                ) from None
+            if _same_file(fd, self.path):
+                break
+            # the file was removed (a refused fresh run's directory, by its holder) between
+            # our open and our lock: the lock we got is on no path; take the lock again
             os.close(fd)
-            raise RnnkitError(
-                f"{self.run_dir} is being written by another rnnkit process "
-                f"({describe_holder(holder)}); wait for it to end or stop it, then try again"
-            ) from None
         # A clean release empties the file: a record left in it is from a process that died.
         self.taken_over = _read_holder(fd) or None
         record = {
@@ -122,6 +129,15 @@ def _program() -> str:
     too), else the script's name (``pytest``, ``train.py``)."""
     name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
     return "rnnkit" if name in ("__main__.py", "rnnkit") else name
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open file ``fd`` is still the file at ``path``."""
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _read_holder(fd: int) -> dict[str, Any]:
@@ -186,15 +202,13 @@ def writing(
     from rnnkit import runs
 
     path = runs.check_run_dir(out, task, overwrite=overwrite, resume=resume)
-    created = not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
-    lock = RunLock(path)
     try:
-        lock.acquire()
-    except RnnkitError:
-        if created:
-            _remove_if_only_lock(path)
-        raise
+        path.mkdir(parents=True)
+        created = True  # by this process (mkdir is atomic: one of two racing makers)
+    except FileExistsError:
+        created = False
+    lock = RunLock(path)
+    lock.acquire()  # refused: the directory is the holder's now, whoever made it
     if lock.taken_over:
         print(
             f"note: took over the lock of {path} left by a process that ended without "
@@ -213,9 +227,9 @@ def writing(
         refused = io.is_deferring(path)
         io.discard_renames(path)
         _SESSIONS.pop(key, None)
-        lock.release()
         if refused and created:
-            _remove_if_only_lock(path)
+            _remove_if_only_lock(path)  # while holding the lock: no one else takes it
+        lock.release()
 
 
 def setup_done(run_dir: str | Path) -> None:

@@ -914,3 +914,48 @@ def test_resume_takes_the_configs_optimizer_settings_and_the_checkpoints_moments
     assert opt2.param_groups[0]["weight_decay"] == 0.25
     moments = [opt2.state[p]["exp_avg"] for p in model2.parameters()]
     assert all(torch.equal(a, opt.state[p]["exp_avg"]) for a, p in zip(moments, model.parameters()))
+
+
+def test_a_lock_taken_on_a_removed_lock_file_is_taken_again(tmp_path, monkeypatch):
+    """A writer that opened the lock file just before its holder removed it (a refused
+    fresh run's directory) and locks it after the holder let go holds a lock on no path:
+    it must take the lock again on the file that is there now, or two writers could run."""
+    import os
+
+    from rnnkit import rundir
+    from rnnkit.rundir import LOCK, RunLock
+
+    old = os.open(tmp_path / LOCK, os.O_RDWR | os.O_CREAT)  # the removed file, still open
+    (tmp_path / LOCK).unlink()
+    real, calls = os.open, []
+
+    def open_first_the_removed_file(path, flags, mode=0o777):
+        calls.append(path)
+        return real(f"/proc/self/fd/{old}" if len(calls) == 1 else path, flags, mode)
+
+    monkeypatch.setattr(rundir.os, "open", open_first_the_removed_file)
+    lock = RunLock(tmp_path).acquire()
+    monkeypatch.undo()
+    try:
+        assert len(calls) == 2  # the first lock was on no path, so it took the lock again
+        assert os.fstat(lock.fd).st_ino == os.stat(tmp_path / LOCK).st_ino
+    finally:
+        lock.release()
+        os.close(old)
+
+
+def test_a_refused_writer_never_removes_the_holders_fresh_directory(tmp_path, capsys):
+    """Two fresh runs into one new directory: the one refused by the lock leaves the
+    holder's directory and lock file alone."""
+    from rnnkit.rundir import LOCK, RunLock, writing
+
+    run = tmp_path / "fresh"
+    run.mkdir()
+    with RunLock(run):
+        refused = pytest.raises(Exception, match="being written by another rnnkit process")
+        with refused, writing(run, "sentiment"):
+            raise AssertionError("not reached")
+        assert (run / LOCK).is_file()
+    with writing(tmp_path / "other", "sentiment") as made:
+        assert made.is_dir()
+    assert not (tmp_path / "other").exists()  # refused (nothing set up): removed again
