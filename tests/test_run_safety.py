@@ -959,3 +959,22 @@ def test_a_refused_writer_never_removes_the_holders_fresh_directory(tmp_path, ca
     with writing(tmp_path / "other", "sentiment") as made:
         assert made.is_dir()
     assert not (tmp_path / "other").exists()  # refused (nothing set up): removed again
+
+
+@pytest.mark.parametrize(
+    "error",
+    [PermissionError(13, "Permission denied", "inputs.txt"),
+     OSError(28, "No space left on device", "RUN/.checkpoint.pt.x.tmp"),
+     OSError(5, "Input/output error")],
+)  # fmt: skip
+def test_an_os_error_of_any_command_is_one_line(monkeypatch, capsys, error):
+    """A file that cannot be read or written (permissions, a full disk, a device) ends a
+    command with one line, not a traceback."""
+    from rnnkit.tools.commands import info
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(info, "run", fail)
+    code, err = call(["info"], capsys)
+    assert_one_line(code, err, f"[Errno {error.errno}] {error.strerror}")

@@ -83,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except OSError as e:  # a file that cannot be read or written: permissions, disk full
+        if os.environ.get("RNNKIT_DEBUG"):
+            raise
+        print(f"error: {e}", file=sys.stderr)  # "[Errno 28] No space left on device: 'x'"
+        return 2
 
 
 if __name__ == "__main__":
