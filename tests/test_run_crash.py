@@ -165,3 +165,15 @@ def test_a_resumed_run_killed_at_any_point_leaves_no_stale_report_and_resumes(
     weights = load_file(out / "model.safetensors")
     assert all(torch.equal(weights[k], reference[k]) for k in reference)
     assert json.loads((out / "report.json").read_text())["epochs"] == 3
+
+
+def test_a_monitor_checked_before_training_leaves_the_training_as_it_was(tmp_path):
+    """An explicit train.monitor is checked by one validation pass before anything is
+    written (tests/test_run_safety.py: a bad one changes no run); the pass keeps the RNG
+    states, so the epochs train the same weights as with the task's own monitor."""
+    runs = {}
+    for name, extra in (("own", []), ("loss", ["train.monitor=loss"])):
+        out = tmp_path / name
+        assert main(["train", "fake", "--out", str(out), *ARGS, *extra]) == 0
+        runs[name] = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(runs["own"][k], runs["loss"][k]) for k in runs["own"])

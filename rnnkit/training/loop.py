@@ -46,7 +46,13 @@ from rnnkit.training.optim import Schedule, make_optimizer, make_scheduler
 from rnnkit.training.precision import Precision, make_precision, mixed_precision, to_fp32
 from rnnkit.training.progress import ProgressLines, interval_from_env
 from rnnkit.training.report import build_report
-from rnnkit.training.seed import deterministic_mode, make_generator, seed_everything
+from rnnkit.training.seed import (
+    deterministic_mode,
+    make_generator,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
 
 if TYPE_CHECKING:  # the loop calls the Task protocol; it never imports the tasks
     from rnnkit.tasks.base import Task
@@ -393,6 +399,7 @@ def fit(
                 say(f"resuming {run_dir} after epoch {state.epoch}")
             if schedule.resume_note:
                 say(schedule.resume_note)
+        _check_monitor(task, model, state, monitor, dist)
         ddp = distributed.data_parallel(task, model) if dist.enabled else None
         rundir.setup_done(run_dir)  # every check passed: config and task files go in place
         if resume and state.epoch < cfg.train.epochs and not state.stopped:
@@ -450,6 +457,28 @@ def fit(
             say(report["verdict"])
         session.call("on_fit_end", report)
         return report
+
+
+def _check_monitor(
+    task: Task, model: nn.Module, state: TrainState, monitor: str, dist: Any
+) -> None:
+    """Refuse a ``train.monitor`` that the task's validation metrics lack before anything
+    is written (an ``--overwrite`` would have removed the old run, a resume rewritten its
+    config): by the run's metrics.jsonl on a resume, else by one validation pass of the
+    untrained model (the RNG states are kept, so the training is the same)."""
+    if not task.cfg.train.monitor or monitor == task.monitor:
+        return
+    known = [k[4:] for k in (state.rows[-1] if state.rows else {}) if k.startswith("val.")]
+    if not known:
+        saved = rng_state()
+        val = evaluate_split(task, model, "val") if dist.is_main else None
+        set_rng_state(saved)
+        known = list(distributed.broadcast_object(val))
+    if monitor not in known:
+        raise RnnkitError(
+            f"train.monitor: the task's validation metrics have no {monitor!r}; they are: "
+            f"{', '.join(known)}"
+        )
 
 
 def _forget_lost_best(run_dir: Path, state: TrainState, epochs: int, is_main: bool) -> None:
