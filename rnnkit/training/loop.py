@@ -402,11 +402,6 @@ def fit(
         _check_monitor(task, model, state, monitor, dist)
         ddp = distributed.data_parallel(task, model) if dist.enabled else None
         rundir.setup_done(run_dir)  # every check passed: config and task files go in place
-        if resume and state.epoch < cfg.train.epochs and not state.stopped:
-            # the report describes the weights of the last session's end; from the next
-            # epoch on it would not (killed before this session's report, the run says it
-            # is unfinished instead of reporting other weights' epoch and metrics)
-            (run_dir / runs.REPORT).unlink(missing_ok=True)
         # train.max_minutes bounds the training itself: data preparation is not counted
         minutes = cfg.train.max_minutes
         deadline = time.monotonic() + 60.0 * minutes if minutes > 0 else None
@@ -534,6 +529,10 @@ def _train(session: Session) -> None:
     cfg = task.cfg.train
     last = state.rows[-1] if state.rows else {}
     shown = {f"val_{monitor}": f"{last[f'val.{monitor}']:.4f}"} if f"val.{monitor}" in last else {}
+    # a resumed run's report.json describes the weights of the last session's end: it goes
+    # before this session writes an epoch (killed before the new report, the run says it
+    # is unfinished instead of reporting other weights' epochs, best epoch and metrics)
+    old_report = session.run_dir / runs.REPORT if state.rows else None
     while state.epoch < cfg.epochs and not state.stopped:
         epoch = state.epoch + 1
         lr = session.schedule.lr
@@ -547,6 +546,9 @@ def _train(session: Session) -> None:
                 f"train.monitor: the task's validation metrics have no {monitor!r}; "
                 f"they are: {', '.join(val)}"
             )
+        if old_report is not None:
+            old_report.unlink(missing_ok=True)
+            old_report = None
         if is_better(val[monitor], state.best, session.mode) or breaks_tie(val, state, monitor):
             state.best, state.best_epoch, state.bad_epochs = val[monitor], epoch, 0
             runs.save_weights(model, session.run_dir / runs.WEIGHTS, epoch=epoch)
