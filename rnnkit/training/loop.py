@@ -347,6 +347,8 @@ def fit(
         raise RnnkitError(f"train.epochs: expected at least 1, got {cfg.train.epochs}")
     if cfg.train.batch_size < 1:
         raise RnnkitError(f"train.batch_size: expected at least 1, got {cfg.train.batch_size}")
+    if cfg.seed < 0:  # numpy's own message names no key
+        raise RnnkitError(f"seed: expected an integer >= 0, got {cfg.seed}")
     dist = distributed.setup(resolve_device(cfg.device))  # one process outside torchrun
     device = dist.device_for(resolve_device(cfg.device))
     if cfg.train.batch_size < dist.world_size:
@@ -400,6 +402,7 @@ def fit(
             if schedule.resume_note:
                 say(schedule.resume_note)
         _check_monitor(task, model, state, monitor, dist)
+        flow = gradflow_callbacks(task, run_dir)  # train.gradflow refused before writing
         ddp = distributed.data_parallel(task, model) if dist.enabled else None
         rundir.setup_done(run_dir)  # every check passed: config and task files go in place
         # train.max_minutes bounds the training itself: data preparation is not counted
@@ -408,7 +411,7 @@ def fit(
         session = Session(
             task, model, optimizer, schedule, generator, device, run_dir, state,
             Logger(run_dir, state.rows, cfg.train.tensorboard), steps, monitor, mode,
-            deadline=deadline, callbacks=[*gradflow_callbacks(task, run_dir), *callbacks], say=say,
+            deadline=deadline, callbacks=[*flow, *callbacks], say=say,
             t0=t0, earlier=state.wall_time_s, dist=dist, ddp=ddp, precision=precision,
         )  # fmt: skip
         session.call("on_fit_start")
