@@ -165,3 +165,27 @@ def test_a_resumed_run_killed_at_any_point_leaves_no_stale_report_and_resumes(
     weights = load_file(out / "model.safetensors")
     assert all(torch.equal(weights[k], reference[k]) for k in reference)
     assert json.loads((out / "report.json").read_text())["epochs"] == 3
+
+
+def test_a_monitor_checked_before_training_leaves_the_training_as_it_was(tmp_path):
+    """An explicit train.monitor is checked by one validation pass before anything is
+    written (tests/test_run_safety.py: a bad one changes no run); the pass keeps the RNG
+    states, so the epochs train the same weights as with the task's own monitor."""
+    runs = {}
+    for name, extra in (("own", []), ("loss", ["train.monitor=loss"])):
+        out = tmp_path / name
+        assert main(["train", "fake", "--out", str(out), *ARGS, *extra]) == 0
+        runs[name] = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(runs["own"][k], runs["loss"][k]) for k in runs["own"])
+
+
+def test_a_resume_that_fails_before_writing_an_epoch_keeps_the_report(tmp_path, capsys):
+    """The last session's report goes only when the resumed session writes its first
+    epoch: one stopped in that epoch's steps (here Ctrl-C) leaves the run as it was."""
+    out = tmp_path / "run"
+    assert main(["train", "fake", "--out", str(out), *ARGS, "--epochs", "2"]) == 0
+    report = (out / "report.json").read_bytes()
+    argv = ["train", "fake", "--out", str(out), "--resume", *ARGS, "data.fail_at_epoch=1"]
+    assert main(argv) == 130  # interrupted as the first epoch of the session started
+    assert (out / "report.json").read_bytes() == report
+    assert_consistent(out)

@@ -46,7 +46,13 @@ from rnnkit.training.optim import Schedule, make_optimizer, make_scheduler
 from rnnkit.training.precision import Precision, make_precision, mixed_precision, to_fp32
 from rnnkit.training.progress import ProgressLines, interval_from_env
 from rnnkit.training.report import build_report
-from rnnkit.training.seed import deterministic_mode, make_generator, seed_everything
+from rnnkit.training.seed import (
+    deterministic_mode,
+    make_generator,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
 
 if TYPE_CHECKING:  # the loop calls the Task protocol; it never imports the tasks
     from rnnkit.tasks.base import Task
@@ -341,6 +347,8 @@ def fit(
         raise RnnkitError(f"train.epochs: expected at least 1, got {cfg.train.epochs}")
     if cfg.train.batch_size < 1:
         raise RnnkitError(f"train.batch_size: expected at least 1, got {cfg.train.batch_size}")
+    if cfg.seed < 0:  # numpy's own message names no key
+        raise RnnkitError(f"seed: expected an integer >= 0, got {cfg.seed}")
     dist = distributed.setup(resolve_device(cfg.device))  # one process outside torchrun
     device = dist.device_for(resolve_device(cfg.device))
     if cfg.train.batch_size < dist.world_size:
@@ -393,20 +401,17 @@ def fit(
                 say(f"resuming {run_dir} after epoch {state.epoch}")
             if schedule.resume_note:
                 say(schedule.resume_note)
+        _check_monitor(task, model, state, monitor, dist)
+        flow = gradflow_callbacks(task, run_dir)  # train.gradflow refused before writing
         ddp = distributed.data_parallel(task, model) if dist.enabled else None
         rundir.setup_done(run_dir)  # every check passed: config and task files go in place
-        if resume and state.epoch < cfg.train.epochs and not state.stopped:
-            # the report describes the weights of the last session's end; from the next
-            # epoch on it would not (killed before this session's report, the run says it
-            # is unfinished instead of reporting other weights' epoch and metrics)
-            (run_dir / runs.REPORT).unlink(missing_ok=True)
         # train.max_minutes bounds the training itself: data preparation is not counted
         minutes = cfg.train.max_minutes
         deadline = time.monotonic() + 60.0 * minutes if minutes > 0 else None
         session = Session(
             task, model, optimizer, schedule, generator, device, run_dir, state,
             Logger(run_dir, state.rows, cfg.train.tensorboard), steps, monitor, mode,
-            deadline=deadline, callbacks=[*gradflow_callbacks(task, run_dir), *callbacks], say=say,
+            deadline=deadline, callbacks=[*flow, *callbacks], say=say,
             t0=t0, earlier=state.wall_time_s, dist=dist, ddp=ddp, precision=precision,
         )  # fmt: skip
         session.call("on_fit_start")
@@ -450,6 +455,28 @@ def fit(
             say(report["verdict"])
         session.call("on_fit_end", report)
         return report
+
+
+def _check_monitor(
+    task: Task, model: nn.Module, state: TrainState, monitor: str, dist: Any
+) -> None:
+    """Refuse a ``train.monitor`` that the task's validation metrics lack before anything
+    is written (an ``--overwrite`` would have removed the old run, a resume rewritten its
+    config): by the run's metrics.jsonl on a resume, else by one validation pass of the
+    untrained model (the RNG states are kept, so the training is the same)."""
+    if not task.cfg.train.monitor or monitor == task.monitor:
+        return
+    known = [k[4:] for k in (state.rows[-1] if state.rows else {}) if k.startswith("val.")]
+    if not known:
+        saved = rng_state()
+        val = evaluate_split(task, model, "val") if dist.is_main else None
+        set_rng_state(saved)
+        known = list(distributed.broadcast_object(val))
+    if monitor not in known:
+        raise RnnkitError(
+            f"train.monitor: the task's validation metrics have no {monitor!r}; they are: "
+            f"{', '.join(known)}"
+        )
 
 
 def _forget_lost_best(run_dir: Path, state: TrainState, epochs: int, is_main: bool) -> None:
@@ -505,6 +532,10 @@ def _train(session: Session) -> None:
     cfg = task.cfg.train
     last = state.rows[-1] if state.rows else {}
     shown = {f"val_{monitor}": f"{last[f'val.{monitor}']:.4f}"} if f"val.{monitor}" in last else {}
+    # a resumed run's report.json describes the weights of the last session's end: it goes
+    # before this session writes an epoch (killed before the new report, the run says it
+    # is unfinished instead of reporting other weights' epochs, best epoch and metrics)
+    old_report = session.run_dir / runs.REPORT if state.rows else None
     while state.epoch < cfg.epochs and not state.stopped:
         epoch = state.epoch + 1
         lr = session.schedule.lr
@@ -518,6 +549,9 @@ def _train(session: Session) -> None:
                 f"train.monitor: the task's validation metrics have no {monitor!r}; "
                 f"they are: {', '.join(val)}"
             )
+        if old_report is not None:
+            old_report.unlink(missing_ok=True)
+            old_report = None
         if is_better(val[monitor], state.best, session.mode) or breaks_tie(val, state, monitor):
             state.best, state.best_epoch, state.bad_epochs = val[monitor], epoch, 0
             runs.save_weights(model, session.run_dir / runs.WEIGHTS, epoch=epoch)

@@ -32,6 +32,8 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
         raise RnnkitError("the model has no trainable parameters")
     if cfg.lr <= 0:
         raise RnnkitError(f"train.lr: expected a positive learning rate, got {cfg.lr}")
+    if cfg.weight_decay < 0:  # torch's own message names no key
+        raise RnnkitError(f"train.weight_decay: expected a number >= 0, got {cfg.weight_decay}")
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
             params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
