@@ -38,7 +38,8 @@ def data(tmp_path_factory) -> Path:
     r = random.Random(18)
     words = ["the", "cat", "sat", "on", "a", "mat", "and", "the", "dog", "ran", "to", "it"]
     lines = [" ".join(r.choice(words) for _ in range(8)) for _ in range(60)]
-    (root / "text.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # one line: the training part holds no newline, generate's default --prime
+    (root / "text.txt").write_text(" ".join(lines) + "\n", encoding="utf-8")
     de = ["ich", "du", "er", "sie", "wir", "haus", "hund", "katze", "gut", "schlecht"]
     en = ["i", "you", "he", "she", "we", "house", "dog", "cat", "good", "bad"]
     pairs = []
@@ -104,9 +105,11 @@ BAD = [
      ["data.context", "expected an integer"]),
     # generate (charlm)
     ("charlm", ["generate", "RUN", "--length", "0"], ["--length must be at least 1"]),
+    ("charlm", ["generate", "RUN", "--length", "5"],
+     ["'\\n'", "no --prime was given, and the default, a newline, is not among"]),
     ("charlm", ["generate", "RUN", "--prime", "\u2603"], ["outside the vocabulary"]),
     ("charlm", ["generate", "RUN", "--prime", ""], ["--prime is empty"]),
-    ("charlm", ["generate", "RUN", "--top-k", "-1"], ["top_k"]),
+    ("charlm", ["generate", "RUN", "--top-k", "-1", "--prime", "the"], ["top_k"]),
     ("charlm", ["generate", "RUN", "--device", "bogus"], ["--device"]),
     ("charlm", ["generate", "RUN", "--out", "RUN/vocab.json"], ["vocab.json would replace"]),
     ("charlm", ["generate", "RUN", "--out", "DATA"], ["is a directory"]),

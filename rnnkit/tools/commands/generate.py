@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory of `rnnkit train charlm`")
     p.add_argument(
-        "--prime", default="\n", help="text to start from, read once (default: a newline)"
+        "--prime", default=None, help="text to start from, read once (default: a newline)"
     )
     p.add_argument("--length", type=int, default=500, help="symbols to generate (default 500)")
     p.add_argument(
@@ -82,16 +82,24 @@ def run(args: argparse.Namespace) -> int:
         from rnnkit.rundir import check_output
 
         check_output(args.out, "--out")  # before the work: never a file of a run
-    text = generate_text(
-        args.run_dir,
-        args.prime,
-        args.length,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        seed=args.seed,
-        device=args.device,
-    )
+    try:
+        text = generate_text(
+            args.run_dir,
+            "\n" if args.prime is None else args.prime,
+            args.length,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            seed=args.seed,
+            device=args.device,
+        )
+    except RnnkitError as e:
+        if args.prime is not None or "outside the vocabulary" not in str(e):
+            raise
+        raise RnnkitError(
+            f"{e} (no --prime was given, and the default, a newline, is not among the "
+            f"characters the run was trained on: give --prime with some of them)"
+        ) from None
     if args.out:
         from rnnkit.io import write_text
         from rnnkit.rundir import writing_outputs
