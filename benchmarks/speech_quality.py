@@ -99,14 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     p.add_argument("--from-run", default="", metavar="RUN_DIR")
     p.add_argument("--out", default="docs/benchmarks/speech.md")
+    p.add_argument("--note", default="", help="a paragraph written under the tables")
     args = p.parse_args(argv)
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="rnnkit-speech-bench-") as tmp:
         r = train_or_read(args.seed, Path(tmp), parse_overrides(args.set), args.from_run)
         rep = r["report"]
         digits = digit_transcripts(r["run_dir"])
-    argv_shown = " ".join(sys.argv[1:])
+    argv_shown = " ".join('"..."' if " " in a else a for a in sys.argv[1:])
     cpu = platform.processor() or platform.machine()
+    before = " (the run was trained before it)" if args.from_run else ""
     doc = "\n".join(
         [
             "# Speech: spoken digit strings, unseen synthetic voices and a recorded speaker\n",
@@ -115,10 +117,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{rep['best_epoch']}, stopped by {rep.get('stopped') or '?'}; wall time "
             f"{r['wall_s']:.0f} s on a shared, loaded machine (generating or reading the "
             f"cached audio, features, training, test decoding, baselines; load average "
-            f"{load:.1f} at the start on {os.cpu_count()} cores, {cpu}, torch {torch.__version__}, "
+            f"{load:.1f} when this script started{before} on {os.cpu_count()} cores, {cpu}, "
+            f"torch {torch.__version__}, "
             f"{torch.get_num_threads()} thread(s)); recurrent backend {rep.get('backend')}.\n",
             table(rep),
             digits,
+            *([f"## What this says\n\n{args.note}\n"] if args.note else []),
             f"Command: `OMP_NUM_THREADS=1 python3 benchmarks/speech_quality.py {argv_shown}`\n",
         ]
     )
