@@ -95,6 +95,10 @@ def test_last_layer_init_range():
         ({}, lambda m: m(torch.randn(4, 2, 3), torch.zeros(1, 3, 4)), "hx of shape"),
         ({"backend": "native"}, None, "backend"),
         ({"dropout": 1.0}, None, "dropout"),
+        ({"recurrent_max": "x"}, None, "a finite number > 0 or None, got 'x'"),
+        ({"recurrent_max": True}, None, "recurrent_max"),
+        ({"recurrent_max": float("nan")}, None, "recurrent_max"),
+        ({"recurrent_max": 0}, None, "recurrent_max"),
     ],
 )
 def test_bad_input_is_refused_clearly(kwargs, call, match):

@@ -97,8 +97,15 @@ class IndRNN(nn.Module):
         peephole: bool = False,
     ) -> None:
         super().__init__()
-        if recurrent_max is not None and recurrent_max <= 0:
-            raise ValueError(f"IndRNN recurrent_max must be > 0 or None, got {recurrent_max!r}")
+        if recurrent_max is not None and (
+            isinstance(recurrent_max, bool)
+            or not isinstance(recurrent_max, (int, float))
+            or not math.isfinite(recurrent_max)
+            or recurrent_max <= 0
+        ):
+            raise ValueError(
+                f"IndRNN recurrent_max must be a finite number > 0 or None, got {recurrent_max!r}"
+            )
         self.input_size = _checks.check_int("input_size", input_size, minimum=1)
         self.hidden_size = _checks.check_int("hidden_size", hidden_size, minimum=1)
         self.num_layers = _checks.check_int("num_layers", num_layers, minimum=1)
