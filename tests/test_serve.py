@@ -339,3 +339,20 @@ def test_openapi_fuzz_finds_no_server_error(run):
     paths = {p for p, _ in seen}
     assert {"/predict", "/forecast", "/generate", "/health"} <= paths
     assert len(seen) >= 4 * 5  # examples ran on every route
+
+
+def test_a_task_that_predicts_from_local_files_is_refused_without_opening_them(
+    run, client, monkeypatch, tmp_path
+):
+    """A speech run's inputs are WAV paths: the server must not open a path a request names
+    (nor reveal whether it exists), so /predict is refused in one JSON line, and serving
+    goes on."""
+    task_class = type(rnnkit.load(run.run_dir).task)
+    monkeypatch.setattr(task_class, "serve_input", "files")
+    for path in ["/etc/passwd", str(tmp_path / "missing.wav")]:
+        r = client.post("/predict", json={"inputs": [path]})
+        assert r.status_code == 400
+        error = r.json()["error"]
+        assert "does not open" in error and "rnnkit predict" in error and path not in error
+    monkeypatch.undo()
+    assert client.post("/predict", json={"inputs": ["a fine film"]}).status_code == 200

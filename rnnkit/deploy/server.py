@@ -323,6 +323,12 @@ def create_app(
     def predict(request: PredictRequest) -> dict[str, Any]:
         """The task's prediction for each input, in input order."""
         require("predict", "/predict")
+        if task.serve_input == "files":  # never open a local path that a request names
+            raise RnnkitError(
+                f"POST /predict: a {task.name!r} run predicts from local files (its inputs are "
+                "paths), which the server does not open for a request; run `rnnkit predict "
+                "RUN_DIR FILE ...` on the machine that holds the files"
+            )
         texts = text_inputs(request.inputs)
         cuts = task.input_cuts(texts)  # what the model does not read, as rnnkit predict says
         out = batcher.submit(texts, lim.timeout_s)

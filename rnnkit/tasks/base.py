@@ -69,7 +69,9 @@ class Task(ABC):
         explain_reads_splits: INPUT names an example of a split (``test:INDEX``), so
             ``rnnkit explain --data`` applies.
         serve_input: what :meth:`predict` reads, for ``rnnkit serve``: ``"text"``, or
-            ``"series"`` (numbers as text; the server also takes JSON arrays for them).
+            ``"series"`` (numbers as text; the server also takes JSON arrays for them), or
+            ``"files"`` (paths of local files, e.g. WAV clips: the server refuses them, as it
+            never opens a path that a request names).
         data_files: when the data is a folder, globs (relative to it) of the files the
             task reads, which the run's data digest covers; empty: every file.
     """

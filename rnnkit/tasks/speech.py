@@ -177,6 +177,7 @@ class SpeechTask(Task):
     monitor: ClassVar[str] = "cer"
     monitor_mode: ClassVar[str] = "min"
     capabilities: ClassVar[frozenset[str]] = frozenset({"evaluate", "predict"})
+    serve_input: ClassVar[str] = "files"  # predict reads WAV paths: rnnkit serve refuses them
 
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
