@@ -92,3 +92,19 @@ def test_the_api_reference_covers_the_public_entry_points() -> None:
                  "rnnkit.estimators.sequence.SequenceClassifier", "rnnkit.tasks.base.Task",
                  "rnnkit.data.static", "rnnkit.data.splits"):  # fmt: skip
         assert name in text, name
+
+
+def test_the_recurrent_core_is_type_checked_with_mypys_strict_flags() -> None:
+    """cells/ and layers/ get every flag of ``mypy --strict`` (per module: mypy's ``strict``
+    is global-only), and both packages are in the checked files."""
+    mypy = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]
+    assert {"rnnkit/cells", "rnnkit/layers"} <= set(mypy["files"])
+    core = [o for o in mypy.get("overrides", []) if "rnnkit.cells.*" in o["module"]]
+    assert len(core) == 1 and {"rnnkit.layers", "rnnkit.layers.*"} <= set(core[0]["module"])
+    strict_flags = {
+        "disallow_untyped_defs", "disallow_incomplete_defs", "disallow_untyped_calls",
+        "disallow_untyped_decorators", "disallow_any_generics", "disallow_subclassing_any",
+        "check_untyped_defs", "warn_return_any", "strict_equality", "extra_checks",
+    }  # fmt: skip
+    assert {k for k, v in core[0].items() if v is True} >= strict_flags
+    assert mypy["warn_unused_ignores"] and mypy["warn_redundant_casts"]

@@ -24,6 +24,11 @@ def check_mode(mode: str) -> None:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
 
+def apply_function(function: type[torch.autograd.Function], *args: Any) -> Any:
+    """``function.apply(*args)``: torch's ``apply`` carries no types; the callers state them."""
+    return function.apply(*args)
+
+
 def apply_bptt(function: type[torch.autograd.Function], x: torch.Tensor, *args: Any) -> Any:
     """``function.apply(x, *args)``, in float32 with autocast off when autocast is on.
 

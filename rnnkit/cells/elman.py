@@ -12,6 +12,8 @@ The parameters have torch.nn.RNN's shapes: ``w_ih (H, I)``, ``w_hh (H, H)``,
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -108,7 +110,10 @@ def elman_sequence(
     check_mode(mode)
     _check_nonlinearity(nonlinearity)
     if mode == "bptt":
-        return apply_bptt(ElmanBPTT, x, lengths, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+        out: tuple[Tensor, Tensor] = apply_bptt(
+            ElmanBPTT, x, lengths, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity
+        )
+        return out
     mask = step_mask(lengths, x.shape[1], x.device).t()[..., None]  # (T, B, 1)
     h = h0
     outs = []
@@ -142,7 +147,7 @@ class ElmanBPTT(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx,
+        ctx: Any,
         x: Tensor,
         lengths: Tensor,
         h0: Tensor,
@@ -178,7 +183,7 @@ class ElmanBPTT(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     @autocast_off
-    def backward(ctx, dout: Tensor, dh_n: Tensor) -> tuple[Tensor | None, ...]:
+    def backward(ctx: Any, dout: Tensor, dh_n: Tensor) -> tuple[Tensor | None, ...]:
         x, w_ih, w_hh, hs, mask = ctx.saved_tensors
         B, T, I = x.shape
         H = w_hh.shape[0]

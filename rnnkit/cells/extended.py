@@ -48,7 +48,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnkit.cells._bptt import present, save_optional, saved_optional
+from rnnkit.cells._bptt import apply_function, present, save_optional, saved_optional
 from rnnkit.cells._step import EPS, Pair, layer_norm
 from rnnkit.cells.elman import elman_step
 from rnnkit.cells.gru import gru_step
@@ -208,8 +208,8 @@ def extended_sequence(
     def time_major(v: Tensor) -> Tensor:
         return v.transpose(0, 1).contiguous()
 
-    out, h_n, c_n = ExtendedRecurrence.apply(
-        kind, nonlinearity, time_major(xg), time_major(m), time_major(keep_h),
+    out, h_n, c_n = apply_function(
+        ExtendedRecurrence, kind, nonlinearity, time_major(xg), time_major(m), time_major(keep_h),
         None if keep_c is None else time_major(keep_c), h0, c0, *tensors,
     )  # fmt: skip
     return out.transpose(0, 1), h_n, (c_n if kind == "lstm" else None)
@@ -271,9 +271,10 @@ def _ln_scaled(a: Tensor, gain: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 def _ln_back(dy: Tensor, a: Tensor, mean: Tensor, rstd: Tensor, gain: Tensor) -> Tensor:
     """d a of layer norm: rstd * (dy_hat - mean(dy_hat) - a_hat * mean(dy_hat * a_hat))."""
-    return torch.ops.aten.native_layer_norm_backward(
+    da: Tensor = torch.ops.aten.native_layer_norm_backward(
         dy, a, a.shape[-1:], mean, rstd, gain, None, [True, False, False]
     )[0]
+    return da
 
 
 def _option(*tensors: Tensor | None) -> tuple[Tensor, ...] | None:

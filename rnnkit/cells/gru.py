@@ -16,6 +16,8 @@ term *after* its bias, as in torch.nn.GRU (and cuDNN).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -107,7 +109,8 @@ def gru_sequence(
     """
     check_mode(mode)
     if mode == "bptt":
-        return apply_bptt(GRUBPTT, x, lengths, h0, w_ih, w_hh, b_ih, b_hh)
+        out: tuple[Tensor, Tensor] = apply_bptt(GRUBPTT, x, lengths, h0, w_ih, w_hh, b_ih, b_hh)
+        return out
     mask = step_mask(lengths, x.shape[1], x.device).t()[..., None]  # (T, B, 1)
     h = h0
     outs = []
@@ -149,7 +152,7 @@ class GRUBPTT(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx,
+        ctx: Any,
         x: Tensor,
         lengths: Tensor,
         h0: Tensor,
@@ -187,7 +190,7 @@ class GRUBPTT(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     @autocast_off
-    def backward(ctx, dout: Tensor, dh_n: Tensor) -> tuple[Tensor | None, ...]:
+    def backward(ctx: Any, dout: Tensor, dh_n: Tensor) -> tuple[Tensor | None, ...]:
         x, w_ih, w_hh, acts, n_hat, hs, mask = ctx.saved_tensors
         B, T, I = x.shape
         H = hs.shape[2]

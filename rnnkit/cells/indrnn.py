@@ -11,10 +11,12 @@ reference; ``IndRNNRecurrence`` is its hand-written backward through time.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from rnnkit.cells._bptt import save_optional, saved_optional
+from rnnkit.cells._bptt import apply_function, save_optional, saved_optional
 from rnnkit.cells._step import Pair, add_bias, layer_norm, zoneout
 
 
@@ -97,7 +99,7 @@ class IndRNNRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx,
+        ctx: Any,
         xp: Tensor,
         mask: Tensor,
         h0: Tensor,
@@ -127,7 +129,7 @@ class IndRNNRecurrence(torch.autograd.Function):
         return out, h
 
     @staticmethod
-    def backward(ctx, dout: Tensor, dh_n: Tensor):
+    def backward(ctx: Any, dout: Tensor, dh_n: Tensor) -> tuple[Tensor | None, ...]:
         mask, pre, hs, u, rec_mask, keep = saved_optional(ctx)
         assert mask is not None and pre is not None and hs is not None and u is not None
         T = pre.shape[1]
@@ -177,4 +179,5 @@ def indrnn_sequence(
         raise ValueError(f"mode must be 'bptt' or 'reference', got {mode!r}")
     xp = add_bias(layer_norm(x @ w_ih.t(), ln_ih), b)  # (B, T, H): every step's input part
     keep = _keep_weights(mask, zoneout_h)
-    return IndRNNRecurrence.apply(xp, mask, h0, u, rec_mask, keep)
+    out: tuple[Tensor, Tensor] = apply_function(IndRNNRecurrence, xp, mask, h0, u, rec_mask, keep)
+    return out

@@ -18,6 +18,8 @@ The parameters have torch.nn.LSTM's shapes and gate order (i, f, g, o): ``w_ih (
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -127,7 +129,10 @@ def lstm_sequence(
     """
     check_mode(mode)
     if mode == "bptt":
-        return apply_bptt(LSTMBPTT, x, lengths, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
+        out: tuple[Tensor, Tensor, Tensor] = apply_bptt(
+            LSTMBPTT, x, lengths, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr
+        )
+        return out
     mask = step_mask(lengths, x.shape[1], x.device).t()[..., None]  # (T, B, 1)
     h, c = h0, c0
     outs = []
@@ -170,7 +175,7 @@ class LSTMBPTT(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx,
+        ctx: Any,
         x: Tensor,
         lengths: Tensor,
         h0: Tensor,
@@ -218,7 +223,7 @@ class LSTMBPTT(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     @autocast_off
-    def backward(ctx, dout: Tensor, dh_n: Tensor, dc_n: Tensor) -> tuple[Tensor | None, ...]:
+    def backward(ctx: Any, dout: Tensor, dh_n: Tensor, dc_n: Tensor) -> tuple[Tensor | None, ...]:
         saved = saved_optional(ctx)
         w_hr = saved[3]  # (H_out, H) or None
         x, w_ih, w_hh, gates, hs, cs, tcs, hcs, mask = present(saved[:3] + saved[4:])

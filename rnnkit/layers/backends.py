@@ -45,7 +45,7 @@ import contextlib
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import _VF, Tensor
@@ -156,7 +156,9 @@ class Request:
     hidden_size: int = 0
 
 
-RunFn = Callable[[Tensor, Tensor | None, States, tuple, StepOptions], tuple[Tensor, States]]
+RunFn = Callable[
+    [Tensor, Tensor | None, States, tuple[Any, ...], StepOptions], tuple[Tensor, States]
+]
 
 
 @dataclass
@@ -348,7 +350,11 @@ def run_function(name: str, family: str) -> RunFn:
         return run
 
     def exported(
-        x: Tensor, lengths: Tensor | None, state: States, weights: tuple, options: StepOptions
+        x: Tensor,
+        lengths: Tensor | None,
+        state: States,
+        weights: tuple[Any, ...],
+        options: StepOptions,
     ) -> tuple[Tensor, States]:
         outs = _run_direction_op(
             name, family, x, lengths, list(state), list(weights), _flatten_options(options)
@@ -512,7 +518,11 @@ def _classic(mode: str, family: str) -> RunFn:
     nonlinearity = "relu" if family == "rnn_relu" else "tanh"
 
     def run(
-        x: Tensor, lengths: Tensor | None, state: States, weights: tuple, options: StepOptions
+        x: Tensor,
+        lengths: Tensor | None,
+        state: States,
+        weights: tuple[Any, ...],
+        options: StepOptions,
     ) -> tuple[Tensor, States]:
         w_ih, w_hh, b_ih, b_hh, w_hr = weights
         if options.any:
@@ -541,7 +551,11 @@ def _indrnn(mode: str) -> RunFn:
     from rnnkit.cells.indrnn import indrnn_sequence
 
     def run(
-        x: Tensor, lengths: Tensor | None, state: States, weights: tuple, options: StepOptions
+        x: Tensor,
+        lengths: Tensor | None,
+        state: States,
+        weights: tuple[Any, ...],
+        options: StepOptions,
     ) -> tuple[Tensor, States]:
         w_ih, u, b = weights
         mask = step_mask(full_lengths(x, lengths), x.shape[1], x.device).to(x.dtype)
@@ -558,7 +572,11 @@ def _minrnn(mode: str, family: str) -> RunFn:
     from rnnkit.cells.minrnn import minrnn_sequence
 
     def run(
-        x: Tensor, lengths: Tensor | None, state: States, weights: tuple, options: StepOptions
+        x: Tensor,
+        lengths: Tensor | None,
+        state: States,
+        weights: tuple[Any, ...],
+        options: StepOptions,
     ) -> tuple[Tensor, States]:
         out, h = minrnn_sequence(
             family, x, lengths, state[0], *weights, mode=mode, ln_ih=options.ln_ih,
@@ -570,7 +588,7 @@ def _minrnn(mode: str, family: str) -> RunFn:
 
 
 def _convlstm_reference(
-    x: Tensor, lengths: Tensor | None, state: States, weights: tuple, options: StepOptions
+    x: Tensor, lengths: Tensor | None, state: States, weights: tuple[Any, ...], options: StepOptions
 ) -> tuple[Tensor, States]:
     """Autograd over :func:`rnnkit.cells.convlstm.convlstm_step`: x ``(B, T, C, *S)``."""
     from rnnkit.cells.convlstm import convlstm_step
@@ -606,9 +624,13 @@ def _convlstm_reference(
 _NATIVE_KERNELS = {"lstm": "lstm", "gru": "gru", "rnn_tanh": "rnn_tanh", "rnn_relu": "rnn_relu"}
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 # torch.compiler.disable, but importing torch._dynamo (seconds) on the first call rather than
 # when rnnkit is imported: torch's own lazy form of it, where this torch has one
-_outside_compiled_graph = getattr(torch, "_disable_dynamo", torch.compiler.disable)
+_outside_compiled_graph: Callable[[_F], _F] = getattr(
+    torch, "_disable_dynamo", torch.compiler.disable
+)
 
 
 @contextlib.contextmanager
@@ -660,7 +682,7 @@ def native_stack(
     lengths: Tensor | None,
     states: States,
     weights: list[Tensor],
-    **kwargs: object,
+    **kwargs: Any,
 ) -> tuple[Tensor, States]:
     """torch's fused kernel on a padded batch ``(B, T, I)``, packing it when ``lengths``.
 
@@ -684,7 +706,11 @@ def native_stack(
 
 def _native(family: str) -> RunFn:
     def run(
-        x: Tensor, lengths: Tensor | None, state: States, weights: tuple, options: StepOptions
+        x: Tensor,
+        lengths: Tensor | None,
+        state: States,
+        weights: tuple[Any, ...],
+        options: StepOptions,
     ) -> tuple[Tensor, States]:
         flat = [w for w in weights if w is not None]
         states = tuple(s.unsqueeze(0) for s in state)  # (1, B, size)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -184,7 +185,8 @@ class RecurrentBase(nn.Module):
     @property
     def _first_weight(self) -> Tensor:
         """Any parameter: the dtype and device the inputs must match."""
-        return getattr(self, self._flat_weights_names[0])
+        weight: Tensor = getattr(self, self._flat_weights_names[0])
+        return weight
 
     @property
     def all_weights(self) -> list[list[Tensor]]:
@@ -225,8 +227,8 @@ class RecurrentBase(nn.Module):
                     self.bidirectional,
                 )
 
-    def _apply(self, fn, recurse=True):  # noqa: ANN001 (torch's signature)
-        result = super()._apply(fn, recurse)
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Any:
+        result = super()._apply(fn, recurse)  # type: ignore[no-untyped-call]  # torch's, untyped
         self.flatten_parameters()
         return result
 
@@ -413,7 +415,7 @@ class RecurrentBase(nn.Module):
         layer_fn = None
         if stack is not None:  # traced: the stack function one layer at a time
 
-            def layer_fn(layer: int, xl: Tensor, init: list[States]) -> tuple[Tensor, list]:
+            def layer_fn(layer: int, xl: Tensor, init: list[States]) -> tuple[Tensor, list[States]]:
                 weights = [
                     w
                     for d in range(self.num_directions)
@@ -426,14 +428,17 @@ class RecurrentBase(nn.Module):
                 )
                 return out, runner.split_states(last, self.num_directions)
 
-        ran: dict[tuple[int, int], tuple] = {}  # what each direction ran with, for the trace
+        # what each direction ran with, for the trace
+        ran: dict[tuple[int, int], tuple[Any, ...]] = {}
 
         def direction(layer: int, d: int, xd: Tensor, state: States) -> tuple[Tensor, States]:
             weights, options = self._direction_inputs(xd, layer, d)
             ran[layer, d] = (weights, options)
             return run(xd, lengths, state, weights, options)
 
-        def gates(layer: int, d: int, xd: Tensor, h: Tensor, state: States):  # noqa: ANN202
+        def gates(
+            layer: int, d: int, xd: Tensor, h: Tensor, state: States
+        ) -> tuple[Tensor | None, dict[str, Tensor]]:
             weights, options = ran.get((layer, d), (self._direction_weights(layer, d), None))
             return self._trace_gates(xd, h, state, weights, options or backends.NO_OPTIONS)
 

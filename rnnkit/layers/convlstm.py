@@ -142,9 +142,11 @@ class _ConvLSTMNd(nn.Module):
             )
         run = runner.backend_run(self, "convlstm", x, lengths, runner.training_step(self))
 
-        ran: dict[int, tuple[tuple, StepOptions]] = {}  # what each direction ran with
+        ran: dict[int, tuple[tuple[Any, ...], StepOptions]] = {}  # what each direction ran with
 
-        def direction(layer: int, d: int, xd: Tensor, state: tuple) -> tuple[Tensor, tuple]:
+        def direction(
+            layer: int, d: int, xd: Tensor, state: tuple[Any, ...]
+        ) -> tuple[Tensor, tuple[Any, ...]]:
             k = layer * D + d
             ran[k] = self.options.direction(
                 self, self._suffixes[k], self._weights(k), xd, family="convlstm",
@@ -152,7 +154,9 @@ class _ConvLSTMNd(nn.Module):
             )  # fmt: skip
             return run(xd, lengths, state, *ran[k])
 
-        def gates(layer: int, d: int, xd: Tensor, h: Tensor, state: tuple):  # noqa: ANN202
+        def gates(
+            layer: int, d: int, xd: Tensor, h: Tensor, state: tuple[Any, ...]
+        ) -> tuple[Tensor | None, dict[str, Tensor]]:
             weights, options = ran[layer * D + d]
             return convlstm_gates(xd, h, state, *weights, **options.as_kwargs())
 

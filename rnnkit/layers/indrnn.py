@@ -153,7 +153,7 @@ class IndRNN(nn.Module):
     @staticmethod
     def bound(steps: int) -> float:
         """Li et al.'s bound on ``|u|`` for sequences of ``steps`` steps: ``2 ** (1 / T)``."""
-        return 2.0 ** (1.0 / steps)
+        return float(2.0 ** (1.0 / steps))
 
     def reset_parameters(self) -> None:
         """Input weights U(-1/sqrt(H), 1/sqrt(H)), biases 0, ``u`` from ``recurrent_init``."""
@@ -179,7 +179,7 @@ class IndRNN(nn.Module):
             getattr(self, w_hh).clamp_(-self.recurrent_max, self.recurrent_max)
 
     def _u(self, name: str) -> Tensor:
-        u = getattr(self, name)
+        u: Tensor = getattr(self, name)
         if self.recurrent_max is None:
             return u
         return u.clamp(-self.recurrent_max, self.recurrent_max)
@@ -187,14 +187,14 @@ class IndRNN(nn.Module):
     def forward(
         self, input: Tensor, hx: Tensor | None = None, lengths: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        def inputs(k: int, x: Tensor) -> tuple[tuple, StepOptions]:
+        def inputs(k: int, x: Tensor) -> tuple[tuple[Any, ...], StepOptions]:
             return self.options.direction(
                 self, self._suffixes[k], self._weights(k), x, family="indrnn",
                 state_size=self.hidden_size, training=self.training,
             )  # fmt: skip
 
         def gates(  # the step's pre-activation, every step at once
-            k: int, x: Tensor, h: Tensor, h0: Tensor, weights: tuple, options: StepOptions
+            k: int, x: Tensor, h: Tensor, h0: Tensor, weights: tuple[Any, ...], options: StepOptions
         ) -> dict[str, Tensor]:
             found: dict[str, Tensor] = {}
             rec = None if options.rec_mask is None else options.rec_mask[:, None]  # (B, 1, H)

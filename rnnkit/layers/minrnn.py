@@ -99,7 +99,7 @@ class _MinRNN(nn.Module):
         w, b = self._names[k]
         return getattr(self, w), (getattr(self, b) if b is not None else None)
 
-    def _inputs(self, k: int, x: Tensor) -> tuple[tuple, StepOptions]:
+    def _inputs(self, k: int, x: Tensor) -> tuple[tuple[Any, ...], StepOptions]:
         """The weights and option tensors of layer-direction ``k`` for ``x`` (B, T, I)."""
         return self.options.direction(
             self, self._suffixes[k], self._params(k), x, family=self.kind,
@@ -110,7 +110,7 @@ class _MinRNN(nn.Module):
         self, input: Tensor, hx: Tensor | None = None, lengths: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         def gates(  # the step's gates, every step at once (they read only x)
-            k: int, x: Tensor, h: Tensor, h0: Tensor, weights: tuple, options: StepOptions
+            k: int, x: Tensor, h: Tensor, h0: Tensor, weights: tuple[Any, ...], options: StepOptions
         ) -> dict[str, Tensor]:
             found: dict[str, Tensor] = {}
             step = _STEPS[self.kind]

@@ -201,7 +201,9 @@ class Recurrent(nn.Module):
             for s, cell in zip(states, self.cells, strict=True)
         ]
 
-        def direction(layer: int, d: int, xd: torch.Tensor, state: State):  # noqa: ANN202
+        def direction(
+            layer: int, d: int, xd: torch.Tensor, state: State
+        ) -> tuple[torch.Tensor, State]:
             return self._run(self.cells[layer * self.num_directions + d], xd, state, lengths)
 
         stack = runner.Stack(self.num_layers, self.num_directions, reverse=self.reverse)

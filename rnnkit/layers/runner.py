@@ -198,9 +198,9 @@ def training_step(module: nn.Module) -> bool:
 
 
 # (layer-direction k, its input x (B, T, I)) -> (run weights, option tensors) of this call
-InputsFn = Callable[[int, Tensor], tuple[tuple, Any]]
+InputsFn = Callable[[int, Tensor], tuple[tuple[Any, ...], Any]]
 # (k, x, h (B, T, H) outputs, h0 (B, H), the weights and options that ran) -> gates
-TensorGatesFn = Callable[[int, Tensor, Tensor, Tensor, tuple, Any], dict[str, Tensor]]
+TensorGatesFn = Callable[[int, Tensor, Tensor, Tensor, tuple[Any, ...], Any], dict[str, Tensor]]
 
 
 def forward_tensor_state(
@@ -245,7 +245,7 @@ def forward_tensor_state(
     D = layer.num_directions
     h0 = _checks.check_hx(name, hx, (layer.num_layers * D, B, layer.hidden_size), x)
     run = backend_run(layer, family, x, lengths, training_step(layer))
-    ran: dict[int, tuple[tuple, Any]] = {}  # what each layer-direction ran with
+    ran: dict[int, tuple[tuple[Any, ...], Any]] = {}  # what each layer-direction ran with
 
     def direction(k_layer: int, d: int, xd: Tensor, h0k: Tensor) -> tuple[Tensor, Tensor]:
         k = k_layer * D + d
@@ -253,7 +253,9 @@ def forward_tensor_state(
         out, (h_n,) = run(xd, lengths, (h0k,), *ran[k])
         return out, h_n
 
-    def trace_gates(k_layer: int, d: int, xd: Tensor, h: Tensor, h0k: Tensor):  # noqa: ANN202
+    def trace_gates(
+        k_layer: int, d: int, xd: Tensor, h: Tensor, h0k: Tensor
+    ) -> tuple[Tensor | None, dict[str, Tensor]]:
         k = k_layer * D + d
         return None, gates(k, xd, h, h0k, *ran[k]) if gates is not None else {}
 
