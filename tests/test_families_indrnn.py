@@ -115,3 +115,12 @@ def test_unbatched_sequence_equals_a_batch_of_one():
     out_b, h_b = rnn(x[:, None], h0[:, None])
     torch.testing.assert_close(out, out_b[:, 0])
     torch.testing.assert_close(h_n, h_b[:, 0])
+
+
+def test_recurrent_max_takes_any_real_number():
+    """A numpy scalar bound (np.float32, np.int64) is a number like any other."""
+    import numpy as np
+
+    for bound, expected in ((np.float32(1.5), 1.5), (np.int64(2), 2.0), (1.5, 1.5)):
+        rnn = IndRNN(3, 4, recurrent_max=bound)
+        assert rnn.recurrent_max == expected and type(rnn.recurrent_max) is float

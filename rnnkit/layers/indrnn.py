@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import torch
@@ -99,7 +100,7 @@ class IndRNN(nn.Module):
         super().__init__()
         if recurrent_max is not None and (
             isinstance(recurrent_max, bool)
-            or not isinstance(recurrent_max, (int, float))
+            or not isinstance(recurrent_max, numbers.Real)  # numpy scalars too
             or not math.isfinite(recurrent_max)
             or recurrent_max <= 0
         ):
@@ -113,7 +114,7 @@ class IndRNN(nn.Module):
         self.batch_first = _checks.check_bool("batch_first", batch_first)
         self.dropout = _checks.check_probability("dropout", dropout)
         self.bidirectional = _checks.check_bool("bidirectional", bidirectional)
-        self.recurrent_max = recurrent_max
+        self.recurrent_max = None if recurrent_max is None else float(recurrent_max)
         self.recurrent_init = tuple(recurrent_init)
         self.last_layer_init = None if last_layer_init is None else tuple(last_layer_init)
         self.backend = backends.check_name("IndRNN", "indrnn", backend)
